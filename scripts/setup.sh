@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Makes a machine ready for wgcam: npm dependencies, then a WebGPU adapter.
+# Idempotent and quiet (with --quiet) when everything is already there.
+# On Debian 12 without a GPU driver Dawn accepts, it installs Mesa's lavapipe
+# (a Vulkan driver on the CPU) from bookworm-backports: bookworm's own Mesa 22
+# is rejected by Dawn ("shaderUniform*ArrayDynamicIndexing required").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quiet=0
+[ "${1:-}" = "--quiet" ] && quiet=1
+say() { [ "$quiet" = 1 ] || echo "setup: $*"; }
+
+# 1. npm dependencies: (re)install when missing or older than the lockfile.
+if [ ! -d node_modules/webgpu ] || [ ! -d node_modules/sharp ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 2. A WebGPU adapter.
+if node scripts/check-adapter.mjs --quiet 2>/dev/null; then
+  say "WebGPU adapter OK: $(node scripts/check-adapter.mjs --name 2>/dev/null)"
+  exit 0
+fi
+
+install_lavapipe() {
+  [ "$(uname -s)" = Linux ] || return 1
+  [ "$(id -u)" = 0 ] || return 1
+  command -v apt-get >/dev/null || return 1
+  . /etc/os-release
+  local opts=(-y -q -o Dpkg::Use-Pty=0)
+  if [ "${VERSION_CODENAME:-}" = bookworm ]; then
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      echo "setup: adding bookworm-backports to apt sources (for Mesa 25)"
+      cat > /etc/apt/sources.list.d/wgcam-backports.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    fi
+    opts+=(-t bookworm-backports)
+  fi
+  echo "setup: installing Mesa's Vulkan drivers (lavapipe) with apt-get"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install "${opts[@]}" mesa-vulkan-drivers libvulkan1 >/dev/null
+}
+
+if install_lavapipe && node scripts/check-adapter.mjs --quiet 2>/dev/null; then
+  say "WebGPU adapter OK: $(node scripts/check-adapter.mjs --name 2>/dev/null)"
+  exit 0
+fi
+node scripts/check-adapter.mjs || true
+exit 1

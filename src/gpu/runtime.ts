@@ -1,0 +1,299 @@
+/**
+ * The one place that talks to WebGPU: adapter and device, pipeline cache,
+ * uniform and bind-group caches, buffer pool, and a single open compute pass
+ * into which every dispatch is recorded until something must be read back.
+ */
+import { readFileSync } from 'node:fs';
+import { create, globals } from 'webgpu';
+import { BufferPool, GpuLimitError, POOL_USAGE } from './pool.ts';
+
+export { GpuLimitError };
+
+export class NoAdapterError extends Error {
+  constructor() {
+    super(
+      "no WebGPU adapter found. Dawn needs a Vulkan driver: run 'npm run setup' as root on Debian/Ubuntu " +
+        "(it installs Mesa's lavapipe: apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1), " +
+        "or install your GPU vendor's Vulkan driver",
+    );
+  }
+}
+
+/** Bindings are: 0 = uniform params, 1.. = storage buffers in the kernel's order. */
+export interface Dispatch {
+  pipeline: GPUComputePipeline;
+  buffers: GPUBuffer[];
+  params: ArrayBuffer;
+  workgroups: [number, number?, number?];
+}
+
+const WGSL_DIR = new URL('../kernels/wgsl/', import.meta.url);
+const MAX_CACHED_UNIFORMS = 4096;
+const MAX_CACHED_BIND_GROUPS = 8192;
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly maxWorkgroupsPerDim: number;
+  readonly maxBindingBytes: number;
+  /** Counters for the bench and tests: dispatches recorded, command buffers submitted. */
+  readonly counters = { dispatches: 0, submits: 0 };
+
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private sources = new Map<string, string>();
+  private uniforms = new Map<string, GPUBuffer>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private ids = new WeakMap<object, number>();
+  private nextId = 1;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pendingError: string | null = null;
+  private lost = false;
+  private readbacks: GPUBuffer[] = [];
+
+  private constructor(
+    /** The object `create()` returned: Dawn frees its instance when this is collected, so hold it until destroy(). */
+    private instance: GPU | null,
+    readonly device: GPUDevice,
+    readonly adapterName: string,
+    readonly features: ReadonlySet<string>,
+  ) {
+    this.maxBindingBytes = device.limits.maxStorageBufferBindingSize;
+    this.maxWorkgroupsPerDim = device.limits.maxComputeWorkgroupsPerDimension;
+    this.pool = new BufferPool(device, this.maxBindingBytes);
+    device.addEventListener('uncapturederror', (ev) => {
+      const e = (ev as GPUUncapturedErrorEvent).error;
+      this.pendingError ??= e.message;
+    });
+    void device.lost.then((info) => {
+      if (info.reason !== 'destroyed') {
+        this.lost = true;
+        this.pendingError ??= `GPU device lost: ${info.message}`;
+      }
+    });
+  }
+
+  /** Creates the device with the adapter's own limits (the WebGPU defaults are far lower). */
+  static async create(): Promise<Gpu> {
+    Object.assign(globalThis, globals);
+    const instance = create([]);
+    let adapter: GPUAdapter | null = null;
+    try {
+      adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+    } catch {
+      adapter = null;
+    }
+    if (!adapter) throw new NoAdapterError();
+    const wanted = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
+    const requiredFeatures = wanted.filter((f) => adapter!.features.has(f)) as GPUFeatureName[];
+    const requiredLimits: Record<string, number> = {};
+    for (const key of [
+      'maxStorageBufferBindingSize',
+      'maxBufferSize',
+      'maxComputeWorkgroupStorageSize',
+      'maxComputeInvocationsPerWorkgroup',
+      'maxComputeWorkgroupSizeX',
+      'maxComputeWorkgroupSizeY',
+      'maxComputeWorkgroupsPerDimension',
+      'maxStorageBuffersPerShaderStage',
+    ] as const) {
+      requiredLimits[key] = adapter.limits[key];
+    }
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+    const info = adapter.info;
+    const name = [info.vendor, info.description || info.device || info.architecture].filter(Boolean).join(' ');
+    return new Gpu(instance, device, name || 'unnamed adapter', new Set(requiredFeatures));
+  }
+
+  /** Compiled pipeline for a kernel file and its override constants (cached). */
+  pipeline(kernel: string, constants: Record<string, number> = {}): GPUComputePipeline {
+    const key = kernel + JSON.stringify(constants);
+    let p = this.pipelines.get(key);
+    if (!p) {
+      let code = this.sources.get(kernel);
+      if (code === undefined) {
+        code = readFileSync(new URL(`${kernel}.wgsl`, WGSL_DIR), 'utf8');
+        this.sources.set(kernel, code);
+      }
+      const module = this.device.createShaderModule({ code, label: kernel });
+      p = this.device.createComputePipeline({
+        layout: 'auto',
+        compute: { module, entryPoint: 'main', constants },
+        label: key,
+      });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** Records one dispatch into the open compute pass. */
+  dispatch(d: Dispatch): void {
+    this.throwPendingError();
+    const [x, y = 1, z = 1] = d.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const max = this.maxWorkgroupsPerDim;
+    if (x > max || y > max || z > max) {
+      throw new GpuLimitError(`dispatch of ${x}x${y}x${z} workgroups exceeds maxComputeWorkgroupsPerDimension (${max})`);
+    }
+    const uniform = this.uniform(d.params);
+    const bg = this.bindGroup(d.pipeline, uniform, d.buffers);
+    if (!this.pass) {
+      this.encoder = this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    this.pass.setPipeline(d.pipeline);
+    this.pass.setBindGroup(0, bg);
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.counters.dispatches++;
+  }
+
+  /** Splits a 1-D count of workgroups into a 2-D grid within the per-dimension limit. */
+  grid(workgroups: number): [number, number] {
+    if (workgroups <= this.maxWorkgroupsPerDim) return [workgroups, 1];
+    const y = Math.ceil(workgroups / this.maxWorkgroupsPerDim);
+    return [Math.ceil(workgroups / y), y];
+  }
+
+  /** Records a buffer-to-buffer copy, ordered with the dispatches around it. */
+  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder();
+    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submits everything recorded so far as one command buffer. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.counters.submits++;
+  }
+
+  /** Writes host data into a buffer, after everything recorded before it. */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    // queue.writeBuffer runs before any command buffer submitted later, so the
+    // commands recorded so far (which may still read this buffer) go first.
+    this.flush();
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const padded = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes);
+    this.device.queue.writeBuffer(buffer, offset, padded);
+  }
+
+  /** Reads back `bytes` bytes of a buffer once all recorded work has run. */
+  async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.stagingBuffer(size);
+    this.copy(buffer, staging, size, offset, 0);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ, 0, size);
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    this.readbacks.push(staging);
+    this.throwPendingError();
+    return out;
+  }
+
+  /** Resolves when the GPU has finished everything submitted (flushes first). */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwPendingError();
+  }
+
+  destroy(): void {
+    this.encoder = null;
+    this.pass = null;
+    this.device.destroy();
+    this.instance = null; // lets the process exit once nothing else is pending
+  }
+
+  private stagingBuffer(size: number): GPUBuffer {
+    const i = this.readbacks.findIndex((b) => b.size >= size && b.size <= size * 2);
+    if (i >= 0) return this.readbacks.splice(i, 1)[0];
+    if (this.readbacks.length > 8) this.readbacks.shift()!.destroy();
+    return this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private throwPendingError(): void {
+    if (this.pendingError) {
+      const msg = this.pendingError;
+      if (!this.lost) this.pendingError = null;
+      throw new Error(`GPU error: ${msg}`);
+    }
+  }
+
+  private id(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) this.ids.set(o, (id = this.nextId++));
+    return id;
+  }
+
+  /** One uniform buffer per distinct parameter block, written once at creation. */
+  private uniform(params: ArrayBuffer): GPUBuffer {
+    const words = new Uint32Array(params);
+    const key = words.join(',');
+    let buf = this.uniforms.get(key);
+    if (!buf) {
+      if (this.uniforms.size >= MAX_CACHED_UNIFORMS) this.dropCaches();
+      const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
+      buf = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+      new Uint32Array(buf.getMappedRange()).set(words);
+      buf.unmap();
+      this.uniforms.set(key, buf);
+    }
+    return buf;
+  }
+
+  private bindGroup(pipeline: GPUComputePipeline, uniform: GPUBuffer, buffers: GPUBuffer[]): GPUBindGroup {
+    const key = [pipeline, uniform, ...buffers].map((o) => this.id(o)).join(',');
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      if (this.bindGroups.size >= MAX_CACHED_BIND_GROUPS) this.bindGroups.clear();
+      bg = this.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [uniform, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      this.bindGroups.set(key, bg);
+    }
+    return bg;
+  }
+
+  private dropCaches(): void {
+    this.flush();
+    for (const b of this.uniforms.values()) b.destroy();
+    this.uniforms.clear();
+    this.bindGroups.clear();
+  }
+
+  /** Frees idle pooled buffers and every cached bind group that might refer to them. */
+  trim(): void {
+    this.flush();
+    this.bindGroups.clear();
+    this.pool.trim();
+  }
+}
+
+function padTo4(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  out.set(bytes);
+  return out;
+}
+
+/** Packs kernel parameters: u32 fields first, then f32 fields, as every kernel's `Params` struct declares them. */
+export function packParams(u32: readonly number[], f32: readonly number[] = []): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.max(16, Math.ceil(((u32.length + f32.length) * 4) / 16) * 16));
+  const u = new Uint32Array(buf);
+  const f = new Float32Array(buf);
+  u32.forEach((v, i) => (u[i] = v));
+  f32.forEach((v, i) => (f[u32.length + i] = v));
+  return buf;
+}
+
+export { POOL_USAGE };

@@ -1,0 +1,259 @@
+/**
+ * 3x3, stride 1, valid convolution: forward (bias, optional fused ReLU), grad-input,
+ * grad-weight, grad-bias. Layout NCHW, weights [Co,Ci,3,3] (PyTorch's).
+ *
+ * grad-input is the full correlation of dy with the flipped, transposed weights, so it
+ * runs on the forward kernels with PAD=2: one tuned kernel serves both directions.
+ */
+import type { Gpu } from '../gpu/runtime.ts';
+import { packParams } from '../gpu/runtime.ts';
+import { launch1d, launchPerGroup, type KernelDef } from './kernel.ts';
+
+export interface ConvShape {
+  N: number;
+  Ci: number;
+  H: number;
+  W: number;
+  Co: number;
+}
+export interface ConvForwardParams extends ConvShape {
+  relu: boolean;
+}
+
+const out = (s: ConvShape) => ({ Ho: s.H - 2, Wo: s.W - 2 });
+const convFlops = (s: ConvShape) => 2 * s.N * s.Co * (s.H - 2) * (s.W - 2) * s.Ci * 9;
+
+/** CPU reference for the padded 3x3 correlation both directions use (float64 sums). */
+export function correlate3x3(
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array | null,
+  s: { N: number; Ci: number; H: number; W: number; Co: number },
+  pad: number,
+  relu: boolean,
+): Float32Array {
+  const Ho = s.H + 2 * pad - 2;
+  const Wo = s.W + 2 * pad - 2;
+  const y = new Float32Array(s.N * s.Co * Ho * Wo);
+  const acc = new Float64Array(Wo);
+  for (let n = 0; n < s.N; n++) {
+    for (let co = 0; co < s.Co; co++) {
+      for (let oy = 0; oy < Ho; oy++) {
+        acc.fill(b ? b[co] : 0);
+        for (let ci = 0; ci < s.Ci; ci++) {
+          for (let ky = 0; ky < 3; ky++) {
+            const iy = oy + ky - pad;
+            if (iy < 0 || iy >= s.H) continue;
+            const row = ((n * s.Ci + ci) * s.H + iy) * s.W;
+            for (let kx = 0; kx < 3; kx++) {
+              const wv = w[((co * s.Ci + ci) * 3 + ky) * 3 + kx];
+              const lo = Math.max(0, pad - kx);
+              const hi = Math.min(Wo, s.W + pad - kx);
+              for (let ox = lo; ox < hi; ox++) acc[ox] += wv * x[row + ox + kx - pad];
+            }
+          }
+        }
+        const base = ((n * s.Co + co) * Ho + oy) * Wo;
+        for (let ox = 0; ox < Wo; ox++) y[base + ox] = relu ? Math.max(0, acc[ox]) : acc[ox];
+      }
+    }
+  }
+  return y;
+}
+
+/** wf[ci,co,ky,kx] = w[co,ci,2-ky,2-kx] */
+export function flipWeights(w: Float32Array, Co: number, Ci: number): Float32Array {
+  const wf = new Float32Array(w.length);
+  for (let co = 0; co < Co; co++)
+    for (let ci = 0; ci < Ci; ci++)
+      for (let t = 0; t < 9; t++) wf[(ci * Co + co) * 9 + t] = w[(co * Ci + ci) * 9 + 8 - t];
+  return wf;
+}
+
+function convNaive(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean) {
+  const Ho = s.H + 2 * pad - 2;
+  const Wo = s.W + 2 * pad - 2;
+  launch1d(gpu, 'conv2d_naive', [x, w, b, y], [s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, pad, +relu, +bias], s.N * s.Co * Ho * Wo, { wg: 64 });
+}
+
+/** Output channels per invocation: enough reuse without wasting lanes on small Co. */
+function tileChannels(Co: number): number {
+  return Co >= 16 ? 16 : Co >= 8 ? 8 : 4;
+}
+
+function convTiled(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean) {
+  const Ho = s.H + 2 * pad - 2;
+  const Wo = s.W + 2 * pad - 2;
+  const xBlocks = Math.ceil(Wo / 4);
+  const TM = tileChannels(s.Co);
+  const WG = 64;
+  const [gx, gy] = gpu.grid(Math.ceil((s.N * Ho * xBlocks) / WG));
+  gpu.dispatch({
+    pipeline: gpu.pipeline('conv2d_tiled', { WG, TM, PAD: pad, RELU: +relu, BIAS: +bias }),
+    buffers: [x, w, b, y],
+    params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, xBlocks]),
+    workgroups: [gx, gy, Math.ceil(s.Co / TM)],
+  });
+}
+
+type ConvImpl = typeof convTiled;
+
+function gradInputWith(impl: ConvImpl) {
+  return (gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape) => {
+    const { Ho, Wo } = out(s);
+    const wf = gpu.pool.acquire(s.Co * s.Ci * 9 * 4);
+    launch1d(gpu, 'conv2d_flip_weights', [bufs.w, wf], [s.Co, s.Ci], s.Co * s.Ci * 9, { wg: 64 });
+    // dy [N,Co,Ho,Wo] correlated with wf [Ci,Co,3,3] at PAD=2 gives dx [N,Ci,H,W].
+    impl(gpu, bufs.dy, wf, wf, bufs.dx, { N: s.N, Ci: s.Co, H: Ho, W: Wo, Co: s.Ci }, 2, false, false);
+    gpu.pool.release(wf);
+  };
+}
+
+export const conv2dForward: KernelDef<ConvForwardParams> = {
+  name: 'conv2d_forward',
+  inputs: ['x', 'w', 'b'],
+  inputSizes: (s) => ({ x: s.N * s.Ci * s.H * s.W, w: s.Co * s.Ci * 9, b: s.Co }),
+  outputSizes: (s) => ({ y: s.N * s.Co * (s.H - 2) * (s.W - 2) }),
+  reference: (i, s) => ({ y: correlate3x3(i.x as Float32Array, i.w as Float32Array, i.b as Float32Array, s, 0, s.relu) }),
+  variants: [
+    { name: 'naive', run: (gpu, b, s) => convNaive(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
+    { name: 'tiled', run: (gpu, b, s) => convTiled(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
+  ],
+  tolerance: 1e-5,
+  cases: [
+    { N: 1, Ci: 1, H: 3, W: 3, Co: 1, relu: false },
+    { N: 3, Ci: 3, H: 7, W: 31, Co: 5, relu: true },
+    { N: 2, Ci: 5, H: 37, W: 7, Co: 33, relu: false },
+    { N: 1, Ci: 33, H: 9, W: 10, Co: 17, relu: true },
+    { N: 3, Ci: 2, H: 31, W: 37, Co: 3, relu: true },
+  ],
+  flops: convFlops,
+};
+
+export const conv2dGradInput: KernelDef<ConvShape> = {
+  name: 'conv2d_grad_input',
+  inputs: ['dy', 'w'],
+  inputSizes: (s) => ({ dy: s.N * s.Co * (s.H - 2) * (s.W - 2), w: s.Co * s.Ci * 9 }),
+  outputSizes: (s) => ({ dx: s.N * s.Ci * s.H * s.W }),
+  reference: (i, s) => {
+    const { Ho, Wo } = out(s);
+    const wf = flipWeights(i.w as Float32Array, s.Co, s.Ci);
+    return { dx: correlate3x3(i.dy as Float32Array, wf, null, { N: s.N, Ci: s.Co, H: Ho, W: Wo, Co: s.Ci }, 2, false) };
+  },
+  variants: [
+    { name: 'naive', run: gradInputWith(convNaive) },
+    { name: 'tiled', run: gradInputWith(convTiled) },
+  ],
+  tolerance: 1e-5,
+  cases: [
+    { N: 1, Ci: 1, H: 3, W: 3, Co: 1 },
+    { N: 3, Ci: 5, H: 7, W: 31, Co: 3 },
+    { N: 2, Ci: 33, H: 37, W: 7, Co: 5 },
+    { N: 1, Ci: 3, H: 10, W: 9, Co: 33 },
+  ],
+  flops: convFlops,
+};
+
+/** CPU reference: dw[co,ci,ky,kx] = sum_{n,oy,ox} dy[n,co,oy,ox] * x[n,ci,oy+ky,ox+kx] */
+export function convGradWeightRef(x: Float32Array, dy: Float32Array, s: ConvShape): Float32Array {
+  const { Ho, Wo } = out(s);
+  const dw = new Float32Array(s.Co * s.Ci * 9);
+  for (let co = 0; co < s.Co; co++)
+    for (let ci = 0; ci < s.Ci; ci++)
+      for (let ky = 0; ky < 3; ky++)
+        for (let kx = 0; kx < 3; kx++) {
+          let acc = 0;
+          for (let n = 0; n < s.N; n++)
+            for (let oy = 0; oy < Ho; oy++) {
+              const d = ((n * s.Co + co) * Ho + oy) * Wo;
+              const r = ((n * s.Ci + ci) * s.H + oy + ky) * s.W + kx;
+              for (let ox = 0; ox < Wo; ox++) acc += dy[d + ox] * x[r + ox];
+            }
+          dw[((co * s.Ci + ci) * 3 + ky) * 3 + kx] = acc;
+        }
+  return dw;
+}
+
+/** Enough slices to keep ~16k invocations busy, never more than there are output rows. */
+function gradWeightSlices(s: ConvShape, TM: number): number {
+  const cells = Math.ceil(s.Co / TM) * s.Ci;
+  return Math.max(1, Math.min(s.N * (s.H - 2), Math.ceil(16384 / cells)));
+}
+
+function gradWeightSplit(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape) {
+  const { Ho, Wo } = out(s);
+  const TM = 4;
+  const WG = 64;
+  const rows = s.N * Ho;
+  let S = gradWeightSlices(s, TM);
+  const rowsPerSlice = Math.ceil(rows / S);
+  S = Math.ceil(rows / rowsPerSlice);
+  const L = s.Co * s.Ci * 9;
+  const cells = Math.ceil(s.Co / TM) * s.Ci;
+  const part = S === 1 ? bufs.dw : gpu.pool.acquire(S * L * 4);
+  const [gx, gy] = gpu.grid(Math.ceil(cells / WG));
+  gpu.dispatch({
+    pipeline: gpu.pipeline('conv2d_grad_weight_split', { WG, TM }),
+    buffers: [bufs.x, bufs.dy, part],
+    params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, rowsPerSlice]),
+    workgroups: [gx, gy, S],
+  });
+  if (S > 1) {
+    launch1d(gpu, 'sum_slices', [part, bufs.dw], [S, L], L, { wg: 64 });
+    gpu.pool.release(part);
+  }
+}
+
+export const conv2dGradWeight: KernelDef<ConvShape> = {
+  name: 'conv2d_grad_weight',
+  inputs: ['x', 'dy'],
+  inputSizes: (s) => ({ x: s.N * s.Ci * s.H * s.W, dy: s.N * s.Co * (s.H - 2) * (s.W - 2) }),
+  outputSizes: (s) => ({ dw: s.Co * s.Ci * 9 }),
+  reference: (i, s) => ({ dw: convGradWeightRef(i.x as Float32Array, i.dy as Float32Array, s) }),
+  variants: [
+    {
+      name: 'naive',
+      run: (gpu, b, s) =>
+        launch1d(gpu, 'conv2d_grad_weight_naive', [b.x, b.dy, b.dw], [s.N, s.Ci, s.H, s.W, s.Co, s.H - 2, s.W - 2], s.Co * s.Ci * 9, { wg: 64 }),
+    },
+    { name: 'split', run: gradWeightSplit },
+  ],
+  tolerance: 1e-5,
+  cases: [
+    { N: 1, Ci: 1, H: 3, W: 3, Co: 1 },
+    { N: 3, Ci: 3, H: 7, W: 31, Co: 5 },
+    { N: 2, Ci: 5, H: 37, W: 7, Co: 33 },
+    { N: 1, Ci: 33, H: 10, W: 9, Co: 3 },
+  ],
+  flops: convFlops,
+};
+
+export interface ChannelSumParams {
+  N: number;
+  C: number;
+  HW: number;
+}
+
+export const channelSum: KernelDef<ChannelSumParams> = {
+  name: 'channel_sum',
+  inputs: ['v'],
+  inputSizes: (p) => ({ v: p.N * p.C * p.HW }),
+  outputSizes: (p) => ({ out: p.C }),
+  reference: (i, p) => {
+    const o = new Float32Array(p.C);
+    for (let c = 0; c < p.C; c++) {
+      let acc = 0;
+      for (let n = 0; n < p.N; n++) for (let k = 0; k < p.HW; k++) acc += i.v[(n * p.C + c) * p.HW + k];
+      o[c] = acc;
+    }
+    return { out: o };
+  },
+  variants: [{ name: 'workgroup-tree', run: (gpu, b, p) => launchPerGroup(gpu, 'channel_sum', [b.v, b.out], [p.N, p.C, p.HW], p.C, 256) }],
+  tolerance: 1e-5,
+  cases: [
+    { N: 1, C: 1, HW: 1 },
+    { N: 3, C: 5, HW: 49 },
+    { N: 2, C: 33, HW: 1369 },
+  ],
+  bytes: (p) => 4 * p.N * p.C * p.HW,
+};

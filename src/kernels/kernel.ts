@@ -1,0 +1,81 @@
+/**
+ * What a kernel is, for the tests, the bench and both backends: a pure function over
+ * named flat arrays, with a plain TypeScript reference and one or more GPU variants.
+ * The first variant is the straightforward baseline; the last is the default.
+ */
+import type { Gpu } from '../gpu/runtime.ts';
+import { packParams } from '../gpu/runtime.ts';
+
+export type HostArray = Float32Array | Uint32Array;
+export type Rng = () => number;
+
+export interface GpuVariant<P> {
+  name: string;
+  /** Records the dispatches; `bufs` holds every input, update and output by name. */
+  run(gpu: Gpu, bufs: Record<string, GPUBuffer>, p: P): void;
+}
+
+export interface KernelDef<P> {
+  name: string;
+  /** Arrays read by the kernel (and, if also in `updates`, modified in place). */
+  inputs: readonly string[];
+  updates?: readonly string[];
+  /** Element counts of the inputs and of the freshly written outputs. */
+  inputSizes(p: P): Record<string, number>;
+  outputSizes(p: P): Record<string, number>;
+  /** Inputs that are not uniform random floats in [-1, 1) (labels, packed bytes, ...). */
+  makeInput?: Partial<Record<string, (p: P, rng: Rng) => HostArray>>;
+  /** The CPU reference: returns the outputs; mutates `updates` in place. */
+  reference(inp: Record<string, HostArray>, p: P): Record<string, Float32Array>;
+  variants: readonly GpuVariant<P>[];
+  /** Max error allowed, relative to the largest magnitude of the reference output. */
+  tolerance: number;
+  /** Awkward shapes the tests run every variant on. */
+  cases: readonly P[];
+  /** Floating-point work of one launch (for GFLOP/s), or bytes moved for memory-bound kernels. */
+  flops?(p: P): number;
+  bytes?(p: P): number;
+}
+
+// A registry holds kernels of different parameter types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyKernel = KernelDef<any>;
+
+export function defaultVariant<P>(k: KernelDef<P>): GpuVariant<P> {
+  return k.variants[k.variants.length - 1];
+}
+
+/** Launches `count` invocations of a 1-D kernel (bindings: params, then `buffers`). */
+export function launch1d(
+  gpu: Gpu,
+  kernel: string,
+  buffers: GPUBuffer[],
+  u32: readonly number[],
+  count: number,
+  opts: { wg?: number; f32?: readonly number[]; constants?: Record<string, number> } = {},
+): void {
+  const wg = opts.wg ?? 256;
+  gpu.dispatch({
+    pipeline: gpu.pipeline(kernel, { WG: wg, ...opts.constants }),
+    buffers,
+    params: packParams(u32, opts.f32),
+    workgroups: gpu.grid(Math.ceil(count / wg)),
+  });
+}
+
+/** Launches one workgroup per item (the reduction kernels), `items` split over x and y. */
+export function launchPerGroup(
+  gpu: Gpu,
+  kernel: string,
+  buffers: GPUBuffer[],
+  u32: readonly number[],
+  items: number,
+  wg: number,
+): void {
+  gpu.dispatch({
+    pipeline: gpu.pipeline(kernel, { WG: wg }),
+    buffers,
+    params: packParams(u32),
+    workgroups: gpu.grid(items),
+  });
+}

@@ -1,0 +1,128 @@
+/** 2x2 max-pool (stride 2, floor) and global average pooling, forward and backward. Layout NCHW. */
+import { launch1d, launchPerGroup, type KernelDef, type Rng } from './kernel.ts';
+
+export interface PoolParams {
+  NC: number; // batch * channels
+  H: number;
+  W: number;
+}
+const half = (p: PoolParams) => ({ Ho: Math.floor(p.H / 2), Wo: Math.floor(p.W / 2) });
+const poolCases: PoolParams[] = [
+  { NC: 1, H: 2, W: 2 },
+  { NC: 3, H: 7, W: 5 },
+  { NC: 5, H: 31, W: 37 },
+  { NC: 33, H: 1, W: 9 },
+];
+
+/** Index of the first maximum of the window at (i, j), row-major: the tie rule both sides use. */
+function argmax2x2(x: ArrayLike<number>, nc: number, i: number, j: number, H: number, W: number): number {
+  const base = (nc * H + 2 * i) * W + 2 * j;
+  let best = base;
+  for (const idx of [base + 1, base + W, base + W + 1]) if (x[idx] > x[best]) best = idx;
+  return best;
+}
+
+/** Distinct values, so the argmax is unique and finite differences never cross a tie. */
+function distinct(p: PoolParams, rng: Rng): Float32Array {
+  const n = p.NC * p.H * p.W;
+  const v = Float32Array.from({ length: n }, (_, k) => k / n - 0.5);
+  for (let k = n - 1; k > 0; k--) {
+    const r = Math.floor(rng() * (k + 1));
+    [v[k], v[r]] = [v[r], v[k]];
+  }
+  return v;
+}
+
+export const maxPool2: KernelDef<PoolParams> = {
+  name: 'maxpool2',
+  inputs: ['x'],
+  inputSizes: (p) => ({ x: p.NC * p.H * p.W }),
+  outputSizes: (p) => ({ y: p.NC * half(p).Ho * half(p).Wo }),
+  makeInput: { x: distinct },
+  reference: (inp, p) => {
+    const { Ho, Wo } = half(p);
+    const y = new Float32Array(p.NC * Ho * Wo);
+    for (let nc = 0; nc < p.NC; nc++)
+      for (let i = 0; i < Ho; i++)
+        for (let j = 0; j < Wo; j++) y[(nc * Ho + i) * Wo + j] = inp.x[argmax2x2(inp.x, nc, i, j, p.H, p.W)];
+    return { y };
+  },
+  variants: [
+    {
+      name: 'per-output',
+      run: (gpu, b, p) => launch1d(gpu, 'maxpool2', [b.x, b.y], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * half(p).Ho * half(p).Wo),
+    },
+  ],
+  tolerance: 0,
+  cases: poolCases,
+  bytes: (p) => 4 * p.NC * p.H * p.W * 1.25,
+};
+
+export const maxPool2Backward: KernelDef<PoolParams> = {
+  name: 'maxpool2_backward',
+  inputs: ['x', 'dy'],
+  inputSizes: (p) => ({ x: p.NC * p.H * p.W, dy: p.NC * half(p).Ho * half(p).Wo }),
+  outputSizes: (p) => ({ dx: p.NC * p.H * p.W }),
+  makeInput: { x: distinct },
+  reference: (inp, p) => {
+    const { Ho, Wo } = half(p);
+    const dx = new Float32Array(p.NC * p.H * p.W);
+    for (let nc = 0; nc < p.NC; nc++)
+      for (let i = 0; i < Ho; i++)
+        for (let j = 0; j < Wo; j++) dx[argmax2x2(inp.x, nc, i, j, p.H, p.W)] = inp.dy[(nc * Ho + i) * Wo + j];
+    return { dx };
+  },
+  variants: [
+    {
+      name: 'per-input',
+      run: (gpu, b, p) =>
+        launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * p.H * p.W),
+    },
+  ],
+  tolerance: 0,
+  cases: poolCases,
+  bytes: (p) => 4 * p.NC * p.H * p.W * 2.25,
+};
+
+export interface GapParams {
+  NC: number;
+  HW: number;
+}
+const gapCases: GapParams[] = [
+  { NC: 1, HW: 1 },
+  { NC: 3, HW: 49 },
+  { NC: 33, HW: 1369 },
+  { NC: 70_000, HW: 5 },
+];
+
+export const gap: KernelDef<GapParams> = {
+  name: 'gap',
+  inputs: ['x'],
+  inputSizes: (p) => ({ x: p.NC * p.HW }),
+  outputSizes: (p) => ({ y: p.NC }),
+  reference: (inp, p) => {
+    const y = new Float32Array(p.NC);
+    for (let nc = 0; nc < p.NC; nc++) {
+      let s = 0;
+      for (let k = 0; k < p.HW; k++) s += inp.x[nc * p.HW + k];
+      y[nc] = s / p.HW;
+    }
+    return { y };
+  },
+  variants: [{ name: 'workgroup-tree', run: (gpu, b, p) => launchPerGroup(gpu, 'gap', [b.x, b.y], [p.NC, p.HW], p.NC, 64) }],
+  tolerance: 1e-5,
+  cases: gapCases,
+  bytes: (p) => 4 * p.NC * p.HW,
+};
+
+export const gapBackward: KernelDef<GapParams> = {
+  name: 'gap_backward',
+  inputs: ['dy'],
+  inputSizes: (p) => ({ dy: p.NC }),
+  outputSizes: (p) => ({ dx: p.NC * p.HW }),
+  reference: (inp, p) => ({ dx: Float32Array.from({ length: p.NC * p.HW }, (_, e) => inp.dy[Math.floor(e / p.HW)] / p.HW) }),
+  variants: [{ name: 'per-input', run: (gpu, b, p) => launch1d(gpu, 'gap_backward', [b.dy, b.dx], [p.NC, p.HW], p.NC * p.HW) }],
+  tolerance: 1e-6,
+  cases: gapCases,
+  bytes: (p) => 4 * p.NC * p.HW,
+};

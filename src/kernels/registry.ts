@@ -1,0 +1,37 @@
+/** Every kernel, in one list: the tests and the bench both iterate over it. */
+import type { AnyKernel } from './kernel.ts';
+import { channelSum, conv2dForward, conv2dGradInput, conv2dGradWeight } from './conv2d.ts';
+import { addInto, relu, reluBackward } from './elementwise.ts';
+import { gap, gapBackward, maxPool2, maxPool2Backward } from './pooling.ts';
+import { dense, denseGradInput, denseGradParams } from './dense.ts';
+import { softmax, softmaxXent } from './loss.ts';
+import { adam, sgd } from './optim.ts';
+import { imagesToTensor } from './images.ts';
+
+export const kernels: readonly AnyKernel[] = [
+  conv2dForward,
+  conv2dGradInput,
+  conv2dGradWeight,
+  channelSum,
+  relu,
+  reluBackward,
+  addInto,
+  maxPool2,
+  maxPool2Backward,
+  gap,
+  gapBackward,
+  dense,
+  denseGradInput,
+  denseGradParams,
+  softmax,
+  softmaxXent,
+  sgd,
+  adam,
+  imagesToTensor,
+];
+
+export function kernelByName(name: string): AnyKernel {
+  const k = kernels.find((k) => k.name === name);
+  if (!k) throw new Error(`unknown kernel '${name}'`);
+  return k;
+}

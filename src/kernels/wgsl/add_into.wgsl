@@ -1,0 +1,14 @@
+// add_into — acc[i] += v[i] (gradient accumulation). Elementwise.
+struct Params { len: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> acc: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+
+override WG: u32 = 256;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.len) { return; }
+  acc[i] += v[i];
+}

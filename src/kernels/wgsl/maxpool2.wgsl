@@ -1,0 +1,20 @@
+// maxpool2 — 2x2 max-pool, stride 2, floor (a trailing odd row/column is dropped).
+//   y[n,c,i,j] = max(x[n,c,2i..2i+1, 2j..2j+1])
+// Layout: x NCHW [N,C,H,W] (flattened as [NC,H,W]); y [N,C,H/2,W/2].
+struct Params { NC: u32, H: u32, W: u32, Ho: u32, Wo: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+override WG: u32 = 256;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let o = gid.x + gid.y * nwg.x * WG;
+  if (o >= p.NC * p.Ho * p.Wo) { return; }
+  let j = o % p.Wo;
+  let i = (o / p.Wo) % p.Ho;
+  let nc = o / (p.Wo * p.Ho);
+  let base = (nc * p.H + 2u * i) * p.W + 2u * j;
+  y[o] = max(max(x[base], x[base + 1u]), max(x[base + p.W], x[base + p.W + 1u]));
+}

@@ -1,0 +1,27 @@
+// Every GPU kernel variant against its CPU reference, on awkward shapes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Gpu } from '../src/gpu/runtime.ts';
+import { kernels } from '../src/kernels/registry.ts';
+import { validate } from '../src/kernels/harness.ts';
+import { Rng } from '../src/util/rng.ts';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await Gpu.create();
+});
+afterAll(() => gpu?.destroy());
+
+for (const k of kernels) {
+  describe(k.name, () => {
+    for (const v of k.variants) {
+      for (const p of k.cases) {
+        it(`${v.name} ${JSON.stringify(p)}`, async () => {
+          const errors = await validate(gpu, k, v, p, new Rng(7).fn);
+          for (const [name, err] of Object.entries(errors)) {
+            expect(err, `${name} relative error`).toBeLessThanOrEqual(k.tolerance);
+          }
+        });
+      }
+    }
+  });
+}
