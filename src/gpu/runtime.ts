@@ -52,7 +52,7 @@ export class Gpu {
 
   private constructor(
     /** The object `create()` returned: Dawn frees its instance when this is collected, so hold it until destroy(). */
-    private instance: GPU | null,
+    public instance: GPU | null,
     readonly device: GPUDevice,
     readonly adapterName: string,
     readonly features: ReadonlySet<string>,

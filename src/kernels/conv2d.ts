@@ -7,7 +7,7 @@
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
-import { launch1d, launchPerGroup, type KernelDef } from './kernel.ts';
+import { floats, launch1d, launchPerGroup, type FloatArray, type KernelDef } from './kernel.ts';
 
 export interface ConvShape {
   N: number;
@@ -25,16 +25,16 @@ const convFlops = (s: ConvShape) => 2 * s.N * s.Co * (s.H - 2) * (s.W - 2) * s.C
 
 /** CPU reference for the padded 3x3 correlation both directions use (float64 sums). */
 export function correlate3x3(
-  x: Float32Array,
-  w: Float32Array,
-  b: Float32Array | null,
+  x: FloatArray,
+  w: FloatArray,
+  b: FloatArray | null,
   s: { N: number; Ci: number; H: number; W: number; Co: number },
   pad: number,
   relu: boolean,
-): Float32Array {
+): FloatArray {
   const Ho = s.H + 2 * pad - 2;
   const Wo = s.W + 2 * pad - 2;
-  const y = new Float32Array(s.N * s.Co * Ho * Wo);
+  const y = floats(x, s.N * s.Co * Ho * Wo);
   const acc = new Float64Array(Wo);
   for (let n = 0; n < s.N; n++) {
     for (let co = 0; co < s.Co; co++) {
@@ -62,8 +62,8 @@ export function correlate3x3(
 }
 
 /** wf[ci,co,ky,kx] = w[co,ci,2-ky,2-kx] */
-export function flipWeights(w: Float32Array, Co: number, Ci: number): Float32Array {
-  const wf = new Float32Array(w.length);
+export function flipWeights(w: FloatArray, Co: number, Ci: number): FloatArray {
+  const wf = floats(w, w.length);
   for (let co = 0; co < Co; co++)
     for (let ci = 0; ci < Ci; ci++)
       for (let t = 0; t < 9; t++) wf[(ci * Co + co) * 9 + t] = w[(co * Ci + ci) * 9 + 8 - t];
@@ -114,7 +114,7 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
   inputs: ['x', 'w', 'b'],
   inputSizes: (s) => ({ x: s.N * s.Ci * s.H * s.W, w: s.Co * s.Ci * 9, b: s.Co }),
   outputSizes: (s) => ({ y: s.N * s.Co * (s.H - 2) * (s.W - 2) }),
-  reference: (i, s) => ({ y: correlate3x3(i.x as Float32Array, i.w as Float32Array, i.b as Float32Array, s, 0, s.relu) }),
+  reference: (i, s) => ({ y: correlate3x3(i.x as FloatArray, i.w as FloatArray, i.b as FloatArray, s, 0, s.relu) }),
   variants: [
     { name: 'naive', run: (gpu, b, s) => convNaive(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
     { name: 'tiled', run: (gpu, b, s) => convTiled(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
@@ -137,8 +137,8 @@ export const conv2dGradInput: KernelDef<ConvShape> = {
   outputSizes: (s) => ({ dx: s.N * s.Ci * s.H * s.W }),
   reference: (i, s) => {
     const { Ho, Wo } = out(s);
-    const wf = flipWeights(i.w as Float32Array, s.Co, s.Ci);
-    return { dx: correlate3x3(i.dy as Float32Array, wf, null, { N: s.N, Ci: s.Co, H: Ho, W: Wo, Co: s.Ci }, 2, false) };
+    const wf = flipWeights(i.w as FloatArray, s.Co, s.Ci);
+    return { dx: correlate3x3(i.dy as FloatArray, wf, null, { N: s.N, Ci: s.Co, H: Ho, W: Wo, Co: s.Ci }, 2, false) };
   },
   variants: [
     { name: 'naive', run: gradInputWith(convNaive) },
@@ -155,9 +155,9 @@ export const conv2dGradInput: KernelDef<ConvShape> = {
 };
 
 /** CPU reference: dw[co,ci,ky,kx] = sum_{n,oy,ox} dy[n,co,oy,ox] * x[n,ci,oy+ky,ox+kx] */
-export function convGradWeightRef(x: Float32Array, dy: Float32Array, s: ConvShape): Float32Array {
+export function convGradWeightRef(x: FloatArray, dy: FloatArray, s: ConvShape): FloatArray {
   const { Ho, Wo } = out(s);
-  const dw = new Float32Array(s.Co * s.Ci * 9);
+  const dw = floats(x, s.Co * s.Ci * 9);
   for (let co = 0; co < s.Co; co++)
     for (let ci = 0; ci < s.Ci; ci++)
       for (let ky = 0; ky < 3; ky++)
@@ -209,7 +209,7 @@ export const conv2dGradWeight: KernelDef<ConvShape> = {
   inputs: ['x', 'dy'],
   inputSizes: (s) => ({ x: s.N * s.Ci * s.H * s.W, dy: s.N * s.Co * (s.H - 2) * (s.W - 2) }),
   outputSizes: (s) => ({ dw: s.Co * s.Ci * 9 }),
-  reference: (i, s) => ({ dw: convGradWeightRef(i.x as Float32Array, i.dy as Float32Array, s) }),
+  reference: (i, s) => ({ dw: convGradWeightRef(i.x as FloatArray, i.dy as FloatArray, s) }),
   variants: [
     {
       name: 'naive',
@@ -240,7 +240,7 @@ export const channelSum: KernelDef<ChannelSumParams> = {
   inputSizes: (p) => ({ v: p.N * p.C * p.HW }),
   outputSizes: (p) => ({ out: p.C }),
   reference: (i, p) => {
-    const o = new Float32Array(p.C);
+    const o = floats(i.v, p.C);
     for (let c = 0; c < p.C; c++) {
       let acc = 0;
       for (let n = 0; n < p.N; n++) for (let k = 0; k < p.HW; k++) acc += i.v[(n * p.C + c) * p.HW + k];

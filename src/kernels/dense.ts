@@ -1,5 +1,5 @@
 /** Dense layer (x [N,K] times w [J,K] transposed, plus b [J]), forward and backward. */
-import { launch1d, type KernelDef } from './kernel.ts';
+import { floats, launch1d, type KernelDef } from './kernel.ts';
 
 export interface DenseParams {
   N: number;
@@ -20,7 +20,7 @@ export const dense: KernelDef<DenseParams> = {
   inputSizes: (p) => ({ x: p.N * p.K, w: p.J * p.K, b: p.J }),
   outputSizes: (p) => ({ y: p.N * p.J }),
   reference: (i, p) => {
-    const y = new Float32Array(p.N * p.J);
+    const y = floats(i.x, p.N * p.J);
     for (let n = 0; n < p.N; n++)
       for (let j = 0; j < p.J; j++) {
         let s = i.b[j];
@@ -41,7 +41,7 @@ export const denseGradInput: KernelDef<DenseParams> = {
   inputSizes: (p) => ({ dy: p.N * p.J, w: p.J * p.K }),
   outputSizes: (p) => ({ dx: p.N * p.K }),
   reference: (i, p) => {
-    const dx = new Float32Array(p.N * p.K);
+    const dx = floats(i.dy, p.N * p.K);
     for (let n = 0; n < p.N; n++)
       for (let k = 0; k < p.K; k++) {
         let s = 0;
@@ -62,8 +62,8 @@ export const denseGradParams: KernelDef<DenseParams> = {
   inputSizes: (p) => ({ x: p.N * p.K, dy: p.N * p.J }),
   outputSizes: (p) => ({ dw: p.J * p.K, db: p.J }),
   reference: (i, p) => {
-    const dw = new Float32Array(p.J * p.K);
-    const db = new Float32Array(p.J);
+    const dw = floats(i.dy, p.J * p.K);
+    const db = floats(i.dy, p.J);
     for (let j = 0; j < p.J; j++) {
       let sb = 0;
       for (let n = 0; n < p.N; n++) sb += i.dy[n * p.J + j];

@@ -1,5 +1,5 @@
 /** Elementwise kernels: ReLU (when not fused into a conv), its gradient, and gradient accumulation. */
-import { launch1d, type KernelDef } from './kernel.ts';
+import { floats, launch1d, type KernelDef } from './kernel.ts';
 
 export interface LenParams {
   len: number;
@@ -11,7 +11,7 @@ export const relu: KernelDef<LenParams> = {
   inputs: ['x'],
   inputSizes: (p) => ({ x: p.len }),
   outputSizes: (p) => ({ y: p.len }),
-  reference: (i) => ({ y: Float32Array.from(i.x, (v) => Math.max(0, v)) }),
+  reference: (i) => ({ y: floats(i.x, i.x.length).map((_, k) => Math.max(0, i.x[k])) }),
   variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'relu', [b.x, b.y], [p.len], p.len) }],
   tolerance: 0,
   cases: lenCases,
@@ -23,7 +23,7 @@ export const reluBackward: KernelDef<LenParams> = {
   inputs: ['dy', 'y'],
   inputSizes: (p) => ({ dy: p.len, y: p.len }),
   outputSizes: (p) => ({ dx: p.len }),
-  reference: (i) => ({ dx: Float32Array.from(i.dy, (d, k) => (i.y[k] > 0 ? d : 0)) }),
+  reference: (i) => ({ dx: floats(i.dy, i.dy.length).map((_, k) => (i.y[k] > 0 ? i.dy[k] : 0)) }),
   variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'relu_backward', [b.dy, b.y, b.dx], [p.len], p.len) }],
   tolerance: 0,
   cases: lenCases,

@@ -6,7 +6,16 @@
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
 
-export type HostArray = Float32Array | Uint32Array;
+export type FloatArray = Float32Array | Float64Array;
+export type HostArray = FloatArray | Uint32Array;
+
+/**
+ * A fresh output of the precision of `like`: the references keep float64 inputs in
+ * float64, so the finite-difference tests run the whole network in double precision.
+ */
+export function floats(like: HostArray, n: number): FloatArray {
+  return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
+}
 export type Rng = () => number;
 
 export interface GpuVariant<P> {
@@ -26,7 +35,7 @@ export interface KernelDef<P> {
   /** Inputs that are not uniform random floats in [-1, 1) (labels, packed bytes, ...). */
   makeInput?: Partial<Record<string, (p: P, rng: Rng) => HostArray>>;
   /** The CPU reference: returns the outputs; mutates `updates` in place. */
-  reference(inp: Record<string, HostArray>, p: P): Record<string, Float32Array>;
+  reference(inp: Record<string, HostArray>, p: P): Record<string, FloatArray>;
   variants: readonly GpuVariant<P>[];
   /** Max error allowed, relative to the largest magnitude of the reference output. */
   tolerance: number;

@@ -1,6 +1,6 @@
 /** Softmax, and fused softmax + cross-entropy with its gradient and accuracy counts. */
 import { packParams } from '../gpu/runtime.ts';
-import type { KernelDef, Rng } from './kernel.ts';
+import { floats, type KernelDef, type Rng } from './kernel.ts';
 
 export interface RowsParams {
   N: number;
@@ -25,7 +25,7 @@ export const softmax: KernelDef<RowsParams> = {
   inputSizes: (p) => ({ z: p.N * p.J }),
   outputSizes: (p) => ({ probs: p.N * p.J }),
   reference: (i, p) => {
-    const probs = new Float32Array(p.N * p.J);
+    const probs = floats(i.z, p.N * p.J);
     for (let n = 0; n < p.N; n++) probs.set(softmaxRow(i.z, n * p.J, p.J), n * p.J);
     return { probs };
   },
@@ -51,10 +51,10 @@ export const softmaxXent: KernelDef<XentParams> = {
   inputs: ['z', 'labels', 'stats'],
   updates: ['stats'],
   inputSizes: (p) => ({ z: p.N * p.J, labels: p.N, stats: 4 }),
-  outputSizes: (p) => ({ dz: p.N * p.J }),
+  outputSizes: (p) => ({ dz: p.N * p.J, loss: 1 }),
   makeInput: { labels, stats: () => new Float32Array([0.5, 1, 2, 0]) },
   reference: (i, p) => {
-    const dz = new Float32Array(p.N * p.J);
+    const dz = floats(i.z, p.N * p.J);
     let loss = 0;
     let hits = 0;
     for (let n = 0; n < p.N; n++) {
@@ -70,7 +70,9 @@ export const softmaxXent: KernelDef<XentParams> = {
     i.stats[0] += loss;
     i.stats[1] += hits;
     i.stats[2] += p.N;
-    return { dz };
+    const lossOut = floats(i.z, 1);
+    lossOut[0] = p.scale * loss;
+    return { dz, loss: lossOut };
   },
   variants: [
     {
@@ -78,7 +80,7 @@ export const softmaxXent: KernelDef<XentParams> = {
       run: (gpu, b, p) =>
         gpu.dispatch({
           pipeline: gpu.pipeline('softmax_xent', { WG: 64 }),
-          buffers: [b.z, b.labels, b.dz, b.stats],
+          buffers: [b.z, b.labels, b.dz, b.loss, b.stats],
           params: packParams([p.N, p.J], [p.scale]),
           workgroups: [1],
         }),

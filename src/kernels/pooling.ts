@@ -1,5 +1,5 @@
 /** 2x2 max-pool (stride 2, floor) and global average pooling, forward and backward. Layout NCHW. */
-import { launch1d, launchPerGroup, type KernelDef, type Rng } from './kernel.ts';
+import { floats, launch1d, launchPerGroup, type KernelDef, type Rng } from './kernel.ts';
 
 export interface PoolParams {
   NC: number; // batch * channels
@@ -41,7 +41,7 @@ export const maxPool2: KernelDef<PoolParams> = {
   makeInput: { x: distinct },
   reference: (inp, p) => {
     const { Ho, Wo } = half(p);
-    const y = new Float32Array(p.NC * Ho * Wo);
+    const y = floats(inp.x, p.NC * Ho * Wo);
     for (let nc = 0; nc < p.NC; nc++)
       for (let i = 0; i < Ho; i++)
         for (let j = 0; j < Wo; j++) y[(nc * Ho + i) * Wo + j] = inp.x[argmax2x2(inp.x, nc, i, j, p.H, p.W)];
@@ -66,7 +66,7 @@ export const maxPool2Backward: KernelDef<PoolParams> = {
   makeInput: { x: distinct },
   reference: (inp, p) => {
     const { Ho, Wo } = half(p);
-    const dx = new Float32Array(p.NC * p.H * p.W);
+    const dx = floats(inp.dy, p.NC * p.H * p.W);
     for (let nc = 0; nc < p.NC; nc++)
       for (let i = 0; i < Ho; i++)
         for (let j = 0; j < Wo; j++) dx[argmax2x2(inp.x, nc, i, j, p.H, p.W)] = inp.dy[(nc * Ho + i) * Wo + j];
@@ -101,7 +101,7 @@ export const gap: KernelDef<GapParams> = {
   inputSizes: (p) => ({ x: p.NC * p.HW }),
   outputSizes: (p) => ({ y: p.NC }),
   reference: (inp, p) => {
-    const y = new Float32Array(p.NC);
+    const y = floats(inp.x, p.NC);
     for (let nc = 0; nc < p.NC; nc++) {
       let s = 0;
       for (let k = 0; k < p.HW; k++) s += inp.x[nc * p.HW + k];
@@ -120,7 +120,7 @@ export const gapBackward: KernelDef<GapParams> = {
   inputs: ['dy'],
   inputSizes: (p) => ({ dy: p.NC }),
   outputSizes: (p) => ({ dx: p.NC * p.HW }),
-  reference: (inp, p) => ({ dx: Float32Array.from({ length: p.NC * p.HW }, (_, e) => inp.dy[Math.floor(e / p.HW)] / p.HW) }),
+  reference: (inp, p) => ({ dx: floats(inp.dy, p.NC * p.HW).map((_, e) => inp.dy[Math.floor(e / p.HW)] / p.HW) }),
   variants: [{ name: 'per-input', run: (gpu, b, p) => launch1d(gpu, 'gap_backward', [b.dy, b.dx], [p.NC, p.HW], p.NC * p.HW) }],
   tolerance: 1e-6,
   cases: gapCases,

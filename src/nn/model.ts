@@ -1,0 +1,103 @@
+/**
+ * The CAM-ready classifier: 3x3 valid convs (+ReLU) and 2x2 max-pools, then global
+ * average pooling, then one dense layer straight to the classes. Described by a
+ * JSON-serializable Arch that the model file stores.
+ *
+ * Arch strings: blocks separated by '-', `cN` = conv with N output channels + ReLU,
+ * `p` = 2x2 max-pool; GAP and the dense layer are always appended.
+ * Example (the default): "c32-p-c64-p-c128-p-c256".
+ */
+import type { Backend } from '../tensor/backend.ts';
+import type { Tensor } from '../tensor/tensor.ts';
+import type { Rng } from '../util/rng.ts';
+import { Conv2d, Dense, GlobalAvgPool, MaxPool2d, Sequential } from './layers.ts';
+
+export const DEFAULT_ARCH = 'c32-p-c64-p-c128-p-c256';
+
+export interface Arch {
+  /** Compact block string, e.g. "c32-p-c64-p-c128-p-c256". */
+  blocks: string;
+  inputChannels: number;
+  height: number;
+  width: number;
+  classes: number;
+}
+
+export type Block = { kind: 'conv'; channels: number } | { kind: 'pool' };
+
+export function parseBlocks(spec: string): Block[] {
+  const parts = spec.split('-').map((s) => s.trim().toLowerCase());
+  if (parts.length === 0 || parts[0] === '') throw new Error(`arch '${spec}': empty`);
+  const blocks = parts.map((b): Block => {
+    if (b === 'p') return { kind: 'pool' };
+    const m = /^c(\d+)$/.exec(b);
+    if (!m || +m[1] < 1 || +m[1] > 4096) throw new Error(`arch '${spec}': '${b}' is neither cN (conv, 1 <= N <= 4096) nor p (pool)`);
+    return { kind: 'conv', channels: +m[1] };
+  });
+  if (!blocks.some((b) => b.kind === 'conv')) throw new Error(`arch '${spec}': needs at least one conv block`);
+  if (blocks[blocks.length - 1].kind !== 'conv') throw new Error(`arch '${spec}': must end with a conv block (CAM reads the last conv features)`);
+  return blocks;
+}
+
+/** Shape [C,H,W] after each block, or an error naming the block where the image becomes too small. */
+export function featureShapes(arch: Arch): [number, number, number][] {
+  let [c, h, w] = [arch.inputChannels, arch.height, arch.width];
+  return parseBlocks(arch.blocks).map((b, i) => {
+    if (b.kind === 'conv') {
+      if (h < 3 || w < 3) throw new Error(`arch '${arch.blocks}': a ${arch.width}x${arch.height} input is only ${w}x${h} at block ${i + 1}, too small for a 3x3 conv`);
+      [c, h, w] = [b.channels, h - 2, w - 2];
+    } else {
+      if (h < 2 || w < 2) throw new Error(`arch '${arch.blocks}': a ${arch.width}x${arch.height} input is only ${w}x${h} at block ${i + 1}, too small for a 2x2 pool`);
+      [h, w] = [Math.floor(h / 2), Math.floor(w / 2)];
+    }
+    return [c, h, w];
+  });
+}
+
+export class Classifier {
+  /** Everything up to the last conv: its output is the CAM's feature map F[k,h,w]. */
+  readonly features: Sequential;
+  readonly gap = new GlobalAvgPool();
+  readonly fc: Dense;
+
+  constructor(
+    readonly backend: Backend,
+    readonly arch: Arch,
+    rng: Rng,
+  ) {
+    const shapes = featureShapes(arch);
+    let c = arch.inputChannels;
+    let convs = 0;
+    let pools = 0;
+    const layers = parseBlocks(arch.blocks).map((b): [string, Conv2d | MaxPool2d] => {
+      if (b.kind === 'pool') return [`pool${++pools}`, new MaxPool2d()];
+      const conv = new Conv2d(backend, c, b.channels, rng);
+      c = b.channels;
+      return [`conv${++convs}`, conv];
+    });
+    this.features = new Sequential(layers);
+    this.fc = new Dense(backend, shapes[shapes.length - 1][0], arch.classes, rng);
+  }
+
+  /** logits [N,classes] and the last conv features [N,K,h,w]. */
+  forwardWithFeatures(x: Tensor): { logits: Tensor; features: Tensor } {
+    const features = this.features.forward(x);
+    return { logits: this.fc.forward(this.gap.forward(features)), features };
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.forwardWithFeatures(x).logits;
+  }
+
+  /** Named parameters in file order: conv1.weight, conv1.bias, ..., fc.weight, fc.bias. */
+  parameters(): [string, Tensor][] {
+    return [
+      ...this.features.layers.flatMap(([name, layer]) => layer.parameters().map(([n, t]): [string, Tensor] => [`${name}.${n}`, t])),
+      ...this.fc.parameters().map(([n, t]): [string, Tensor] => [`fc.${n}`, t]),
+    ];
+  }
+
+  dispose(): void {
+    for (const [, t] of this.parameters()) t.dispose();
+  }
+}

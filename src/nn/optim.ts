@@ -1,0 +1,117 @@
+/**
+ * Optimizers: the update runs on the device, in place. Hyper-parameters live in a
+ * small tensor rewritten each step, so a changing learning rate (or Adam's step count)
+ * never creates a new pipeline or uniform. step() consumes and frees the gradients.
+ */
+import { adam, sgd } from '../kernels/optim.ts';
+import type { Backend } from '../tensor/backend.ts';
+import { Tensor } from '../tensor/tensor.ts';
+
+export interface OptimizerState {
+  kind: 'sgd' | 'adam';
+  step: number;
+  /** Per-parameter state tensors by name (e.g. "conv1.weight.momentum"). */
+  tensors: [string, Tensor][];
+}
+
+export interface Optimizer {
+  lr: number;
+  readonly steps: number;
+  step(): void;
+  state(): OptimizerState;
+  /** Restores state saved by state() (same parameters, same order). */
+  load(step: number, tensors: Map<string, Float32Array>): void;
+  dispose(): void;
+}
+
+function zerosLike(backend: Backend, t: Tensor): Tensor {
+  return Tensor.zeros(backend, t.shape).keep();
+}
+
+abstract class BaseOptimizer implements Optimizer {
+  steps = 0;
+  protected hyper: Tensor;
+  protected slots: Tensor[][];
+
+  constructor(
+    protected backend: Backend,
+    protected params: [string, Tensor][],
+    public lr: number,
+    protected slotNames: string[],
+  ) {
+    this.hyper = Tensor.zeros(backend, [8]).keep();
+    this.slots = params.map(([, p]) => slotNames.map(() => zerosLike(backend, p)));
+  }
+
+  protected abstract hyperValues(): number[];
+  protected abstract update(p: Tensor, g: Tensor, slots: Tensor[]): void;
+  abstract readonly kind: 'sgd' | 'adam';
+
+  step(): void {
+    this.steps++;
+    this.backend.write(this.hyper.storage, Float32Array.from({ length: 8 }, (_, i) => this.hyperValues()[i] ?? 0));
+    this.params.forEach(([, p], i) => {
+      if (!p.grad) return;
+      this.update(p, p.grad, this.slots[i]);
+      p.grad.dispose();
+      p.grad = null;
+    });
+  }
+
+  state(): OptimizerState {
+    return {
+      kind: this.kind,
+      step: this.steps,
+      tensors: this.params.flatMap(([name], i) => this.slotNames.map((s, k): [string, Tensor] => [`${name}.${s}`, this.slots[i][k]])),
+    };
+  }
+
+  load(step: number, tensors: Map<string, Float32Array>): void {
+    this.steps = step;
+    this.params.forEach(([name], i) =>
+      this.slotNames.forEach((s, k) => {
+        const data = tensors.get(`${name}.${s}`);
+        if (!data || data.length !== this.slots[i][k].size) throw new Error(`optimizer state is missing or has the wrong size for ${name}.${s}`);
+        this.backend.write(this.slots[i][k].storage, data);
+      }),
+    );
+  }
+
+  dispose(): void {
+    this.hyper.dispose();
+    this.slots.flat().forEach((t) => t.dispose());
+  }
+}
+
+export class Sgd extends BaseOptimizer {
+  readonly kind = 'sgd';
+
+  constructor(backend: Backend, params: [string, Tensor][], lr: number, private momentum = 0.9, private weightDecay = 0) {
+    super(backend, params, lr, ['momentum']);
+  }
+
+  protected hyperValues(): number[] {
+    return [this.lr, this.momentum, this.weightDecay];
+  }
+
+  protected update(p: Tensor, g: Tensor, [v]: Tensor[]): void {
+    this.backend.run(sgd, { w: p.storage, v: v.storage, g: g.storage, hyper: this.hyper.storage }, { len: p.size });
+  }
+}
+
+export class Adam extends BaseOptimizer {
+  readonly kind = 'adam';
+
+  constructor(backend: Backend, params: [string, Tensor][], lr: number, private beta1 = 0.9, private beta2 = 0.999, private eps = 1e-8, private weightDecay = 0) {
+    super(backend, params, lr, ['exp_avg', 'exp_avg_sq']);
+  }
+
+  protected hyperValues(): number[] {
+    const t = this.steps;
+    return [this.lr, this.beta1, this.beta2, this.eps, this.weightDecay, 1 - this.beta1 ** t, 1 - this.beta2 ** t];
+  }
+
+  protected update(p: Tensor, g: Tensor, [m, v]: Tensor[]): void {
+    this.backend.run(adam, { w: p.storage, m: m.storage, v: v.storage, g: g.storage, hyper: this.hyper.storage }, { len: p.size });
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * One optimizer step on a batch of cached u8 images, recorded without any readback.
+ * A batch whose activations would not fit the adapter's storage-binding limit is run
+ * as micro-batches whose gradients add up (the loss is scaled by 1/whole batch), so
+ * the result equals one pass over the whole batch.
+ */
+import { imagesToTensor, softmaxCrossEntropy } from '../autograd/ops.ts';
+import { backward, noGrad } from '../autograd/tape.ts';
+import { packBytes } from '../kernels/images.ts';
+import { Tensor, tidy } from '../tensor/tensor.ts';
+import type { Classifier } from './model.ts';
+import { featureShapes } from './model.ts';
+import type { Optimizer } from './optim.ts';
+
+export interface Batch {
+  /** u8 RGB (or gray) pixels, NHWC, `n` images. */
+  pixels: Uint8Array;
+  labels: Float32Array;
+  /** 1 where the image is to be flipped horizontally (augmentation), else 0. */
+  flips?: Float32Array;
+  n: number;
+}
+
+/** Bytes of the largest activation one image produces (input included). */
+export function activationBytesPerImage(model: Classifier): number {
+  const a = model.arch;
+  const sizes = [a.inputChannels * a.height * a.width, ...featureShapes(a).map(([c, h, w]) => c * h * w)];
+  return 4 * Math.max(...sizes);
+}
+
+/** The largest micro-batch whose every activation fits one storage binding. */
+export function maxMicroBatch(model: Classifier, maxBindingBytes: number): number {
+  const per = activationBytesPerImage(model);
+  if (per > maxBindingBytes) {
+    throw new Error(`one ${model.arch.width}x${model.arch.height} image needs ${per} bytes for an activation, over this adapter's maxStorageBufferBindingSize (${maxBindingBytes}); use a smaller --size`);
+  }
+  return Math.max(1, Math.floor(maxBindingBytes / per));
+}
+
+function chunkInput(model: Classifier, b: Batch, start: number, count: number): { x: Tensor; labels: Tensor } {
+  const { inputChannels: C, height: H, width: W } = model.arch;
+  const per = C * H * W;
+  const pix = packBytes(b.pixels.subarray(start * per, (start + count) * per));
+  const flips = b.flips ? b.flips.subarray(start, start + count) : new Float32Array(count);
+  const x = imagesToTensor(model.backend, pix, flips, { N: count, C, H, W });
+  const labels = Tensor.fromArray(model.backend, b.labels.slice(start, start + count), [count]);
+  return { x, labels };
+}
+
+/** Forward, backward and update for one batch; loss/accuracy go into `stats` on the device. */
+export function trainStep(model: Classifier, opt: Optimizer, b: Batch, stats: Tensor, microBatch = b.n): void {
+  for (let start = 0; start < b.n; start += microBatch) {
+    const count = Math.min(microBatch, b.n - start);
+    tidy(() => {
+      const { x, labels } = chunkInput(model, b, start, count);
+      backward(softmaxCrossEntropy(model.forward(x), labels, stats, 1 / b.n));
+    });
+  }
+  opt.step();
+}
+
+/** Loss and accuracy counts for a batch, without gradients. */
+export function evalStep(model: Classifier, b: Batch, stats: Tensor, microBatch = b.n): void {
+  noGrad(() => {
+    for (let start = 0; start < b.n; start += microBatch) {
+      const count = Math.min(microBatch, b.n - start);
+      tidy(() => {
+        const { x, labels } = chunkInput(model, b, start, count);
+        softmaxCrossEntropy(model.forward(x), labels, stats, 1 / b.n);
+      });
+    }
+  });
+}
+
+/** Reads and resets the device-side [loss sum, correct, count] accumulator. */
+export async function takeStats(stats: Tensor): Promise<{ loss: number; accuracy: number; count: number }> {
+  const [lossSum, correct, count] = await stats.toArray();
+  stats.backend.write(stats.storage, new Float32Array(4));
+  return { loss: count ? lossSum / count : NaN, accuracy: count ? correct / count : NaN, count };
+}

@@ -1,0 +1,56 @@
+/** The GPU backend: kernels record into the runtime's open compute pass; buffers come from its pool. */
+import type { Gpu } from '../gpu/runtime.ts';
+import { defaultVariant, type GpuVariant, type HostArray, type KernelDef } from '../kernels/kernel.ts';
+import type { Backend, Storage } from './backend.ts';
+
+export class GpuBackend implements Backend {
+  readonly kind = 'gpu';
+  /** Kernel name -> variant name, to run something other than each kernel's default. */
+  private choice = new Map<string, string>();
+
+  constructor(readonly gpu: Gpu) {}
+
+  useVariant(kernel: string, variant: string): void {
+    this.choice.set(kernel, variant);
+  }
+
+  alloc(len: number): GPUBuffer {
+    return this.gpu.pool.acquire(Math.max(4, len * 4));
+  }
+
+  free(s: Storage): void {
+    this.gpu.pool.release(s as GPUBuffer);
+  }
+
+  upload(data: HostArray): GPUBuffer {
+    const b = this.gpu.pool.acquire(Math.max(4, data.byteLength));
+    this.gpu.write(b, data);
+    return b;
+  }
+
+  write(s: Storage, data: HostArray): void {
+    this.gpu.write(s as GPUBuffer, data);
+  }
+
+  async download(s: Storage, len: number): Promise<Float32Array> {
+    return new Float32Array(await this.gpu.read(s as GPUBuffer, len * 4));
+  }
+
+  run<P>(k: KernelDef<P>, args: Record<string, Storage>, p: P): Record<string, Storage> {
+    const outputs: Record<string, GPUBuffer> = {};
+    for (const [name, len] of Object.entries(k.outputSizes(p))) outputs[name] = this.alloc(len);
+    this.variant(k).run(this.gpu, { ...(args as Record<string, GPUBuffer>), ...outputs }, p);
+    return outputs;
+  }
+
+  sync(): Promise<void> {
+    return this.gpu.sync();
+  }
+
+  private variant<P>(k: KernelDef<P>): GpuVariant<P> {
+    const name = this.choice.get(k.name);
+    const v = name ? k.variants.find((v) => v.name === name) : defaultVariant(k);
+    if (!v) throw new Error(`kernel ${k.name} has no variant '${name}'`);
+    return v;
+  }
+}

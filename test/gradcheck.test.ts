@@ -1,0 +1,142 @@
+// Every backward kernel against central finite differences of its forward, in float64,
+// and the whole network's autograd against finite differences of its loss.
+import { describe, expect, it } from 'vitest';
+import { channelSum, conv2dForward, conv2dGradInput, conv2dGradWeight } from '../src/kernels/conv2d.ts';
+import { relu, reluBackward } from '../src/kernels/elementwise.ts';
+import { gap, gapBackward, maxPool2, maxPool2Backward } from '../src/kernels/pooling.ts';
+import { dense, denseGradInput, denseGradParams } from '../src/kernels/dense.ts';
+import { softmaxXent } from '../src/kernels/loss.ts';
+import type { FloatArray } from '../src/kernels/kernel.ts';
+import { CpuBackend } from '../src/tensor/cpu-backend.ts';
+import { Tensor, tidy } from '../src/tensor/tensor.ts';
+import { Classifier } from '../src/nn/model.ts';
+import { softmaxCrossEntropy } from '../src/autograd/ops.ts';
+import { backward } from '../src/autograd/tape.ts';
+import { Rng } from '../src/util/rng.ts';
+
+type Arrays = Record<string, Float64Array>;
+interface OpCase {
+  name: string;
+  inputs: (rng: Rng) => Arrays;
+  /** Forward: the output whose weighted sum is differentiated. */
+  forward: (i: Arrays) => FloatArray;
+  /** Vector-Jacobian product: gradients of sum(r * forward(i)) for each input. */
+  vjp: (i: Arrays, r: Float64Array) => Record<string, FloatArray>;
+}
+
+const rand = (rng: Rng, n: number) => Float64Array.from({ length: n }, () => rng.uniform(-1, 1));
+const distinct = (rng: Rng, n: number) => rng.shuffle(Array.from({ length: n }, (_, k) => k / n - 0.5)).reduce((a, v, k) => ((a[k] = v), a), new Float64Array(n));
+
+function convCase(s: { N: number; Ci: number; H: number; W: number; Co: number }, withRelu: boolean): OpCase {
+  return {
+    name: `conv2d ${JSON.stringify(s)} relu=${withRelu}`,
+    inputs: (rng) => ({ x: rand(rng, s.N * s.Ci * s.H * s.W), w: rand(rng, s.Co * s.Ci * 9), b: rand(rng, s.Co) }),
+    forward: (i) => conv2dForward.reference(i, { ...s, relu: withRelu }).y,
+    vjp: (i, r) => {
+      const y = conv2dForward.reference(i, { ...s, relu: withRelu }).y;
+      const g = withRelu ? reluBackward.reference({ dy: r, y }, { len: y.length }).dx : r;
+      return {
+        x: conv2dGradInput.reference({ dy: g, w: i.w }, s).dx,
+        w: conv2dGradWeight.reference({ x: i.x, dy: g }, s).dw,
+        b: channelSum.reference({ v: g }, { N: s.N, C: s.Co, HW: (s.H - 2) * (s.W - 2) }).out,
+      };
+    },
+  };
+}
+
+const cases: OpCase[] = [
+  convCase({ N: 2, Ci: 3, H: 5, W: 6, Co: 2 }, false),
+  convCase({ N: 1, Ci: 2, H: 3, W: 7, Co: 3 }, true),
+  {
+    name: 'relu',
+    inputs: (rng) => ({ x: rand(rng, 37) }),
+    forward: (i) => relu.reference(i, { len: 37 }).y,
+    vjp: (i, r) => ({ x: reluBackward.reference({ dy: r, y: relu.reference(i, { len: 37 }).y }, { len: 37 }).dx }),
+  },
+  {
+    name: 'maxpool2 (odd sizes)',
+    inputs: (rng) => ({ x: distinct(rng, 2 * 5 * 7) }),
+    forward: (i) => maxPool2.reference(i, { NC: 2, H: 5, W: 7 }).y,
+    vjp: (i, r) => ({ x: maxPool2Backward.reference({ x: i.x, dy: r }, { NC: 2, H: 5, W: 7 }).dx }),
+  },
+  {
+    name: 'gap',
+    inputs: (rng) => ({ x: rand(rng, 3 * 10) }),
+    forward: (i) => gap.reference(i, { NC: 3, HW: 10 }).y,
+    vjp: (_i, r) => ({ x: gapBackward.reference({ dy: r }, { NC: 3, HW: 10 }).dx }),
+  },
+  {
+    name: 'dense',
+    inputs: (rng) => ({ x: rand(rng, 3 * 5), w: rand(rng, 2 * 5), b: rand(rng, 2) }),
+    forward: (i) => dense.reference(i, { N: 3, K: 5, J: 2 }).y,
+    vjp: (i, r) => {
+      const p = { N: 3, K: 5, J: 2 };
+      const g = denseGradParams.reference({ x: i.x, dy: r }, p);
+      return { x: denseGradInput.reference({ dy: r, w: i.w }, p).dx, w: g.dw, b: g.db };
+    },
+  },
+  {
+    name: 'softmax cross-entropy',
+    inputs: (rng) => ({ z: rand(rng, 4 * 3).map((v) => 3 * v) }),
+    forward: (i) => softmaxXent.reference({ z: i.z, labels: new Float64Array([0, 2, 1, 2]), stats: new Float64Array(4) }, { N: 4, J: 3, scale: 0.25 }).loss,
+    vjp: (i, r) => ({ z: softmaxXent.reference({ z: i.z, labels: new Float64Array([0, 2, 1, 2]), stats: new Float64Array(4) }, { N: 4, J: 3, scale: 0.25 }).dz.map((d) => d * r[0]) }),
+  },
+];
+
+const H = 1e-6;
+const TOL = 1e-6;
+
+describe('finite differences (float64)', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const rng = new Rng(3);
+      const inputs = c.inputs(rng);
+      const r = rand(rng, c.forward(inputs).length);
+      const objective = () => Array.from(c.forward(inputs)).reduce((acc, v, k) => acc + v * r[k], 0);
+      const analytic = c.vjp(inputs, r);
+      for (const [name, grad] of Object.entries(analytic)) {
+        const x = inputs[name];
+        const numeric = new Float64Array(x.length);
+        for (let k = 0; k < x.length; k++) {
+          const keep = x[k];
+          x[k] = keep + H;
+          const up = objective();
+          x[k] = keep - H;
+          const down = objective();
+          x[k] = keep;
+          numeric[k] = (up - down) / (2 * H);
+        }
+        const scale = Math.max(1e-3, ...numeric.map(Math.abs));
+        const err = Math.max(...numeric.map((v, k) => Math.abs(v - grad[k])));
+        expect(err / scale, `d/d${name}`).toBeLessThan(TOL);
+      }
+    });
+  }
+
+  it('a whole classifier through autograd (conv, pool, GAP, dense, softmax-CE)', () => {
+    const cpu = new CpuBackend({ float64: true });
+    const model = new Classifier(cpu, { blocks: 'c4-p-c3', inputChannels: 2, height: 9, width: 8, classes: 3 }, new Rng(5));
+    const rng = new Rng(9);
+    const x = Tensor.fromArray(cpu, rand(rng, 2 * 2 * 9 * 8), [2, 2, 9, 8]);
+    const labels = Tensor.fromArray(cpu, new Float64Array([2, 0]), [2]);
+    const stats = Tensor.zeros(cpu, [4]);
+    const loss = () => tidy(() => (softmaxCrossEntropy(model.forward(x), labels, stats).storage as Float64Array)[0]);
+    tidy(() => backward(softmaxCrossEntropy(model.forward(x), labels, stats)));
+    for (const [name, p] of model.parameters()) {
+      const data = p.storage as Float64Array;
+      const grad = p.grad!.storage as Float64Array;
+      expect(data).toBeInstanceOf(Float64Array);
+      const numeric = data.map((keep, k) => {
+        data[k] = keep + H;
+        const up = loss();
+        data[k] = keep - H;
+        const down = loss();
+        data[k] = keep;
+        return (up - down) / (2 * H);
+      });
+      const scale = Math.max(1e-3, ...numeric.map(Math.abs));
+      const err = Math.max(...numeric.map((v, k) => Math.abs(v - grad[k])));
+      expect(err / scale, name).toBeLessThan(TOL);
+    }
+  });
+});

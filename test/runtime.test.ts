@@ -1,0 +1,77 @@
+// The GPU runtime and tensors: limits, pool reuse, tidy(), clear errors.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Gpu, GpuLimitError } from '../src/gpu/runtime.ts';
+import { bucketBytes } from '../src/gpu/pool.ts';
+import { GpuBackend } from '../src/tensor/gpu-backend.ts';
+import { Tensor, tidy } from '../src/tensor/tensor.ts';
+import { relu } from '../src/autograd/ops.ts';
+
+let gpu: Gpu;
+let backend: GpuBackend;
+beforeAll(async () => {
+  gpu = await Gpu.create();
+  backend = new GpuBackend(gpu);
+});
+afterAll(() => gpu?.destroy());
+
+describe('runtime', () => {
+  it('requests the adapter’s own limits, not the WebGPU defaults', () => {
+    expect(gpu.adapterName.length).toBeGreaterThan(0);
+    // The WebGPU default is 128 MiB for bindings and 256 MiB for buffers; lavapipe offers 4 GiB buffers.
+    expect(gpu.device.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 2 ** 20);
+    expect(gpu.device.limits.maxBufferSize).toBeGreaterThan(256 * 2 ** 20);
+  });
+
+  it('buckets sizes with at most 12.5% waste', () => {
+    for (const n of [1, 255, 257, 1000, 4097, 123_456_789]) {
+      const b = bucketBytes(n);
+      expect(b).toBeGreaterThanOrEqual(n);
+      expect(b).toBeLessThanOrEqual(Math.max(256, n * 1.125));
+    }
+  });
+
+  it('reuses pooled buffers and counts bytes in use', () => {
+    const start = { ...gpu.pool.stats };
+    const a = gpu.pool.acquire(10_000);
+    expect(gpu.pool.stats.bytesInUse).toBe(start.bytesInUse + bucketBytes(10_000));
+    gpu.pool.release(a);
+    const b = gpu.pool.acquire(9_990);
+    expect(b).toBe(a);
+    gpu.pool.release(b);
+    expect(gpu.pool.stats.bytesInUse).toBe(start.bytesInUse);
+  });
+
+  it('refuses a tensor over the binding limit with a message naming the limit', () => {
+    expect(() => gpu.pool.acquire(gpu.maxBindingBytes + 4)).toThrow(GpuLimitError);
+    expect(() => gpu.pool.acquire(gpu.maxBindingBytes + 4)).toThrow(/maxStorageBufferBindingSize.*smaller batch/);
+  });
+
+  it('tidy() frees intermediates but keeps what it returns', async () => {
+    const before = gpu.pool.stats.bytesInUse;
+    const x = Tensor.fromArray(backend, new Float32Array([-1, 2, -3, 4]), [4]);
+    const y = tidy(() => relu(relu(relu(x))));
+    expect(gpu.pool.stats.bytesInUse).toBe(before + 2 * bucketBytes(16));
+    expect(Array.from(await y.toArray())).toEqual([0, 2, 0, 4]);
+    x.dispose();
+    y.dispose();
+    y.dispose(); // twice is harmless
+    expect(gpu.pool.stats.bytesInUse).toBe(before);
+    expect(() => y.storage).toThrow(/disposed/);
+  });
+
+  it('records a training-sized batch of dispatches into one command buffer until a readback', async () => {
+    await gpu.sync();
+    const submits = gpu.counters.submits;
+    const x = Tensor.fromArray(backend, new Float32Array(1000).fill(1), [1000]);
+    const y = tidy(() => {
+      let h = x;
+      for (let i = 0; i < 50; i++) h = relu(h);
+      return h;
+    });
+    expect(gpu.counters.submits).toBe(submits); // 50 dispatches recorded, nothing submitted yet
+    await y.toArray();
+    expect(gpu.counters.submits).toBe(submits + 1); // one command buffer, copy to staging included
+    x.dispose();
+    y.dispose();
+  });
+});
