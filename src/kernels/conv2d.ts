@@ -78,14 +78,14 @@ function convNaive(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuf
 
 /** Output channels per invocation: enough reuse without wasting lanes on small Co. */
 function tileChannels(Co: number): number {
-  return Co >= 16 ? 16 : Co >= 8 ? 8 : 4;
+  return 8; //TMP
 }
 
 function convTiled(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean) {
   const Ho = s.H + 2 * pad - 2;
   const Wo = s.W + 2 * pad - 2;
   const xBlocks = Math.ceil(Wo / 4);
-  const TM = tileChannels(s.Co);
+  const TM = TILE_CHANNELS;
   const WG = 64;
   const [gx, gy] = gpu.grid(Math.ceil((s.N * Ho * xBlocks) / WG));
   gpu.dispatch({

@@ -22,13 +22,15 @@ override BIAS: bool = true;
 const MAX_TM = 16u;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let cell = gid.x + gid.y * nwg.x * WG;
   if (cell >= p.N * p.Ho * p.xBlocks) { return; }
   let ox0 = (cell % p.xBlocks) * 4u;
   let oy = (cell / p.xBlocks) % p.Ho;
   let n = cell / (p.xBlocks * p.Ho);
-  let co0 = gid.z * TM;
+  // From the workgroup id, so the compiler sees every weight address as uniform across
+  // the workgroup: one scalar load and a broadcast instead of a gather per invocation.
+  let co0 = wid.z * TM;
 
   var acc: array<vec4f, MAX_TM>;
   for (var m = 0u; m < TM; m++) {
