@@ -55,7 +55,10 @@ export async function runOnGpu<P>(
   const out: Record<string, Float32Array> = {};
   const names = [...Object.keys(k.outputSizes(p)), ...(k.updates ?? [])];
   const sizes = { ...k.inputSizes(p), ...k.outputSizes(p) };
-  for (const name of names) out[name] = new Float32Array(await gpu.read(bufs[name], sizes[name] * 4));
+  for (const name of names) {
+    const bytes = await gpu.read(bufs[name], sizes[name] * 4);
+    out[name] = k.u32Outputs?.includes(name) ? Float32Array.from(new Uint32Array(bytes)) : new Float32Array(bytes);
+  }
   releaseAll(gpu, bufs);
   return out;
 }

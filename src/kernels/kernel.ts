@@ -32,6 +32,8 @@ export interface KernelDef<P> {
   /** Element counts of the inputs and of the freshly written outputs. */
   inputSizes(p: P): Record<string, number>;
   outputSizes(p: P): Record<string, number>;
+  /** Outputs the GPU writes as u32 (read back as integers, compared as numbers). */
+  u32Outputs?: readonly string[];
   /** Inputs that are not uniform random floats in [-1, 1) (labels, packed bytes, ...). */
   makeInput?: Partial<Record<string, (p: P, rng: Rng) => HostArray>>;
   /** The CPU reference: returns the outputs; mutates `updates` in place. */

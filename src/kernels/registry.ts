@@ -7,6 +7,7 @@ import { dense, denseGradInput, denseGradParams } from './dense.ts';
 import { softmax, softmaxXent } from './loss.ts';
 import { adam, sgd } from './optim.ts';
 import { imagesToTensor } from './images.ts';
+import { cam, camUpsample } from './cam.ts';
 
 export const kernels: readonly AnyKernel[] = [
   conv2dForward,
@@ -28,6 +29,8 @@ export const kernels: readonly AnyKernel[] = [
   sgd,
   adam,
   imagesToTensor,
+  cam,
+  camUpsample,
 ];
 
 export function kernelByName(name: string): AnyKernel {

@@ -1,0 +1,107 @@
+/**
+ * From images to class activation maps on the GPU: one forward per batch, the fused
+ * CAM kernel over the batch, then each map upsampled to its photo's size, aligned by
+ * the receptive-field geometry. Only the results are read back.
+ */
+import { imagesToTensor, softmax } from '../autograd/ops.ts';
+import { noGrad } from '../autograd/tape.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import { cam, runUpsample, type CamMode } from '../kernels/cam.ts';
+import { packBytes } from '../kernels/images.ts';
+import type { Classifier } from '../nn/model.ts';
+import { featureShapes } from '../nn/model.ts';
+import type { GpuBackend } from '../tensor/gpu-backend.ts';
+import { tidy } from '../tensor/tensor.ts';
+import { cellGeometry } from './geometry.ts';
+
+export interface CamOptions {
+  mode: CamMode;
+  contrast: 'runner-up' | 'mean';
+  /** Class index for the class/raw modes, -1 for the predicted class. */
+  cls: number;
+  rawScale: number;
+  allClasses: boolean;
+}
+
+export interface Photo {
+  /** RGB bytes, HWC. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface Explained {
+  probs: Float32Array;
+  /** The map at feature resolution, u8 as the seed saved it. */
+  cam: Uint8Array;
+  /** Raw (unnormalized) combined map at feature resolution. */
+  raw: Float32Array;
+  mapWidth: number;
+  mapHeight: number;
+  /** Normalized map (0..1) at the photo's size. */
+  upsampled: Float32Array;
+  /** Every class's raw map (J x h x w), with allClasses. */
+  allMaps?: Float32Array;
+}
+
+export class Explainer {
+  constructor(
+    private gpu: Gpu,
+    private backend: GpuBackend,
+    readonly model: Classifier,
+  ) {}
+
+  /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
+  async explain(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
+    const { arch } = this.model;
+    const N = inputs.length;
+    const [K, h, w] = featureShapes(arch).at(-1)!;
+    const HW = h * w;
+    const geo = cellGeometry(arch.blocks);
+    const per = arch.inputChannels * arch.height * arch.width;
+    const pixels = new Uint8Array(N * per);
+    inputs.forEach((img, i) => pixels.set(img, i * per));
+
+    const outs = noGrad(() =>
+      tidy(() => {
+        const x = imagesToTensor(this.backend, packBytes(pixels), new Float32Array(N), { N, C: arch.inputChannels, H: arch.height, W: arch.width });
+        const { logits, features } = this.model.forwardWithFeatures(x);
+        const probs = softmax(logits);
+        const r = this.backend.run(
+          cam,
+          { F: features.storage, W: this.model.fc.weight.storage, logits: logits.storage },
+          { N, K, J: arch.classes, HW, mode: o.mode, contrast: o.contrast, cls: o.cls, rawScale: o.rawScale },
+        ) as Record<'maps' | 'raw' | 'norm' | 'u8', GPUBuffer>;
+        const ups = photos.map((ph, n) => {
+          const out = this.backend.alloc(ph.width * ph.height);
+          runUpsample(this.gpu, r.norm, out, { h, w, outH: ph.height, outW: ph.width, inH: arch.height, inW: arch.width, offset: geo.offset, stride: geo.stride }, n * HW);
+          return out;
+        });
+        return { probs, r, ups };
+      }),
+    );
+    try {
+      const probs = await outs.probs.toArray();
+      const u8 = new Uint32Array(await this.gpu.read(outs.r.u8, N * HW * 4));
+      const raw = new Float32Array(await this.gpu.read(outs.r.raw, N * HW * 4));
+      const maps = o.allClasses ? new Float32Array(await this.gpu.read(outs.r.maps, N * arch.classes * HW * 4)) : null;
+      const results: Explained[] = [];
+      for (let n = 0; n < N; n++) {
+        const ph = photos[n];
+        results.push({
+          probs: probs.slice(n * arch.classes, (n + 1) * arch.classes),
+          cam: Uint8Array.from(u8.subarray(n * HW, (n + 1) * HW)),
+          raw: raw.slice(n * HW, (n + 1) * HW),
+          mapWidth: w,
+          mapHeight: h,
+          upsampled: new Float32Array(await this.gpu.read(outs.ups[n], ph.width * ph.height * 4)),
+          allMaps: maps?.slice(n * arch.classes * HW, (n + 1) * arch.classes * HW),
+        });
+      }
+      return results;
+    } finally {
+      outs.probs.dispose();
+      for (const b of [...Object.values(outs.r), ...outs.ups]) this.backend.free(b);
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Writes one image's CAM results: NAME.cam.png (the u8 map at feature resolution, as the
+ * seed saved it), NAME.overlay.png (coloured map over the photo at the photo's size, with
+ * the box when asked) and NAME.json. Files go only inside the output folder, written to a
+ * temporary name and renamed; existing files are kept unless `overwrite`.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { camBox, peak, type Box } from './box.ts';
+import { colormapTable, drawBox, overlay, type ColormapName } from './colormap.ts';
+import type { Explained, Photo } from './explain.ts';
+
+/** Maps a feature-map cell (x, y) to the photo pixel at the centre of its receptive field. */
+export type CellToPhoto = (x: number, y: number) => [number, number];
+
+export interface OutputOptions {
+  outDir: string;
+  colormap: ColormapName;
+  alpha: number;
+  box: boolean;
+  json: boolean;
+  overwrite: boolean;
+}
+
+export interface CamRecord {
+  image: string;
+  name: string;
+  predictions: { class: string; probability: number }[];
+  /** Centre of the map's strongest cell (its receptive field's centre), in photo pixels. */
+  peak: [number, number];
+  box: Box | null;
+  stats: { min: number; max: number; mean: number };
+  files: { cam: string; overlay: string; json?: string };
+  width: number;
+  height: number;
+}
+
+/** A file-name stem that stays inside the output folder: no separators, no dot-dot. */
+export function safeStem(name: string): string {
+  const stem = name.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '');
+  return stem || 'image';
+}
+
+async function png(data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<Buffer> {
+  return sharp(data, { raw: { width, height, channels } }).png().toBuffer();
+}
+
+export async function writeCamOutputs(image: string, stem: string, r: Explained, photo: Photo, classes: string[], o: OutputOptions, geometry: CellToPhoto): Promise<CamRecord> {
+  const files = {
+    cam: join(o.outDir, `${stem}.cam.png`),
+    overlay: join(o.outDir, `${stem}.overlay.png`),
+    ...(o.json ? { json: join(o.outDir, `${stem}.json`) } : {}),
+  };
+  if (!o.overwrite) {
+    const clash = Object.values(files).find((f) => existsSync(f));
+    if (clash) throw new Error(`${clash} exists; pass --overwrite to replace it`);
+  }
+  const order = [...r.probs.keys()].sort((a, b) => r.probs[b] - r.probs[a]);
+  const box = camBox(r.upsampled, photo.width, photo.height);
+  const img = overlay(photo.data, r.upsampled, colormapTable(o.colormap), o.alpha);
+  if (o.box && box) drawBox(img, photo.width, photo.height, box);
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  for (const v of r.raw) [min, max, sum] = [Math.min(min, v), Math.max(max, v), sum + v];
+  const record: CamRecord = {
+    image,
+    name: stem,
+    predictions: order.map((j) => ({ class: classes[j], probability: r.probs[j] })),
+    peak: geometry(...peak(r.raw, r.mapWidth)),
+    box,
+    stats: { min, max, mean: sum / r.raw.length },
+    files,
+    width: photo.width,
+    height: photo.height,
+  };
+  writeFileAtomic(files.cam, await png(r.cam, r.mapWidth, r.mapHeight, 1));
+  writeFileAtomic(files.overlay, await png(img, photo.width, photo.height, 3));
+  if (files.json) {
+    const extra = r.allMaps ? { all_class_maps: { classes, width: r.mapWidth, height: r.mapHeight, values: Array.from(r.allMaps) } } : {};
+    writeFileAtomic(files.json, JSON.stringify({ ...record, raw_map: { width: r.mapWidth, height: r.mapHeight, values: Array.from(r.raw) }, ...extra }, null, 1));
+  }
+  return record;
+}

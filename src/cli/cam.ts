@@ -1,0 +1,89 @@
+/** npm run cam -- model.bin IMAGE|FOLDER... [options] */
+import { runCam } from '../cam/run.ts';
+import { COLORMAPS, type ColormapName } from '../cam/colormap.ts';
+import { CAM_MODES, type CamMode } from '../kernels/cam.ts';
+import { int, num, parse, run, UsageError } from './main.ts';
+
+const HELP = `
+Usage: npm run cam -- model.bin IMAGE|FOLDER... [options]
+
+Prints each image's top classes and writes, into --out:
+  NAME.cam.png      the class activation map (u8, at the feature map's resolution)
+  NAME.overlay.png  the map, coloured and upsampled (aligned by receptive fields), over the photo
+  NAME.json         with --json: predictions, map statistics, box, raw map
+
+Options:
+  --out DIR            output folder (default: cam-out)
+  --mode M             contrast (default): predicted class minus the --contrast class(es),
+                       divided by max |value|, clipped to 0..1;
+                       class: one class's map (--class, default the predicted), min-max normalized;
+                       raw: one class's unnormalized map, shown as clip(value / --raw-max, 0, 1)
+  --contrast C         runner-up (default) | mean (the mean of all other classes)
+  --class NAME         the class for --mode class/raw (name or index)
+  --raw-max X          raw mode: the value drawn at full intensity (default 1)
+  --all-classes        also put every class's raw map into the JSON (same kernel launch)
+  --colormap NAME      jet (default) | turbo | gray
+  --alpha X            overlay opacity of the map, 0..1 (default 0.5)
+  --box                draw and print the CAM box (pixels >= 20% of max, largest component)
+  --json               write NAME.json
+  --report             write index.html, a gallery of all results
+  --eval-boxes FILE    score localization against {"image.jpg": [x0,y0,x1,y1], ...}:
+                       pointing game and box accuracy (IoU >= 0.5)
+  --batch N            images per forward pass (default 16)
+  --overwrite          replace existing output files
+  -h, --help           this help
+`;
+
+run(async () => {
+  const { values: v, positionals } = parse(
+    process.argv.slice(2),
+    {
+      out: { type: 'string' },
+      mode: { type: 'string' },
+      contrast: { type: 'string' },
+      class: { type: 'string' },
+      'raw-max': { type: 'string' },
+      'all-classes': { type: 'boolean' },
+      colormap: { type: 'string' },
+      alpha: { type: 'string' },
+      box: { type: 'boolean' },
+      json: { type: 'boolean' },
+      report: { type: 'boolean' },
+      'eval-boxes': { type: 'string' },
+      batch: { type: 'string' },
+      overwrite: { type: 'boolean' },
+    },
+    HELP,
+  );
+  const [model, ...inputs] = positionals;
+  if (!model || inputs.length === 0) throw new UsageError('usage: npm run cam -- model.bin IMAGE|FOLDER... (see --help)');
+  const mode = (v.mode ?? 'contrast') as CamMode;
+  if (!(mode in CAM_MODES)) throw new UsageError(`--mode ${mode}: use contrast, class or raw`);
+  const contrast = v.contrast ?? 'runner-up';
+  if (contrast !== 'runner-up' && contrast !== 'mean') throw new UsageError(`--contrast ${contrast}: use runner-up or mean`);
+  const colormap = (v.colormap ?? 'jet') as ColormapName;
+  if (!COLORMAPS.includes(colormap)) throw new UsageError(`--colormap ${colormap}: use ${COLORMAPS.join(', ')}`);
+  const alpha = num('alpha', v.alpha, 0.5);
+  if (alpha < 0 || alpha > 1) throw new UsageError(`--alpha ${alpha}: must be in 0..1`);
+  const rawScale = num('raw-max', v['raw-max'], 1);
+  if (!(rawScale > 0)) throw new UsageError('--raw-max must be > 0');
+  const result = await runCam({
+    model,
+    inputs,
+    outDir: v.out ?? 'cam-out',
+    mode,
+    contrast,
+    className: v.class,
+    rawScale,
+    allClasses: Boolean(v['all-classes']),
+    colormap,
+    alpha,
+    box: Boolean(v.box),
+    json: Boolean(v.json),
+    report: Boolean(v.report),
+    overwrite: Boolean(v.overwrite),
+    batch: int('batch', v.batch, 16),
+    evalBoxes: v['eval-boxes'],
+  });
+  return result.failed > 0 ? 1 : 0;
+});

@@ -1,0 +1,83 @@
+/** npm run train -- --data DIR [options] */
+import { DEFAULT_ARCH } from '../nn/model.ts';
+import { train } from '../train/trainer.ts';
+import { int, num, parse, run, UsageError } from './main.ts';
+import { watchCallback } from '../cam/watch.ts';
+
+const HELP = `
+Usage: npm run train -- --data DIR [options]
+
+Trains a CAM-ready CNN (3x3 valid convs + ReLU, 2x2 max-pools, global average pooling,
+one dense layer) on the GPU and writes checkpoints and model.bin into --out.
+
+Data layouts (detected): Kaggle Dogs vs. Cats (DIR/train/cat.0.jpg ...), one folder per
+class (DIR/<class>/*.jpg), or IDX files (train-images-idx3-ubyte[.gz] + labels).
+
+Options:
+  --data DIR           the data folder (required)
+  --out DIR            output folder (default: runs/latest)
+  --epochs N           epochs to train (default 10)
+  --batch N            images per step (default 64)
+  --lr X               learning rate (default 0.001 for adam, 0.01 for sgd)
+  --optimizer NAME     adam | sgd (SGD with momentum 0.9) (default adam)
+  --size N             resize photos to N x N (default 224; IDX keeps its size)
+  --arch SPEC          conv/pool blocks, e.g. ${DEFAULT_ARCH} (default); cN = conv with
+                       N channels + ReLU, p = 2x2 max-pool; GAP + dense are appended
+  --seed N             seed for init, split and shuffling (default 1)
+  --val-split X        share of each class held out for validation (default 0.2)
+  --no-flip            no random horizontal flips (augmentation is on by default)
+  --classes LIST       IDX only: class subset by name or index, e.g. Sneaker,Sandal
+  --cache DIR          where decoded images are cached (default DATA/.wgcam-cache)
+  --resume             continue from the newest checkpoint in --out
+  --watch N            after every epoch, write CAM overlays of N validation images
+                       into --out/cam-epoch-NNN/
+  -h, --help           this help
+`;
+
+run(async () => {
+  const { values: v, positionals } = parse(
+    process.argv.slice(2),
+    {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      epochs: { type: 'string' },
+      batch: { type: 'string' },
+      lr: { type: 'string' },
+      optimizer: { type: 'string' },
+      size: { type: 'string' },
+      arch: { type: 'string' },
+      seed: { type: 'string' },
+      'val-split': { type: 'string' },
+      'no-flip': { type: 'boolean' },
+      classes: { type: 'string' },
+      cache: { type: 'string' },
+      resume: { type: 'boolean' },
+      watch: { type: 'string' },
+    },
+    HELP,
+  );
+  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (see --help)`);
+  if (!v.data) throw new UsageError('--data DIR is required (see --help)');
+  const optimizer = v.optimizer ?? 'adam';
+  if (optimizer !== 'adam' && optimizer !== 'sgd') throw new UsageError(`--optimizer ${optimizer}: use adam or sgd`);
+  const out = v.out ?? 'runs/latest';
+  const watch = v.watch === undefined ? 0 : int('watch', v.watch, 0, 0);
+  const result = await train({
+    data: v.data,
+    out,
+    epochs: int('epochs', v.epochs, 10),
+    batch: int('batch', v.batch, 64),
+    lr: v.lr === undefined ? undefined : num('lr', v.lr, 0),
+    optimizer,
+    size: v.size === undefined ? undefined : int('size', v.size, 224, 3),
+    arch: v.arch ?? DEFAULT_ARCH,
+    seed: int('seed', v.seed, 1, 0),
+    valSplit: num('val-split', v['val-split'], 0.2),
+    resume: Boolean(v.resume),
+    cache: v.cache,
+    classes: v.classes,
+    flip: !v['no-flip'],
+    afterEpoch: watch > 0 ? watchCallback(out, watch) : undefined,
+  });
+  return result.stoppedEarly ? 130 : 0;
+});

@@ -1,0 +1,203 @@
+/**
+ * A prepared image set: every readable image decoded, resized and stored as u8 (HWC),
+ * read back a batch at a time. Photo folders are decoded once into a cache
+ * (DATA/.wgcam-cache/ or --cache) that is reused while the file list and size are the
+ * same and rebuilt when they change; IDX sets are already u8 and stay in memory.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, readSync, fsyncSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { decodeAll } from './decode.ts';
+import { loadIdx } from './idx.ts';
+import { DataError, detectLayout, type Source } from './layout.ts';
+
+export interface BadFile {
+  path: string;
+  reason: string;
+}
+
+export interface ImageSet {
+  layout: 'kaggle' | 'folders' | 'idx';
+  classes: string[];
+  height: number;
+  width: number;
+  channels: number;
+  /** Readable images (bad files excluded). */
+  count: number;
+  labels: Int32Array;
+  /** Source path of each image (or "idx:N"). */
+  names: string[];
+  bad: BadFile[];
+  /** Where the bad-file report was written (when there were bad files). */
+  badReport?: string;
+  cache: 'built' | 'reused' | 'memory';
+  /** Packed u8 HWC pixels of the given images, in order. */
+  read(indices: readonly number[]): Uint8Array;
+  close(): void;
+}
+
+export interface PrepareOptions {
+  /** Square side to resize photos to (default 224); IDX sets keep their own size. */
+  size?: number;
+  cacheDir?: string;
+  /** IDX class subset by name or index. */
+  classes?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const CACHE_VERSION = 1;
+
+export async function prepareDataset(dir: string, opts: PrepareOptions = {}): Promise<ImageSet> {
+  const src = detectLayout(dir);
+  if (src.kind === 'idx') return idxSet(src, opts);
+  if (opts.classes) throw new DataError('--classes selects classes of IDX data; for photo folders, remove the folders you do not want');
+  return fileSet(src, opts);
+}
+
+function idxSet(src: Extract<Source, { kind: 'idx' }>, opts: PrepareOptions): ImageSet {
+  const s = loadIdx(src.imagesFile, src.labelsFile, opts.classes);
+  const per = s.height * s.width;
+  return {
+    layout: 'idx',
+    classes: s.classes,
+    height: s.height,
+    width: s.width,
+    channels: 1,
+    count: s.labels.length,
+    labels: s.labels,
+    names: Array.from({ length: s.labels.length }, (_, i) => `idx:${i}`),
+    bad: [],
+    cache: 'memory',
+    read: (indices) => {
+      const out = new Uint8Array(indices.length * per);
+      indices.forEach((i, k) => out.set(s.images.subarray(i * per, (i + 1) * per), k * per));
+      return out;
+    },
+    close: () => {},
+  };
+}
+
+interface CacheIndex {
+  version: number;
+  key: string;
+  height: number;
+  width: number;
+  channels: number;
+  classes: string[];
+  layout: 'kaggle' | 'folders';
+  /** Every file, in slot order; `ok` false for the ones that could not be decoded. */
+  files: { path: string; label: number; ok: boolean; reason?: string }[];
+}
+
+async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOptions): Promise<ImageSet> {
+  const size = opts.size ?? 224;
+  if (!Number.isInteger(size) || size < 3 || size > 4096) throw new DataError(`--size ${size}: must be an integer from 3 to 4096`);
+  const channels = 3;
+  const cacheDir = opts.cacheDir ?? join(src.root, '.wgcam-cache');
+  const fingerprint = src.files.map((f) => {
+    const st = statSync(f.path);
+    return [relative(src.root, f.path), f.label, st.size, Math.round(st.mtimeMs)];
+  });
+  const key = createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, size, channels, classes: src.classes, fingerprint })).digest('hex').slice(0, 16);
+  const indexPath = join(cacheDir, `images-${size}.json`);
+  const dataPath = join(cacheDir, `images-${size}.u8`);
+  const per = size * size * channels;
+
+  let index = readIndex(indexPath);
+  let cache: ImageSet['cache'] = 'reused';
+  if (!index || index.key !== key || !existsSync(dataPath) || statSync(dataPath).size !== index.files.length * per) {
+    cache = 'built';
+    try {
+      mkdirSync(cacheDir, { recursive: true });
+    } catch (e) {
+      throw new DataError(`cannot create the cache folder ${cacheDir} (${(e as NodeJS.ErrnoException).code}); pass --cache DIR`);
+    }
+    index = await buildCache(src, { size, channels, key, dataPath, indexPath, per }, opts.onProgress);
+  }
+
+  const okSlots: number[] = [];
+  const bad: BadFile[] = [];
+  index.files.forEach((f, slot) => (f.ok ? okSlots.push(slot) : bad.push({ path: join(src.root, f.path), reason: f.reason ?? 'unreadable' })));
+  if (okSlots.length === 0) throw new DataError(`${src.root}: none of the ${index.files.length} images could be read`);
+  const labels = Int32Array.from(okSlots, (s) => index!.files[s].label);
+  const present = new Set(labels);
+  if (present.size < 2) throw new DataError(`${src.root}: readable images of only ${present.size} class (${src.classes.filter((_, i) => present.has(i)).join(', ')}); need at least 2`);
+  let badReport: string | undefined;
+  if (bad.length) {
+    badReport = join(cacheDir, `bad-files-${size}.txt`);
+    writeFileAtomic(badReport, bad.map((b) => `${b.path}\t${b.reason}\n`).join(''));
+  }
+  const fd = openSync(dataPath, 'r');
+  return {
+    layout: src.layout,
+    classes: src.classes,
+    height: size,
+    width: size,
+    channels,
+    count: okSlots.length,
+    labels,
+    names: okSlots.map((s) => join(src.root, index!.files[s].path)),
+    bad,
+    badReport,
+    cache,
+    read: (indices) => {
+      const out = new Uint8Array(indices.length * per);
+      indices.forEach((i, k) => readSync(fd, out, k * per, per, okSlots[i] * per));
+      return out;
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+function readIndex(path: string): CacheIndex | null {
+  try {
+    const idx = JSON.parse(readFileSync(path, 'utf8')) as CacheIndex;
+    return idx.version === CACHE_VERSION ? idx : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Decodes every file into a slot of the .u8 file (written to a temp name, then renamed), then writes the index. */
+async function buildCache(
+  src: Extract<Source, { kind: 'files' }>,
+  c: { size: number; channels: number; key: string; dataPath: string; indexPath: string; per: number },
+  onProgress?: (done: number, total: number) => void,
+): Promise<CacheIndex> {
+  // The old index describes another file list: drop it first, so an interrupted rebuild
+  // can never pair it with the new data file.
+  if (existsSync(c.indexPath)) unlinkSync(c.indexPath);
+  const tmp = `${c.dataPath}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w');
+  const files: CacheIndex['files'] = src.files.map((f) => ({ path: relative(src.root, f.path), label: f.label, ok: false }));
+  const zeros = new Uint8Array(c.per);
+  let writeError: Error | null = null;
+  try {
+    await decodeAll(
+      src.files.map((f) => f.path),
+      { height: c.size, width: c.size, channels: c.channels },
+      (i, r) => {
+        if (r.pixels) files[i].ok = true;
+        else files[i].reason = r.error ?? 'unreadable';
+        try {
+          writeSync(fd, r.pixels ?? zeros, 0, c.per, i * c.per);
+        } catch (e) {
+          writeError ??= e as Error;
+        }
+      },
+      (done) => onProgress?.(done, src.files.length),
+    );
+    if (writeError) throw new DataError(`cannot write the cache ${tmp}: ${(writeError as NodeJS.ErrnoException).code ?? (writeError as Error).message}`);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, c.dataPath);
+  const index: CacheIndex = { version: CACHE_VERSION, key: c.key, height: c.size, width: c.size, channels: c.channels, classes: src.classes, layout: src.layout, files };
+  writeFileAtomic(c.indexPath, JSON.stringify(index));
+  return index;
+}

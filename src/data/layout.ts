@@ -1,0 +1,87 @@
+/**
+ * Finds out what kind of data folder the user pointed at:
+ *  - Kaggle Dogs vs. Cats: DIR/train/cat.0.jpg (or DIR itself is that folder); class = name before the first dot
+ *  - one folder per class: DIR/<class>/*.jpg (PetImages' Cat/ Dog/ too)
+ *  - IDX files (MNIST, Fashion-MNIST): DIR/train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz]
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
+/** Folders that are never a class (Kaggle's unlabeled test set, our own cache). */
+const NOT_CLASSES = new Set(['test1', 'test', '.wgcam-cache']);
+
+export class DataError extends Error {}
+
+export type Source =
+  | { kind: 'files'; layout: 'kaggle' | 'folders'; root: string; classes: string[]; files: { path: string; label: number }[] }
+  | { kind: 'idx'; root: string; imagesFile: string; labelsFile: string };
+
+const isImage = (name: string) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
+
+function listDir(dir: string): { files: string[]; dirs: string[] } {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isDirectory()) dirs.push(e.name);
+    else if (e.isFile() || e.isSymbolicLink()) files.push(e.name);
+  }
+  return { files: files.sort(), dirs: dirs.sort() };
+}
+
+function kaggle(dir: string): Source | null {
+  const images = listDir(dir).files.filter((f) => isImage(f) && basename(f).indexOf('.') < basename(f).lastIndexOf('.'));
+  if (images.length === 0) return null;
+  const classes = [...new Set(images.map((f) => f.slice(0, f.indexOf('.')).toLowerCase()))].sort();
+  if (classes.length < 2) return null;
+  return {
+    kind: 'files',
+    layout: 'kaggle',
+    root: dir,
+    classes,
+    files: images.map((f) => ({ path: join(dir, f), label: classes.indexOf(f.slice(0, f.indexOf('.')).toLowerCase()) })),
+  };
+}
+
+function folders(dir: string): Source | null {
+  const classes = listDir(dir).dirs.filter((d) => !NOT_CLASSES.has(d.toLowerCase()));
+  const withImages = classes.filter((c) => listDir(join(dir, c)).files.some(isImage));
+  if (withImages.length < 2) return null;
+  return {
+    kind: 'files',
+    layout: 'folders',
+    root: dir,
+    classes: withImages,
+    files: withImages.flatMap((c, label) =>
+      listDir(join(dir, c))
+        .files.filter(isImage)
+        .map((f) => ({ path: join(dir, c, f), label })),
+    ),
+  };
+}
+
+function idx(dir: string): Source | null {
+  const find = (stem: string) => [stem, `${stem}.gz`].map((f) => join(dir, f)).find((p) => existsSync(p));
+  const imagesFile = find('train-images-idx3-ubyte');
+  const labelsFile = find('train-labels-idx1-ubyte');
+  return imagesFile && labelsFile ? { kind: 'idx', root: dir, imagesFile, labelsFile } : null;
+}
+
+export function detectLayout(dir: string): Source {
+  if (!existsSync(dir)) throw new DataError(`${dir}: no such folder`);
+  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: not a folder`);
+  const train = join(dir, 'train');
+  const found =
+    idx(dir) ??
+    (existsSync(train) && statSync(train).isDirectory() ? kaggle(train) ?? folders(train) : null) ??
+    kaggle(dir) ??
+    folders(dir);
+  if (found) return found;
+  const { files, dirs } = listDir(dir);
+  const images = files.filter(isImage).length;
+  throw new DataError(
+    `${dir}: no known data layout (found ${files.length} files, ${images} images, ${dirs.length} folders${dirs.length ? `: ${dirs.slice(0, 5).join(', ')}` : ''}); ` +
+      'expected train/cat.0.jpg-style names with at least 2 classes, one folder per class (at least 2), or train-images-idx3-ubyte + train-labels-idx1-ubyte',
+  );
+}
