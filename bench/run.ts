@@ -1,0 +1,284 @@
+/**
+ * npm run bench [-- --quick] [--filter NAME] [--json FILE]
+ *
+ * Driven by the kernel registry the tests use: every GPU variant of every kernel, at
+ * the real layer shapes of the default model (batch 16), is first validated against
+ * the CPU reference, then timed with benny (waiting for the GPU each time; pipelines
+ * are compiled in a warm-up that is reported apart). Prints median/min/max ms,
+ * GFLOP/s (or GB/s) and the ratio to the baseline variant; then whole-model figures.
+ */
+import { writeFileSync } from 'node:fs';
+import b from 'benny';
+import sharp from 'sharp';
+import { Gpu } from '../src/gpu/runtime.ts';
+import { kernels } from '../src/kernels/registry.ts';
+import type { AnyKernel } from '../src/kernels/kernel.ts';
+import { randomInputs, relError, releaseAll, runReference, stageOnGpu, runOnGpu } from '../src/kernels/harness.ts';
+import { GpuBackend } from '../src/tensor/gpu-backend.ts';
+import { Tensor } from '../src/tensor/tensor.ts';
+import { Classifier, DEFAULT_ARCH, featureShapes, parseBlocks, type Arch } from '../src/nn/model.ts';
+import { Sgd } from '../src/nn/optim.ts';
+import { evalStep, trainStep, type Batch } from '../src/nn/train-step.ts';
+import { Explainer } from '../src/cam/explain.ts';
+import { loadPhoto } from '../src/cam/photos.ts';
+import { drawSample } from '../src/data/synthetic.ts';
+import { Rng } from '../src/util/rng.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const filter = args.includes('--filter') ? args[args.indexOf('--filter') + 1] : undefined;
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const BATCH = 16;
+const SIZES = quick ? [64] : [64, 224];
+/** The CPU reference is timed only where one run costs less than this many flops. */
+const CPU_REFERENCE_LIMIT = 3e8;
+/** Validation runs the CPU reference at the bench shape up to this cost, else at batch 1. */
+const VALIDATE_LIMIT = 4e9;
+
+interface Row {
+  kernel: string;
+  shape: string;
+  variant: string;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  rate: string;
+  ratio: number;
+  maxError: number | null;
+}
+const rows: Row[] = [];
+const wholeModel: Record<string, number | string>[] = [];
+
+/** The layer shapes of the default model at `size`, for each kernel that has a shape. */
+function shapesFor(k: AnyKernel, size: number): { label: string; p: object }[] {
+  const arch: Arch = { blocks: DEFAULT_ARCH, inputChannels: 3, height: size, width: size, classes: 2 };
+  const feats = featureShapes(arch);
+  const blocks = parseBlocks(DEFAULT_ARCH);
+  const convs: { N: number; Ci: number; H: number; W: number; Co: number }[] = [];
+  const pools: { NC: number; H: number; W: number }[] = [];
+  let prev = [3, size, size];
+  blocks.forEach((blk, i) => {
+    if (blk.kind === 'conv') convs.push({ N: BATCH, Ci: prev[0], H: prev[1], W: prev[2], Co: feats[i][0] });
+    else pools.push({ NC: BATCH * prev[0], H: prev[1], W: prev[2] });
+    prev = feats[i];
+  });
+  const [K, h, w] = feats.at(-1)!;
+  // At 224 only the issue's reference conv layer (N=16, Ci=32, 111x111, Co=64) and the
+  // head are timed: every layer's naive variant would take minutes on a CPU device.
+  const pick = <T,>(xs: T[]) => (size === 224 ? xs.slice(1, 2) : xs);
+  const conv = pick(convs).map((c) => ({ label: `N${c.N} ${c.Ci}->${c.Co} ${c.H}x${c.W}`, p: c }));
+  switch (k.name) {
+    case 'conv2d_forward':
+      return conv.map((c) => ({ ...c, p: { ...c.p, relu: true } }));
+    case 'conv2d_grad_input':
+    case 'conv2d_grad_weight':
+      return conv;
+    case 'channel_sum': {
+      const c = pick(convs)[0];
+      return [{ label: `N${BATCH} C${c.Co} ${c.H - 2}x${c.W - 2}`, p: { N: BATCH, C: c.Co, HW: (c.H - 2) * (c.W - 2) } }];
+    }
+    case 'maxpool2':
+    case 'maxpool2_backward':
+      return pick(pools).map((p) => ({ label: `NC${p.NC} ${p.H}x${p.W}`, p }));
+    case 'relu':
+    case 'relu_backward':
+    case 'add_into': {
+      const c = pick(convs)[0];
+      const len = BATCH * c.Co * (c.H - 2) * (c.W - 2);
+      return [{ label: `${len} elements`, p: { len } }];
+    }
+    case 'gap':
+    case 'gap_backward':
+      return [{ label: `N${BATCH} C${K} ${h}x${w}`, p: { NC: BATCH * K, HW: h * w } }];
+    case 'dense':
+    case 'dense_grad_input':
+    case 'dense_grad_params':
+      return [{ label: `N${BATCH} ${K}->2`, p: { N: BATCH, K, J: 2 } }];
+    case 'softmax':
+      return [{ label: `N${BATCH} J2`, p: { N: BATCH, J: 2 } }];
+    case 'softmax_xent':
+      return [{ label: `N${BATCH} J2`, p: { N: BATCH, J: 2, scale: 1 / BATCH } }];
+    case 'sgd':
+    case 'adam': {
+      const len = feats.reduce((a, [c], i) => a + (blocks[i].kind === 'conv' ? c * 9 * (i ? feats[i - 1][0] : 3) + c : 0), 0);
+      return [{ label: `${len} parameters`, p: { len } }];
+    }
+    case 'images_to_tensor':
+      return [{ label: `N${BATCH} 3x${size}x${size}`, p: { N: BATCH, C: 3, H: size, W: size } }];
+    case 'cam':
+      return [{ label: `N${BATCH} K${K} ${h}x${w} J2`, p: { N: BATCH, K, J: 2, HW: h * w, mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1 } }];
+    case 'cam_upsample':
+      return [{ label: `${h}x${w} -> 480x640`, p: { h, w, outH: 480, outW: 640, inH: size, inW: size, offset: 18.5, stride: 8 } }];
+    default:
+      return [];
+  }
+}
+
+const caseOptions = quick ? { minSamples: 2, maxTime: 0.5, delay: 0 } : { minSamples: 3, maxTime: 3, delay: 0 };
+
+async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Promise<void> {
+  const rng = new Rng(1).fn;
+  const work = k.flops?.(p) ?? k.bytes?.(p) ?? 0;
+  const unit = k.flops ? 'GFLOP/s' : 'GB/s';
+  // Validate each variant first (at batch 1 when the reference would take too long).
+  const vp = work > VALIDATE_LIMIT && 'N' in p ? { ...p, N: 1 } : p;
+  const vin = randomInputs(k, vp, rng);
+  const want = runReference(k, vin, vp);
+  const errors = new Map<string, number>();
+  for (const v of k.variants) {
+    const got = await runOnGpu(gpu, k, v, vin, vp);
+    const err = Math.max(...Object.keys(want).map((n) => relError(got[n], want[n])));
+    if (!(err <= k.tolerance)) throw new Error(`${k.name}/${v.name} at ${label}: error ${err} over tolerance ${k.tolerance}; not timing a wrong kernel`);
+    errors.set(v.name, err);
+  }
+  const inputs = randomInputs(k, p, rng);
+  const bufs = stageOnGpu(gpu, k, inputs, p);
+  const t0 = performance.now();
+  for (const v of k.variants) v.run(gpu, bufs, p); // compiles every pipeline
+  await gpu.sync();
+  const warmMs = performance.now() - t0;
+  const cases = k.variants.map((v) =>
+    b.add(
+      v.name,
+      async () => {
+        v.run(gpu, bufs, p);
+        await gpu.sync();
+      },
+      caseOptions,
+    ),
+  );
+  if (work < CPU_REFERENCE_LIMIT) cases.push(b.add('cpu-reference', () => void runReference(k, inputs, p), caseOptions));
+  const summary = await b.suite(`${k.name} ${label}`, ...cases, b.cycle(() => ''));
+  releaseAll(gpu, bufs);
+  const base = summary.results[0].details.median;
+  for (const r of summary.results) {
+    const med = r.details.median * 1000;
+    rows.push({
+      kernel: k.name,
+      shape: label,
+      variant: r.name,
+      medianMs: med,
+      minMs: r.details.min * 1000,
+      maxMs: r.details.max * 1000,
+      rate: work ? `${(work / (med / 1000) / 1e9).toFixed(2)} ${unit}` : '',
+      ratio: base / r.details.median,
+      maxError: errors.get(r.name) ?? null,
+    });
+  }
+  console.log(`  (warm-up incl. pipeline compilation: ${warmMs.toFixed(0)} ms)`);
+}
+
+function syntheticBatch(size: number, n: number): Batch {
+  const rng = new Rng(3);
+  const pixels = new Uint8Array(n * size * size * 3);
+  for (let i = 0; i < n; i++) pixels.set(drawSample(rng, i % 2 ? 'disc' : 'cross', size).pixels, i * size * size * 3);
+  return { pixels, labels: Float32Array.from({ length: n }, (_, i) => i % 2), n };
+}
+
+async function benchModel(gpu: Gpu, size: number): Promise<void> {
+  const backend = new GpuBackend(gpu);
+  const arch: Arch = { blocks: DEFAULT_ARCH, inputChannels: 3, height: size, width: size, classes: 2 };
+  const model = new Classifier(backend, arch, new Rng(1));
+  const opt = new Sgd(backend, model.parameters(), 0.01);
+  const stats = Tensor.zeros(backend, [4]).keep();
+  const batch = syntheticBatch(size, BATCH);
+  trainStep(model, opt, batch, stats);
+  await gpu.sync();
+  const before = { ...gpu.counters };
+  const reps = quick || size > 100 ? 2 : 5;
+  let t0 = performance.now();
+  for (let i = 0; i < reps; i++) trainStep(model, opt, batch, stats);
+  await gpu.sync();
+  const trainMs = (performance.now() - t0) / reps;
+  const dispatches = (gpu.counters.dispatches - before.dispatches) / reps;
+  const submits = (gpu.counters.submits - before.submits - 1) / reps;
+  t0 = performance.now();
+  for (let i = 0; i < reps; i++) evalStep(model, batch, stats);
+  await gpu.sync();
+  const inferMs = (performance.now() - t0) / reps;
+  wholeModel.push({ what: `train step ${size}x${size}, batch ${BATCH}`, ms: trainMs, images_per_s: (BATCH * 1000) / trainMs, dispatches_per_step: dispatches, command_buffers_per_step: submits });
+  wholeModel.push({ what: `inference ${size}x${size}, batch ${BATCH}`, ms: inferMs, images_per_s: (BATCH * 1000) / inferMs });
+  if (size === 224) await benchCamLatency(gpu, backend, model);
+  stats.dispose();
+  opt.dispose();
+  model.dispose();
+}
+
+/** One 224x224 photo end to end: decode, forward, CAM, upsample, PNG; and the CAM kernel's share. */
+async function benchCamLatency(gpu: Gpu, backend: GpuBackend, model: Classifier): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'wgcam-bench-'));
+  const path = join(dir, 'photo.jpg');
+  const s = drawSample(new Rng(9), 'disc', 224);
+  await sharp(s.pixels, { raw: { width: 224, height: 224, channels: 3 } }).jpeg().toFile(path);
+  const input = { height: 224, width: 224, channels: 3, resize: 'fill' as const, scale: '1/255' as const };
+  const explainer = new Explainer(gpu, backend, model);
+  const opts = { mode: 'contrast' as const, contrast: 'runner-up' as const, cls: -1, rawScale: 1, allClasses: false };
+  const once = async () => {
+    const { photo, input: px } = await loadPhoto(path, input);
+    const [r] = await explainer.explain([px], [photo], opts);
+    await sharp(r.cam, { raw: { width: r.mapWidth, height: r.mapHeight, channels: 1 } }).png().toBuffer();
+  };
+  await once();
+  const reps = 3;
+  let t0 = performance.now();
+  for (let i = 0; i < reps; i++) await once();
+  const total = (performance.now() - t0) / reps;
+  const k = kernels.find((k) => k.name === 'cam')!;
+  const [K, h, w] = featureShapes(model.arch).at(-1)!;
+  const p = { N: 1, K, J: 2, HW: h * w, mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1 };
+  const bufs = stageOnGpu(gpu, k, randomInputs(k, p, new Rng(2).fn), p);
+  k.variants[0].run(gpu, bufs, p);
+  await gpu.sync();
+  t0 = performance.now();
+  for (let i = 0; i < 10; i++) {
+    k.variants[0].run(gpu, bufs, p);
+    await gpu.sync();
+  }
+  const camMs = (performance.now() - t0) / 10;
+  releaseAll(gpu, bufs);
+  wholeModel.push({ what: 'CAM end to end, one 224x224 photo (decode, forward, CAM, upsample, PNG)', ms: total, cam_kernel_ms: camMs, cam_kernel_share: `${((100 * camMs) / total).toFixed(1)}%` });
+}
+
+async function main(): Promise<void> {
+  const gpu = await Gpu.create();
+  console.log(`wgcam bench on ${gpu.adapterName}${quick ? ' (quick)' : ''}\n`);
+  try {
+    for (const size of SIZES) {
+      for (const k of kernels) {
+        if (filter && !k.name.includes(filter)) continue;
+        for (const { label, p } of shapesFor(k, size)) await benchKernel(gpu, k, `${label} (${size}px model)`, p);
+      }
+    }
+    if (!filter || 'model'.includes(filter)) for (const size of SIZES) await benchModel(gpu, size);
+  } finally {
+    gpu.destroy();
+  }
+  console.log('\nKernels (median of the samples; ratio = speed relative to the first, baseline variant):');
+  console.table(
+    rows.map((r) => ({
+      kernel: r.kernel,
+      shape: r.shape,
+      variant: r.variant,
+      'median ms': r.medianMs.toFixed(2),
+      'min ms': r.minMs.toFixed(2),
+      'max ms': r.maxMs.toFixed(2),
+      rate: r.rate,
+      'x baseline': r.ratio.toFixed(2),
+      'max rel err': r.maxError === null ? '' : r.maxError.toExponential(1),
+    })),
+  );
+  console.log('Whole model (default architecture):');
+  console.table(wholeModel.map((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toFixed(2)) : v]))));
+  if (jsonOut) {
+    writeFileSync(jsonOut, JSON.stringify({ date: new Date().toISOString(), quick, kernels: rows, model: wholeModel }, null, 2));
+    console.log(`saved ${jsonOut}`);
+  }
+}
+
+main().catch((e) => {
+  console.error(`wgcam bench: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,106 @@
+// The commands as a user runs them: train (checkpoints, resume, NaN, Ctrl-C, bad input) and cam.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeSamplePhotos } from '../src/data/sample-photos.ts';
+import { loadModelFile } from '../src/io/model-file.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'wgcam-cli-'));
+const data = join(root, 'data');
+const tiny = ['--data', data, '--size', '16', '--arch', 'c4-p-c8', '--batch', '8', '--seed', '3'];
+
+function cli(script: string, args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${script}.ts`, ...args], { encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: max')).join('\n') };
+}
+
+beforeAll(async () => {
+  await writeSamplePhotos({ dir: data, shapes: ['disc', 'cross'], perClass: 24, seed: 5, minSize: 20, maxSize: 30 });
+});
+
+describe('npm run train', () => {
+  it('writes a checkpoint per epoch, metrics, best.bin and model.bin', () => {
+    const out = join(root, 'run1');
+    const r = cli('train', [...tiny, '--epochs', '2', '--out', out]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/data: .*kaggle layout\), 48 images 16x16x3 \[cross 24, disc 24\], cache (built|reused)/);
+    expect(r.out).toMatch(/epoch 2\/2 {2}train loss \d\.\d{4} acc [\d.]+% {2}val loss/);
+    for (const f of ['epoch-001.bin', 'epoch-002.bin', 'best.bin', 'model.bin']) expect(existsSync(join(out, f)), f).toBe(true);
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics.map((m) => m.epoch)).toEqual([1, 2]);
+    const ck = loadModelFile(join(out, 'epoch-002.bin'));
+    expect(ck.meta.valAccuracy).toBe(metrics[1].val_acc);
+    expect(ck.meta.training?.epoch).toBe(2);
+    expect(ck.optimizerState.size).toBe(12); // Adam: 2 moments x 6 parameters
+    expect(loadModelFile(join(out, 'model.bin')).optimizerState.size).toBe(0);
+  });
+
+  it('--resume reaches the same weights as an uninterrupted run', () => {
+    const whole = join(root, 'whole');
+    const split = join(root, 'split');
+    expect(cli('train', [...tiny, '--epochs', '3', '--out', whole]).code).toBe(0);
+    expect(cli('train', [...tiny, '--epochs', '1', '--out', split]).code).toBe(0);
+    const r = cli('train', [...tiny, '--epochs', '3', '--out', split, '--resume']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/resuming from .*epoch-001\.bin: epoch 2, step 1/);
+    const a = loadModelFile(join(whole, 'model.bin')).weights;
+    const b = loadModelFile(join(split, 'model.bin')).weights;
+    for (const [name, w] of a) expect(Array.from(b.get(name)!), name).toEqual(Array.from(w));
+  });
+
+  it('Ctrl-C finishes the step, saves a loadable checkpoint and exits', async () => {
+    const out = join(root, 'sigint');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', ...tiny, '--epochs', '200', '--out', out]);
+    let stdout = '';
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.includes('epoch 1/200') && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(code).toBe(130);
+    expect(stdout).toMatch(/continue with --resume/);
+    const saved = ['interrupted.bin', 'epoch-001.bin', 'epoch-002.bin'].filter((f) => existsSync(join(out, f)));
+    expect(saved.length).toBeGreaterThan(0);
+    for (const f of saved) expect(loadModelFile(join(out, f)).meta.training).toBeDefined();
+    expect(existsSync(join(out, 'model.bin'))).toBe(false);
+  });
+
+  it('stops on a NaN/Inf loss with a clear message and leaves no model.bin', () => {
+    const out = join(root, 'nan');
+    const r = cli('train', [...tiny, '--epochs', '3', '--out', out, '--optimizer', 'sgd', '--lr', '1e30']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^wgcam: the loss became (NaN|Infinity) at epoch \d+ step \d+; lower --lr/);
+    expect(existsSync(join(out, 'model.bin'))).toBe(false);
+  });
+
+  it('bad input: one line and a non-zero exit code', () => {
+    const usage = cli('train', ['--data', data, '--epochs', 'many']);
+    expect(usage.code).toBe(2);
+    expect(usage.err).toBe('wgcam: --epochs many: not a number');
+    const missing = cli('train', ['--data', join(root, 'nowhere')]);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toBe(`wgcam: ${join(root, 'nowhere')}: no such folder`);
+    const tooSmall = cli('train', [...tiny, '--size', '8', '--arch', 'c4-p-c4-p-c4', '--out', join(root, 'small')]);
+    expect(tooSmall.code).toBe(1);
+    expect(tooSmall.err).toMatch(/too small for a 3x3 conv/);
+  });
+});
+
+describe('npm run cam', () => {
+  it('prints the prediction and writes the outputs; a missing model is one line', () => {
+    const out = join(root, 'cam');
+    const model = join(root, 'run1', 'model.bin');
+    const r = cli('cam', [model, join(data, 'train', 'disc.0.jpg'), '--out', out, '--box']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/disc\.0\.jpg {2}(disc|cross) \d+\.\d% {2}(disc|cross) \d+\.\d%/);
+    expect(existsSync(join(out, 'disc.0.overlay.png'))).toBe(true);
+    const bad = cli('cam', [join(root, 'none.bin'), join(data, 'train', 'disc.0.jpg')]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toBe(`wgcam: ${join(root, 'none.bin')}: cannot open (ENOENT)`);
+  });
+});
