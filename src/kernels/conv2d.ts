@@ -98,6 +98,27 @@ function convTiled(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuf
   });
 }
 
+/** Forward with vec4-packed weights; `flip` packs the flipped, transposed weights grad-input needs. */
+function convVec4(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean, flip = false) {
+  const Ho = s.H + 2 * pad - 2;
+  const Wo = s.W + 2 * pad - 2;
+  const xBlocks = Math.ceil(Wo / 4);
+  const CoP = Math.ceil(s.Co / 4) * 4;
+  const wp = gpu.pool.acquire(s.Ci * 9 * CoP * 4);
+  // The weights as stored are [outC(after flip: inC), ...]: the pack kernel takes the stored dims.
+  const [storedCo, storedCi] = flip ? [s.Ci, s.Co] : [s.Co, s.Ci];
+  launch1d(gpu, 'conv2d_pack_weights', [w, wp], [storedCo, storedCi, CoP], s.Ci * 9 * CoP, { wg: 64, constants: { FLIP: +flip } });
+  const WG = 64;
+  const [gx, gy] = gpu.grid(Math.ceil((s.N * Ho * xBlocks) / WG));
+  gpu.dispatch({
+    pipeline: gpu.pipeline('conv2d_vec4', { WG, PAD: pad, RELU: +relu, BIAS: +bias }),
+    buffers: [x, wp, b, y],
+    params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, xBlocks]),
+    workgroups: [gx, gy, CoP / 4],
+  });
+  gpu.pool.release(wp);
+}
+
 type ConvImpl = typeof convTiled;
 
 function gradInputWith(impl: ConvImpl) {
@@ -120,6 +141,7 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
   variants: [
     { name: 'naive', run: (gpu, b, s) => convNaive(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
     { name: 'tiled', run: (gpu, b, s) => convTiled(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
+    { name: 'vec4', run: (gpu, b, s) => convVec4(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
   ],
   tolerance: 1e-5,
   cases: [
@@ -145,6 +167,11 @@ export const conv2dGradInput: KernelDef<ConvShape> = {
   variants: [
     { name: 'naive', run: gradInputWith(convNaive) },
     { name: 'tiled', run: gradInputWith(convTiled) },
+    {
+      name: 'vec4',
+      // dy [N,Co,Ho,Wo] correlated at PAD=2 with the packed flipped weights gives dx [N,Ci,H,W].
+      run: (gpu, b, s) => convVec4(gpu, b.dy, b.w, b.w, b.dx, { N: s.N, Ci: s.Co, H: s.H - 2, W: s.W - 2, Co: s.Ci }, 2, false, false, true),
+    },
   ],
   tolerance: 1e-5,
   cases: [
