@@ -16,7 +16,7 @@ Usage: npm run demo [-- options]
 
   --out DIR       where data, checkpoints and CAM outputs go (default: runs/demo)
   --per-class N   sample photos per class (default 400)
-  --epochs N      training epochs (default 12)
+  --epochs N      training epochs (default 16)
   --size N        network input size (default 64)
   -h, --help      this help
 `;
@@ -42,12 +42,12 @@ run(async () => {
   const result = await train({
     data: dataDir,
     out: trainOut,
-    epochs: int('epochs', v.epochs, 12),
+    epochs: int('epochs', v.epochs, 16),
     batch: 32,
     optimizer: 'adam',
     lr: 2e-3,
     size: int('size', v.size, 64, 8),
-    arch: 'c16-p-c32-p-c64',
+    arch: 'c16-p-c32-p-c64-p-c64',
     seed: 1,
     valSplit: 0.2,
     resume: false,
