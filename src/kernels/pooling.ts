@@ -9,6 +9,8 @@ export interface PoolParams {
 const half = (p: PoolParams) => ({ Ho: Math.floor(p.H / 2), Wo: Math.floor(p.W / 2) });
 const poolCases: PoolParams[] = [
   { NC: 1, H: 2, W: 2 },
+  { NC: 2, H: 3, W: 3 },
+  { NC: 4, H: 6, W: 9 },
   { NC: 3, H: 7, W: 5 },
   { NC: 5, H: 31, W: 37 },
   { NC: 33, H: 1, W: 9 },
@@ -78,6 +80,15 @@ export const maxPool2Backward: KernelDef<PoolParams> = {
       run: (gpu, b, p) =>
         launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * p.H * p.W),
     },
+    {
+      name: 'per-window',
+      run: (gpu, b, p) => {
+        const { Ho, Wo } = half(p);
+        // Inputs no window covers (H or W of 1) still need their zero gradient.
+        if (Ho === 0 || Wo === 0) launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * p.H * p.W);
+        else launch1d(gpu, 'maxpool2_backward_windows', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * Ho * Wo);
+      },
+    },
   ],
   tolerance: 0,
   cases: poolCases,
@@ -109,7 +120,10 @@ export const gap: KernelDef<GapParams> = {
     }
     return { y };
   },
-  variants: [{ name: 'workgroup-tree', run: (gpu, b, p) => launchPerGroup(gpu, 'gap', [b.x, b.y], [p.NC, p.HW], p.NC, 64) }],
+  variants: [
+    { name: 'workgroup-tree', run: (gpu, b, p) => launchPerGroup(gpu, 'gap', [b.x, b.y], [p.NC, p.HW], p.NC, 64) },
+    { name: 'per-row', run: (gpu, b, p) => launch1d(gpu, 'gap_rows', [b.x, b.y], [p.NC, p.HW], p.NC, { wg: 64 }) },
+  ],
   tolerance: 1e-5,
   cases: gapCases,
   bytes: (p) => 4 * p.NC * p.HW,

@@ -17,6 +17,13 @@ export interface OptimizerState {
 export interface Optimizer {
   lr: number;
   readonly steps: number;
+  /**
+   * Uploads this step's hyper-parameters. Called before the step's forward pass, so the
+   * upload (which must precede the commands that read it) does not split the step's
+   * recorded work into extra command buffers.
+   */
+  beginStep(): void;
+  /** Records the update from the accumulated gradients and frees them. */
   step(): void;
   state(): OptimizerState;
   /** Restores state saved by state() (same parameters, same order). */
@@ -47,9 +54,17 @@ abstract class BaseOptimizer implements Optimizer {
   protected abstract update(p: Tensor, g: Tensor, slots: Tensor[]): void;
   abstract readonly kind: 'sgd' | 'adam';
 
-  step(): void {
+  private begun = false;
+
+  beginStep(): void {
     this.steps++;
+    this.begun = true;
     this.backend.write(this.hyper.storage, Float32Array.from({ length: 8 }, (_, i) => this.hyperValues()[i] ?? 0));
+  }
+
+  step(): void {
+    if (!this.begun) this.beginStep();
+    this.begun = false;
     this.params.forEach(([, p], i) => {
       if (!p.grad) return;
       this.update(p, p.grad, this.slots[i]);

@@ -49,6 +49,7 @@ function chunkInput(model: Classifier, b: Batch, start: number, count: number): 
 
 /** Forward, backward and update for one batch; loss/accuracy go into `stats` on the device. */
 export function trainStep(model: Classifier, opt: Optimizer, b: Batch, stats: Tensor, microBatch = b.n): void {
+  opt.beginStep();
   for (let start = 0; start < b.n; start += microBatch) {
     const count = Math.min(microBatch, b.n - start);
     tidy(() => {
