@@ -194,7 +194,8 @@ async function benchModel(gpu: Gpu, size: number): Promise<void> {
   await gpu.sync();
   const trainMs = (performance.now() - t0) / reps;
   const dispatches = (gpu.counters.dispatches - before.dispatches) / reps;
-  const submits = (gpu.counters.submits - before.submits - 1) / reps;
+  // Each step's work is submitted by the next step's first upload; the last by sync().
+  const submits = (gpu.counters.submits - before.submits) / reps;
   t0 = performance.now();
   for (let i = 0; i < reps; i++) evalStep(model, batch, stats);
   await gpu.sync();

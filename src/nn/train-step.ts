@@ -42,8 +42,10 @@ function chunkInput(model: Classifier, b: Batch, start: number, count: number): 
   const per = C * H * W;
   const pix = packBytes(b.pixels.subarray(start * per, (start + count) * per));
   const flips = b.flips ? b.flips.subarray(start, start + count) : new Float32Array(count);
-  const x = imagesToTensor(model.backend, pix, flips, { N: count, C, H, W });
+  // Labels first: an upload submits what is recorded so far, so doing both uploads before
+  // any kernel keeps the whole step in one command buffer.
   const labels = Tensor.fromArray(model.backend, b.labels.slice(start, start + count), [count]);
+  const x = imagesToTensor(model.backend, pix, flips, { N: count, C, H, W });
   return { x, labels };
 }
 
