@@ -1,6 +1,6 @@
 // The commands as a user runs them: train (checkpoints, resume, NaN, Ctrl-C, bad input) and cam.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -103,5 +103,43 @@ describe('npm run cam', () => {
     const bad = cli('cam', [join(root, 'none.bin'), join(data, 'train', 'disc.0.jpg')]);
     expect(bad.code).toBe(1);
     expect(bad.err).toBe(`wgcam: ${join(root, 'none.bin')}: cannot open (ENOENT)`);
+  });
+});
+
+describe('kill -9 during training', () => {
+  it('leaves only loadable files, and resuming reaches the uninterrupted weights', async () => {
+    const whole = join(root, 'k9-whole');
+    const out = join(root, 'k9');
+    const args = [...tiny, '--epochs', '10', '--out', out];
+    expect(cli('train', [...tiny, '--epochs', '10', '--out', whole]).code).toBe(0);
+    const rng = { s: 7, next() { this.s = (this.s * 1103515245 + 12345) % 2 ** 31; return this.s / 2 ** 31; } };
+    for (let attempt = 0; attempt < 4; attempt++) {
+      // Start (or resume), then SIGKILL at a random moment after the first progress output.
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/train.ts', ...args, ...(attempt ? ['--resume'] : [])]);
+      await new Promise<void>((resolve) => {
+        let fired = false;
+        const fire = () => {
+          if (fired) return;
+          fired = true;
+          setTimeout(() => child.kill('SIGKILL'), rng.next() * 400);
+        };
+        child.stdout.on('data', fire);
+        child.on('exit', () => resolve());
+      });
+      for (const f of readdirSync(out)) {
+        if (f.endsWith('.bin')) expect(() => loadModelFile(join(out, f)), f).not.toThrow();
+      }
+    }
+    const r = cli('train', [...args, '--resume']);
+    expect(r.code).toBe(0);
+    const a = loadModelFile(join(whole, 'model.bin')).weights;
+    const b = loadModelFile(join(out, 'model.bin')).weights;
+    for (const [name, w] of a) expect(Array.from(b.get(name)!), name).toEqual(Array.from(w));
+  });
+
+  it('an output path that cannot be a folder is one clear line', () => {
+    const r = cli('train', [...tiny, '--out', join(data, 'boxes.json', 'run')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`wgcam: cannot create the output folder ${join(data, 'boxes.json', 'run')} (ENOTDIR)`);
   });
 });

@@ -8,7 +8,7 @@ import type { Backend } from '../src/tensor/backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
 import { Classifier, type Arch } from '../src/nn/model.ts';
 import { Adam, Sgd } from '../src/nn/optim.ts';
-import { evalStep, takeStats, trainStep, type Batch } from '../src/nn/train-step.ts';
+import { evalStep, maxMicroBatch, takeStats, trainStep, type Batch } from '../src/nn/train-step.ts';
 import { makeDataset } from '../src/data/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -117,5 +117,37 @@ describe('training on the GPU', () => {
     model.dispose();
     opt.dispose();
     stats.dispose();
+  });
+});
+
+describe('long runs and adapter limits', () => {
+  it('1,000 training steps: pooled bytes flat, process memory bounded', async () => {
+    const model = new Classifier(backend, arch, new Rng(8));
+    const opt = new Sgd(backend, model.parameters(), 0.01);
+    const stats = Tensor.zeros(backend, [4]).keep();
+    const order = [...Array(256).keys()];
+    const batches = Array.from({ length: 31 }, (_, i) => batch(order, i * 8, 8));
+    for (let i = 0; i < 50; i++) trainStep(model, opt, batches[i % 31], stats);
+    await takeStats(stats);
+    const pool = { ...gpu.pool.stats };
+    const rss = process.memoryUsage().rss;
+    for (let i = 0; i < 1000; i++) {
+      trainStep(model, opt, batches[i % 31], stats);
+      if (i % 100 === 99) await takeStats(stats);
+    }
+    await takeStats(stats);
+    expect(gpu.pool.stats.bytesInUse).toBe(pool.bytesInUse);
+    expect(gpu.pool.stats.bytesAllocated).toBe(pool.bytesAllocated);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(64 * 2 ** 20);
+    model.dispose();
+    opt.dispose();
+    stats.dispose();
+  });
+
+  it('splits a batch that would exceed the binding limit, and names the limit when one image is too big', () => {
+    const big = new Classifier(new CpuBackend(), { blocks: 'c32-p-c64-p-c128-p-c256', inputChannels: 3, height: 224, width: 224, classes: 2 }, new Rng(1));
+    // conv1's output for one image: 32 x 222 x 222 floats = 6.3 MB; lavapipe binds 128 MiB.
+    expect(maxMicroBatch(big, 128 * 2 ** 20)).toBe(21);
+    expect(() => maxMicroBatch(big, 4 * 2 ** 20)).toThrow(/over this adapter's maxStorageBufferBindingSize \(4194304\); use a smaller --size/);
   });
 });

@@ -49,16 +49,25 @@ function chunkInput(model: Classifier, b: Batch, start: number, count: number): 
   return { x, labels };
 }
 
-/** Forward, backward and update for one batch; loss/accuracy go into `stats` on the device. */
-export function trainStep(model: Classifier, opt: Optimizer, b: Batch, stats: Tensor, microBatch = b.n): void {
-  opt.beginStep();
+/**
+ * Forward and backward over a batch, adding into the parameters' gradients. The loss is
+ * the mean over `total` images (the whole batch by default; the global batch when
+ * several devices each take a share).
+ */
+export function accumulateGradients(model: Classifier, b: Batch, stats: Tensor, microBatch = b.n, total = b.n): void {
   for (let start = 0; start < b.n; start += microBatch) {
     const count = Math.min(microBatch, b.n - start);
     tidy(() => {
       const { x, labels } = chunkInput(model, b, start, count);
-      backward(softmaxCrossEntropy(model.forward(x), labels, stats, 1 / b.n));
+      backward(softmaxCrossEntropy(model.forward(x), labels, stats, 1 / total));
     });
   }
+}
+
+/** Forward, backward and update for one batch; loss/accuracy go into `stats` on the device. */
+export function trainStep(model: Classifier, opt: Optimizer, b: Batch, stats: Tensor, microBatch = b.n): void {
+  opt.beginStep();
+  accumulateGradients(model, b, stats, microBatch);
   opt.step();
 }
 

@@ -102,7 +102,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const arch: Arch = { blocks: o.arch || DEFAULT_ARCH, inputChannels: data.channels, height: data.height, width: data.width, classes: data.classes.length };
     featureShapes(arch); // a clear error if the images are too small for the network
     const backend = new GpuBackend(gpu);
-    mkdirSync(o.out, { recursive: true });
+    try {
+      mkdirSync(o.out, { recursive: true });
+    } catch (e) {
+      throw new TrainingError(`cannot create the output folder ${o.out} (${(e as NodeJS.ErrnoException).code})`);
+    }
+    // Temporary files of a run that was killed mid-write: never a checkpoint, so drop them.
+    for (const f of readdirSync(o.out)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.out, f), { force: true });
     if (!o.resume) rmSync(join(o.out, 'metrics.jsonl'), { force: true }); // a fresh run starts a fresh log
     const valFiles = valIdx.map((i) => data.names[i]);
 
