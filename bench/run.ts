@@ -23,6 +23,7 @@ import { Explainer } from '../src/cam/explain.ts';
 import { loadPhoto } from '../src/cam/photos.ts';
 import { drawSample } from '../src/data/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
+import { createReplicas, destroyReplicas, parallelStep } from '../src/train/data-parallel.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,9 +204,28 @@ async function benchModel(gpu: Gpu, size: number): Promise<void> {
   wholeModel.push({ what: `train step ${size}x${size}, batch ${BATCH}`, ms: trainMs, images_per_s: (BATCH * 1000) / trainMs, dispatches_per_step: dispatches, command_buffers_per_step: submits });
   wholeModel.push({ what: `inference ${size}x${size}, batch ${BATCH}`, ms: inferMs, images_per_s: (BATCH * 1000) / inferMs });
   if (size === 224) await benchCamLatency(gpu, backend, model);
+  else await benchDataParallel(arch, batch);
   stats.dispose();
   opt.dispose();
   model.dispose();
+}
+
+/** Images/s of a data-parallel step on 2 logical devices (same adapter) vs 1. */
+async function benchDataParallel(arch: Arch, batch: Batch): Promise<void> {
+  for (const devices of [1, 2]) {
+    const replicas = await createReplicas(devices, (backend) => {
+      const model = new Classifier(backend, arch, new Rng(1));
+      return { model, opt: new Sgd(backend, model.parameters(), 0.01) };
+    });
+    await parallelStep(replicas, batch, batch.n);
+    const reps = quick ? 2 : 4;
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await parallelStep(replicas, batch, batch.n);
+    await Promise.all(replicas.map((r) => r.gpu.sync()));
+    const ms = (performance.now() - t0) / reps;
+    wholeModel.push({ what: `data-parallel train step ${arch.width}x${arch.height}, batch ${batch.n}, ${devices} device(s)`, ms, images_per_s: (batch.n * 1000) / ms });
+    destroyReplicas(replicas);
+  }
 }
 
 /** One 224x224 photo end to end: decode, forward, CAM, upsample, PNG; and the CAM kernel's share. */

@@ -143,3 +143,16 @@ describe('kill -9 during training', () => {
     expect(r.err).toBe(`wgcam: cannot create the output folder ${join(data, 'boxes.json', 'run')} (ENOTDIR)`);
   });
 });
+
+describe('npm run train --devices', () => {
+  it('trains on 2 devices and saves one plain model', () => {
+    const out = join(root, 'devices');
+    const r = cli('train', [...tiny, '--epochs', '2', '--out', out, '--devices', '2']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/x 2 devices/);
+    const m = loadModelFile(join(out, 'model.bin'));
+    expect([...m.weights.keys()]).toEqual(['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'fc.weight', 'fc.bias']);
+    expect(cli('train', ['--list-devices']).out).toMatch(/max storage binding \d+ bytes/);
+  });
+});

@@ -3,6 +3,7 @@ import { DEFAULT_ARCH } from '../nn/model.ts';
 import { train } from '../train/trainer.ts';
 import { int, num, parse, run, UsageError } from './main.ts';
 import { watchCallback } from '../cam/watch.ts';
+import { listAdapters } from '../gpu/runtime.ts';
 
 const HELP = `
 Usage: npm run train -- --data DIR [options]
@@ -31,6 +32,10 @@ Options:
   --resume             continue from the newest checkpoint in --out
   --watch N            after every epoch, write CAM overlays of N validation images
                        into --out/cam-epoch-NNN/
+  --devices N          data-parallel training on N WebGPU devices: the batch is split
+                       evenly, gradients are summed across devices each step, one model
+                       is saved (with one adapter, N logical devices share it)
+  --list-devices       list the WebGPU adapters Dawn offers and exit
   -h, --help           this help
 `;
 
@@ -53,10 +58,16 @@ run(async () => {
       cache: { type: 'string' },
       resume: { type: 'boolean' },
       watch: { type: 'string' },
+      devices: { type: 'string' },
+      'list-devices': { type: 'boolean' },
     },
     HELP,
   );
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (see --help)`);
+  if (v['list-devices']) {
+    for (const a of await listAdapters()) process.stdout.write(`${a}\n`);
+    return 0;
+  }
   if (!v.data) throw new UsageError('--data DIR is required (see --help)');
   const optimizer = v.optimizer ?? 'adam';
   if (optimizer !== 'adam' && optimizer !== 'sgd') throw new UsageError(`--optimizer ${optimizer}: use adam or sgd`);
@@ -78,6 +89,7 @@ run(async () => {
     classes: v.classes,
     flip: !v['no-flip'],
     afterEpoch: watch > 0 ? watchCallback(out, watch) : undefined,
+    devices: int('devices', v.devices, 1),
   });
   return result.stoppedEarly ? 130 : 0;
 });

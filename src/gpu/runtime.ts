@@ -19,6 +19,21 @@ export class NoAdapterError extends Error {
   }
 }
 
+/** The adapters Dawn offers (by power preference, deduplicated), described in one line each. */
+export async function listAdapters(): Promise<string[]> {
+  Object.assign(globalThis, globals);
+  const instance = create([]);
+  const seen = new Set<string>();
+  for (const powerPreference of ['high-performance', 'low-power'] as const) {
+    const a = await instance.requestAdapter({ powerPreference }).catch(() => null);
+    if (!a) continue;
+    const i = a.info;
+    seen.add(`${[i.vendor, i.description || i.device || i.architecture].filter(Boolean).join(' ')} (max storage binding ${a.limits.maxStorageBufferBindingSize} bytes)`);
+  }
+  if (!seen.size) throw new NoAdapterError();
+  return [...seen];
+}
+
 /** Bindings are: 0 = uniform params, 1.. = storage buffers in the kernel's order. */
 export interface Dispatch {
   pipeline: GPUComputePipeline;
@@ -200,7 +215,9 @@ export class Gpu {
     this.throwPendingError();
   }
 
+  /** Releases the device (idempotent); the process can then exit by itself. */
   destroy(): void {
+    if (!this.instance) return;
     this.encoder = null;
     this.pass = null;
     this.device.destroy();

@@ -13,6 +13,7 @@ import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
 import { evalStep, maxMicroBatch, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import { Tensor } from '../tensor/tensor.ts';
+import { destroyReplicas, gatherStats, parallelStep, type Replica } from './data-parallel.ts';
 import { Rng } from '../util/rng.ts';
 import { bar, formatDuration, Progress } from '../util/progress.ts';
 
@@ -31,6 +32,8 @@ export interface TrainOptions {
   cache?: string;
   classes?: string;
   flip: boolean;
+  /** WebGPU devices to train on in data parallel (default 1). */
+  devices?: number;
   /** Called after each epoch's checkpoint (the CAM --watch hook). */
   afterEpoch?: (ctx: { epoch: number; model: Classifier; data: ImageSet; val: number[]; meta: ModelMeta }) => Promise<void>;
   progress?: Progress;
@@ -85,7 +88,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (!(o.batch >= 1)) throw new TrainingError(`--batch ${o.batch}: must be at least 1`);
   if (!(o.valSplit >= 0 && o.valSplit < 1)) throw new TrainingError(`--val-split ${o.valSplit}: must be in [0, 1)`);
 
-  const gpu = await Gpu.create();
+  const devices = o.devices ?? 1;
+  if (!(Number.isInteger(devices) && devices >= 1)) throw new TrainingError(`--devices ${devices}: must be a whole number >= 1`);
+  const gpus: Gpu[] = [];
+  for (let i = 0; i < devices; i++) gpus.push(await Gpu.create());
+  const gpu = gpus[0];
   const data = await prepareDataset(o.data, {
     size: o.size,
     cacheDir: o.cache,
@@ -101,7 +108,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
     const arch: Arch = { blocks: o.arch || DEFAULT_ARCH, inputChannels: data.channels, height: data.height, width: data.width, classes: data.classes.length };
     featureShapes(arch); // a clear error if the images are too small for the network
-    const backend = new GpuBackend(gpu);
     try {
       mkdirSync(o.out, { recursive: true });
     } catch (e) {
@@ -112,33 +118,35 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!o.resume) rmSync(join(o.out, 'metrics.jsonl'), { force: true }); // a fresh run starts a fresh log
     const valFiles = valIdx.map((i) => data.names[i]);
 
-    let model: Classifier;
-    let opt: Optimizer;
     let startEpoch = 0;
     let startStep = 0;
     const lr = o.lr ?? (o.optimizer === 'adam' ? 1e-3 : 0.01);
-    const makeOpt = (m: Classifier) => (o.optimizer === 'adam' ? new Adam(backend, m.parameters(), lr) : new Sgd(backend, m.parameters(), lr, 0.9));
+    const makeOpt = (backend: GpuBackend, m: Classifier): Optimizer =>
+      o.optimizer === 'adam' ? new Adam(backend, m.parameters(), lr) : new Sgd(backend, m.parameters(), lr, 0.9);
     const resumeFrom = o.resume ? latestCheckpoint(o.out) : null;
     if (o.resume && !resumeFrom) log(`--resume: no checkpoint in ${o.out}, starting fresh`);
-    if (resumeFrom) {
-      const loaded = loadModelFile(resumeFrom);
+    const loaded = resumeFrom ? loadModelFile(resumeFrom) : null;
+    if (loaded) {
       const t = loaded.meta.training!;
       if (JSON.stringify(loaded.meta.arch) !== JSON.stringify(arch) || JSON.stringify(loaded.meta.classes) !== JSON.stringify(data.classes)) {
         throw new ModelFileError(`${resumeFrom}: trained for arch ${loaded.meta.arch.blocks} on [${loaded.meta.classes}], not this data/arch; use another --out`);
       }
       if (t.optimizer !== o.optimizer) throw new TrainingError(`${resumeFrom} was trained with --optimizer ${t.optimizer}`);
-      model = buildModel(backend, loaded);
-      opt = makeOpt(model);
-      opt.load(t.optimizerSteps, loaded.optimizerState);
       startEpoch = t.epoch;
       startStep = t.step;
       log(`resuming from ${resumeFrom}: epoch ${t.epoch + 1}, step ${t.step + 1}`);
-    } else {
-      model = new Classifier(backend, arch, new Rng(o.seed));
-      opt = makeOpt(model);
     }
+    // One replica per device, identical from the start (same seed, or the same checkpoint).
+    const replicas: Replica[] = gpus.map((g) => {
+      const backend = new GpuBackend(g);
+      const model = loaded ? buildModel(backend, loaded) : new Classifier(backend, arch, new Rng(o.seed));
+      const opt = makeOpt(backend, model);
+      if (loaded) opt.load(loaded.meta.training!.optimizerSteps, loaded.optimizerState);
+      return { gpu: g, backend, model, opt, stats: Tensor.zeros(backend, [4]).keep() };
+    });
+    const { model, opt, stats } = replicas[0];
     const micro = Math.min(o.batch, maxMicroBatch(model, gpu.maxBindingBytes));
-    log(`model: ${arch.blocks} -> GAP -> dense ${arch.classes}; ${model.parameters().reduce((a, [, t]) => a + t.size, 0)} parameters; ${o.optimizer} lr ${lr}; batch ${o.batch}${micro < o.batch ? ` (micro-batches of ${micro})` : ''}; ${gpu.adapterName}`);
+    log(`model: ${arch.blocks} -> GAP -> dense ${arch.classes}; ${model.parameters().reduce((a, [, t]) => a + t.size, 0)} parameters; ${o.optimizer} lr ${lr}; batch ${o.batch}${micro < o.batch ? ` (micro-batches of ${micro})` : ''}; ${gpu.adapterName}${devices > 1 ? ` x ${devices} devices` : ''}`);
 
     let best = -1;
     const bestPath = join(o.out, 'best.bin');
@@ -150,7 +158,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
     }
 
-    const stats = Tensor.zeros(backend, [4]).keep();
     const meta = (epoch: number, step: number, valAccuracy?: number, valLoss?: number): ModelMeta => {
       const training: TrainingState = { epoch, step, seed: o.seed, optimizer: o.optimizer, lr, batch: o.batch, optimizerSteps: opt.steps };
       return {
@@ -183,10 +190,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         for (let step = epoch === startEpoch ? startStep : 0; step < steps; step++) {
           const lo = step * o.batch;
           const idx = plan.order.slice(lo, lo + o.batch);
-          trainStep(model, opt, makeBatch(data, idx, plan.flips.subarray(lo, lo + idx.length)), stats, micro);
+          const batch = makeBatch(data, idx, plan.flips.subarray(lo, lo + idx.length));
+          if (replicas.length === 1) trainStep(model, opt, batch, stats, micro);
+          else await parallelStep(replicas, batch, micro);
           seen += idx.length;
           const last = step === steps - 1;
           if (last || interrupted || performance.now() - lastRead > 1000) {
+            await gatherStats(replicas);
             const s = await takeStats(stats);
             lastRead = performance.now();
             running = { lossSum: running.lossSum + s.loss * s.count, correct: running.correct + s.accuracy * s.count, count: running.count + s.count };
@@ -241,12 +251,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       return { epochs: o.epochs, valAccuracy: lastVal.accuracy, bestValAccuracy: best, modelPath, stoppedEarly: false, valFiles };
     } finally {
       process.off('SIGINT', onSigint);
-      stats.dispose();
-      opt.dispose();
-      model.dispose();
+      destroyReplicas(replicas);
     }
   } finally {
     data.close();
-    gpu.destroy();
+    for (const g of gpus) g.destroy();
   }
 }
