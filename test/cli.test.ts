@@ -1,6 +1,6 @@
 // The commands as a user runs them: train (checkpoints, resume, NaN, Ctrl-C, bad input) and cam.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -154,5 +154,25 @@ describe('npm run train --devices', () => {
     const m = loadModelFile(join(out, 'model.bin'));
     expect([...m.weights.keys()]).toEqual(['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'fc.weight', 'fc.bias']);
     expect(cli('train', ['--list-devices']).out).toMatch(/max storage binding \d+ bytes/);
+  });
+});
+
+describe('a full disk', () => {
+  it('stops with a clear error and keeps the checkpoints already written intact (needs root for a small tmpfs)', () => {
+    const out = join(root, 'full');
+    mkdirSync(out);
+    // 4 pages: room for epoch-001.bin (2 pages with the optimizer state), best.bin and
+    // metrics.jsonl, not for epoch-002.bin.
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', out], { encoding: 'utf8' });
+    expect(mount.status, `mount a small tmpfs: ${mount.stderr}`).toBe(0);
+    try {
+      const r = cli('train', [...tiny, '--epochs', '3', '--out', out]);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/^wgcam: cannot write .*epoch-002\.bin: no space left on the device$/);
+      for (const f of ['epoch-001.bin', 'best.bin']) expect(loadModelFile(join(out, f)).meta.training?.epoch, f).toBe(1);
+      expect(readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      spawnSync('umount', [out]);
+    }
   });
 });

@@ -231,10 +231,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           best = val.accuracy;
           await saveModel(bestPath, model, epochMeta);
         }
-        appendFileSync(
-          join(o.out, 'metrics.jsonl'),
-          JSON.stringify({ epoch: epoch + 1, train_loss: trainLoss, train_acc: trainAcc, val_loss: val.loss, val_acc: val.accuracy, seconds: trainSecs, images_per_s: seen / trainSecs, lr }) + '\n',
-        );
+        const metricsLine = JSON.stringify({ epoch: epoch + 1, train_loss: trainLoss, train_acc: trainAcc, val_loss: val.loss, val_acc: val.accuracy, seconds: trainSecs, images_per_s: seen / trainSecs, lr });
+        try {
+          appendFileSync(join(o.out, 'metrics.jsonl'), metricsLine + '\n');
+        } catch (e) {
+          throw new TrainingError(`cannot append to ${join(o.out, 'metrics.jsonl')} (${(e as NodeJS.ErrnoException).code}); the checkpoints written so far are intact`);
+        }
         log(
           `epoch ${epoch + 1}/${o.epochs}  train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAcc).toFixed(1)}%  ` +
             `val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(1)}%  ${formatDuration(trainSecs)} (${(seen / trainSecs).toFixed(1)} img/s)  -> ${ckpt}${improved ? ' (best)' : ''}`,
