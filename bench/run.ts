@@ -299,7 +299,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  console.error(`wgcam bench: ${(e as Error).message}`);
-  process.exit(1);
-});
+(args.includes('--vs') ? import('./vs-tfjs.ts').then((m) => m.vsTfjs(args)) : main()).then(
+  () => process.exit(0),
+  (e) => {
+    console.error(`wgcam bench: ${(e as Error).message}`);
+    process.exit(1);
+  },
+);

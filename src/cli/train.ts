@@ -23,7 +23,8 @@ Options:
   --optimizer NAME     adam | sgd (SGD with momentum 0.9) (default adam)
   --size N             resize photos to N x N (default 224; IDX keeps its size)
   --arch SPEC          conv/pool blocks, e.g. ${DEFAULT_ARCH} (default); cN = conv with
-                       N channels + ReLU, p = 2x2 max-pool; GAP + dense are appended
+                       N channels + ReLU, p = 2x2 max-pool; GAP + dense are appended;
+                       without --arch, the default is shortened to fit small images
   --seed N             seed for init, split and shuffling (default 1)
   --val-split X        share of each class held out for validation (default 0.2)
   --no-flip            no random horizontal flips (augmentation is on by default)
@@ -81,7 +82,7 @@ run(async () => {
     lr: v.lr === undefined ? undefined : num('lr', v.lr, 0),
     optimizer,
     size: v.size === undefined ? undefined : int('size', v.size, 224, 3),
-    arch: v.arch ?? DEFAULT_ARCH,
+    arch: v.arch ?? '',
     seed: int('seed', v.seed, 1, 0),
     valSplit: num('val-split', v['val-split'], 0.2),
     resume: Boolean(v.resume),

@@ -101,3 +101,23 @@ export class Classifier {
     for (const [, t] of this.parameters()) t.dispose();
   }
 }
+
+/**
+ * The default architecture for an input size: the default blocks, cut after the last
+ * conv that still leaves a map of at least 3x3 (so 28x28 IDX digits get
+ * c32-p-c64-p-c128 instead of an error).
+ */
+export function defaultArchFor(inputChannels: number, height: number, width: number): string {
+  const blocks = DEFAULT_ARCH.split('-');
+  for (let n = blocks.length; n > 0; n--) {
+    if (!blocks[n - 1].startsWith('c')) continue;
+    const spec = blocks.slice(0, n).join('-');
+    try {
+      const [, h, w] = featureShapes({ blocks: spec, inputChannels, height, width, classes: 2 }).at(-1)!;
+      if (h >= 3 && w >= 3) return spec;
+    } catch {
+      // too small: try a shorter one
+    }
+  }
+  return blocks[0];
+}

@@ -8,7 +8,7 @@ import { Gpu } from '../gpu/runtime.ts';
 import { prepareDataset, type ImageSet } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
 import { buildModel, loadModelFile, ModelFileError, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
-import { Classifier, DEFAULT_ARCH, featureShapes, type Arch } from '../nn/model.ts';
+import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, type Arch } from '../nn/model.ts';
 import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
 import { evalStep, maxMicroBatch, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
@@ -106,7 +106,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, o.valSplit, o.seed);
     if (trainIdx.length === 0) throw new TrainingError('no training images left after the validation split');
 
-    const arch: Arch = { blocks: o.arch || DEFAULT_ARCH, inputChannels: data.channels, height: data.height, width: data.width, classes: data.classes.length };
+    const blocks = o.arch || defaultArchFor(data.channels, data.height, data.width);
+    if (!o.arch && blocks !== DEFAULT_ARCH) log(`arch: ${blocks} (the default ${DEFAULT_ARCH}, shortened to fit ${data.width}x${data.height} images)`);
+    const arch: Arch = { blocks, inputChannels: data.channels, height: data.height, width: data.width, classes: data.classes.length };
     featureShapes(arch); // a clear error if the images are too small for the network
     try {
       mkdirSync(o.out, { recursive: true });
