@@ -75,3 +75,14 @@ describe('runtime', () => {
     y.dispose();
   });
 });
+
+describe('device loss', () => {
+  it('turns a lost device into one clear error on the next call', async () => {
+    const g = await Gpu.create();
+    const b = g.pool.acquire(64);
+    g.device.destroy(); // lost behind the runtime's back, as a driver reset would
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(g.read(b, 16)).rejects.toThrow(/^the GPU device was lost \(destroyed.*continue with --resume$/);
+    g.destroy();
+  });
+});

@@ -80,9 +80,11 @@ export class Gpu {
       this.pendingError ??= e.message;
     });
     void device.lost.then((info) => {
-      if (info.reason !== 'destroyed') {
+      // Our own destroy() is no loss; anything else (a driver reset, a device destroyed
+      // behind our back) turns every later call into one clear error.
+      if (this.instance) {
         this.lost = true;
-        this.pendingError ??= `GPU device lost: ${info.message}`;
+        this.pendingError = `the GPU device was lost (${info.reason}${info.message ? `: ${info.message.split('\n')[0]}` : ''}); checkpoints already written are intact, continue with --resume`;
       }
     });
   }
@@ -200,7 +202,13 @@ export class Gpu {
     const staging = this.stagingBuffer(size);
     this.copy(buffer, staging, size, offset, 0);
     this.flush();
-    await staging.mapAsync(GPUMapMode.READ, 0, size);
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      await Promise.resolve(); // let a pending device-lost notice land first
+      this.throwPendingError();
+      throw e;
+    }
     const out = staging.getMappedRange(0, size).slice(0, bytes);
     staging.unmap();
     this.readbacks.push(staging);
@@ -242,7 +250,7 @@ export class Gpu {
     if (this.pendingError) {
       const msg = this.pendingError;
       if (!this.lost) this.pendingError = null;
-      throw new Error(`GPU error: ${msg}`);
+      throw new Error(this.lost ? msg : `GPU error: ${msg}`);
     }
   }
 
