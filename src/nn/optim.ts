@@ -59,7 +59,9 @@ abstract class BaseOptimizer implements Optimizer {
   beginStep(): void {
     this.steps++;
     this.begun = true;
-    this.backend.write(this.hyper.storage, Float32Array.from({ length: 8 }, (_, i) => this.hyperValues()[i] ?? 0));
+    const values = new Float32Array(8);
+    values.set(this.hyperValues());
+    this.backend.write(this.hyper.storage, values);
   }
 
   step(): void {
