@@ -98,7 +98,11 @@ function convTiled(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuf
   });
 }
 
-/** Forward with vec4-packed weights; `flip` packs the flipped, transposed weights grad-input needs. */
+/**
+ * Forward with vec4-packed weights; `flip` packs the flipped, transposed weights grad-input
+ * needs. 4 output channels per invocation: an 8-channel version (two vec4 groups) measured
+ * 6.1 vs 7.0 GFLOP/s on lavapipe at N=16, Ci=32, 111x111, Co=64 (its 32 accumulators spill).
+ */
 function convVec4(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean, flip = false) {
   const Ho = s.H + 2 * pad - 2;
   const Wo = s.W + 2 * pad - 2;
