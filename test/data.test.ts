@@ -51,14 +51,23 @@ describe('layout detection', () => {
     expect(s.kind === 'files' && s.layout).toBe('kaggle');
   });
 
-  it('one folder per class, any number of classes', async () => {
+  it('one folder per class, any number of classes, subfolders included', async () => {
     const d = fresh('folders');
     for (const cls of ['Cat', 'Dog', 'Fox']) {
-      mkdirSync(join(d, cls));
-      await photo(join(d, cls, 'a.jpg'), [1, 2, 3]);
+      mkdirSync(join(d, cls, 'more'), { recursive: true });
+      await photo(join(d, cls, 'a.JPG'), [1, 2, 3]);
     }
+    await photo(join(d, 'Fox', 'more', 'b.png'), [1, 2, 3], { format: 'png' });
+    mkdirSync(join(d, 'Empty'));
     const s = detectLayout(d);
     expect(s.kind === 'files' && s.classes).toEqual(['Cat', 'Dog', 'Fox']);
+    if (s.kind !== 'files') return;
+    expect(s.files.map((f) => [f.path.slice(d.length + 1), f.label])).toEqual([
+      ['Cat/a.JPG', 0],
+      ['Dog/a.JPG', 1],
+      ['Fox/a.JPG', 2],
+      ['Fox/more/b.png', 2],
+    ]);
   });
 
   it('IDX files, with a class subset by name or index', async () => {

@@ -1,7 +1,7 @@
 /**
  * Finds out what kind of data folder the user pointed at:
  *  - Kaggle Dogs vs. Cats: DIR/train/cat.0.jpg (or DIR itself is that folder); class = name before the first dot
- *  - one folder per class: DIR/<class>/*.jpg (PetImages' Cat/ Dog/ too)
+ *  - one folder per class: DIR/<class>/*.jpg, subfolders included (PetImages' Cat/ Dog/ too)
  *  - IDX files (MNIST, Fashion-MNIST): DIR/train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz]
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -44,20 +44,23 @@ function kaggle(dir: string): Source | null {
   };
 }
 
+/** Every image under `dir`, subfolders included, in a stable order. */
+function imagesUnder(dir: string): string[] {
+  const { files, dirs } = listDir(dir);
+  return [...files.filter(isImage).map((f) => join(dir, f)), ...dirs.flatMap((d) => imagesUnder(join(dir, d)))];
+}
+
 function folders(dir: string): Source | null {
   const classes = listDir(dir).dirs.filter((d) => !NOT_CLASSES.has(d.toLowerCase()));
-  const withImages = classes.filter((c) => listDir(join(dir, c)).files.some(isImage));
+  const images = classes.map((c) => imagesUnder(join(dir, c)));
+  const withImages = classes.filter((_, i) => images[i].length > 0);
   if (withImages.length < 2) return null;
   return {
     kind: 'files',
     layout: 'folders',
     root: dir,
     classes: withImages,
-    files: withImages.flatMap((c, label) =>
-      listDir(join(dir, c))
-        .files.filter(isImage)
-        .map((f) => ({ path: join(dir, c, f), label })),
-    ),
+    files: images.filter((list) => list.length > 0).flatMap((list, label) => list.map((path) => ({ path, label }))),
   };
 }
 

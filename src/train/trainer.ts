@@ -241,7 +241,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
         log(
           `epoch ${epoch + 1}/${o.epochs}  train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAcc).toFixed(1)}%  ` +
-            `val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(1)}%  ${formatDuration(trainSecs)} (${(seen / trainSecs).toFixed(1)} img/s)  -> ${ckpt}${improved ? ' (best)' : ''}`,
+            `${valIdx.length ? `val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(1)}%` : 'no validation set'}  ${formatDuration(trainSecs)} (${(seen / trainSecs).toFixed(1)} img/s)  -> ${ckpt}${improved ? ' (best)' : ''}`,
         );
         if (o.afterEpoch) await o.afterEpoch({ epoch: epoch + 1, model, data, val: valIdx, meta: epochMeta });
         if (interrupted) {
