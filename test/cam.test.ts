@@ -130,6 +130,7 @@ describe('boxes', () => {
     for (let y = 4; y < 8; y++) for (let x = 3; x < 9; x++) map[y * w + x] = 0.5; // the largest
     map[9 * w + 9] = 0.1; // below threshold
     expect(camBox(map, w, 10)).toEqual([3, 4, 9, 8]);
+    expect(camBox(map, w, 10, 0.6)).toEqual([0, 0, 1, 1]); // a higher threshold keeps only the strongest blob
     expect(iou([0, 0, 10, 10], [5, 0, 15, 10])).toBeCloseTo(1 / 3);
     expect(camBox(new Float32Array(4), 2, 2)).toBeNull();
   });

@@ -22,6 +22,8 @@ export interface OutputOptions {
   box: boolean;
   json: boolean;
   overwrite: boolean;
+  /** The CAM box keeps pixels at or above this share of the map's maximum (the paper: 0.2). */
+  boxThreshold: number;
 }
 
 export interface CamRecord {
@@ -58,7 +60,7 @@ export async function writeCamOutputs(image: string, stem: string, r: Explained,
     if (clash) throw new Error(`${clash} exists; pass --overwrite to replace it`);
   }
   const order = [...r.probs.keys()].sort((a, b) => r.probs[b] - r.probs[a]);
-  const box = camBox(r.upsampled, photo.width, photo.height);
+  const box = camBox(r.upsampled, photo.width, photo.height, o.boxThreshold);
   const img = overlay(photo.data, r.upsampled, colormapTable(o.colormap), o.alpha);
   if (o.box && box) drawBox(img, photo.width, photo.height, box);
   let min = Infinity;

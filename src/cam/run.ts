@@ -25,6 +25,8 @@ export interface CamJob extends Omit<CamOptions, 'cls'> {
   colormap: ColormapName;
   alpha: number;
   box: boolean;
+  /** Share of the map's maximum the box keeps (default 0.2, as in the CAM paper). */
+  boxThreshold?: number;
   json: boolean;
   report: boolean;
   overwrite: boolean;
@@ -100,7 +102,7 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
   } catch (e) {
     throw new Error(`cannot create ${job.outDir} (${(e as NodeJS.ErrnoException).code})`);
   }
-  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: job.overwrite };
+  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: job.overwrite, boxThreshold: job.boxThreshold ?? 0.2 };
   const opts: CamOptions = { mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
 
   const gpu = await Gpu.create();

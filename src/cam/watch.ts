@@ -27,7 +27,7 @@ export function watchCallback(out: string, count: number): NonNullable<TrainOpti
     for (let i = 0; i < picks.length; i++) {
       const stem = `${String(i).padStart(2, '0')}-${safeStem(basename(data.names[picks[i]]))}`;
       const toPhoto = cellToPhoto(geometry, meta.input.width, meta.input.height, photos[i].width, photos[i].height);
-      await writeCamOutputs(data.names[picks[i]], stem, results[i], photos[i], meta.classes, { outDir: dir, colormap: 'jet', alpha: 0.5, box: true, json: false, overwrite: true }, toPhoto);
+      await writeCamOutputs(data.names[picks[i]], stem, results[i], photos[i], meta.classes, { outDir: dir, colormap: 'jet', alpha: 0.5, box: true, json: false, overwrite: true, boxThreshold: 0.2 }, toPhoto);
     }
   };
 }

@@ -25,6 +25,7 @@ Options:
   --colormap NAME      jet (default) | turbo | gray
   --alpha X            overlay opacity of the map, 0..1 (default 0.5)
   --box                draw and print the CAM box (pixels >= 20% of max, largest component)
+  --box-threshold X    the share of the map's max the box keeps (default 0.2)
   --json               write NAME.json
   --report             write index.html, a gallery of all results
   --eval-boxes FILE    score localization against {"image.jpg": [x0,y0,x1,y1], ...}:
@@ -47,6 +48,7 @@ run(async () => {
       colormap: { type: 'string' },
       alpha: { type: 'string' },
       box: { type: 'boolean' },
+      'box-threshold': { type: 'string' },
       json: { type: 'boolean' },
       report: { type: 'boolean' },
       'eval-boxes': { type: 'string' },
@@ -66,6 +68,8 @@ run(async () => {
   const alpha = num('alpha', v.alpha, 0.5);
   if (alpha < 0 || alpha > 1) throw new UsageError(`--alpha ${alpha}: must be in 0..1`);
   const rawScale = num('raw-max', v['raw-max'], 1);
+  const boxThreshold = num('box-threshold', v['box-threshold'], 0.2);
+  if (!(boxThreshold > 0 && boxThreshold <= 1)) throw new UsageError('--box-threshold must be in (0, 1]');
   if (!(rawScale > 0)) throw new UsageError('--raw-max must be > 0');
   const result = await runCam({
     model,
@@ -79,6 +83,7 @@ run(async () => {
     colormap,
     alpha,
     box: Boolean(v.box),
+    boxThreshold,
     json: Boolean(v.json),
     report: Boolean(v.report),
     overwrite: Boolean(v.overwrite),
