@@ -63,18 +63,6 @@ export class BufferPool {
     if (!list) this.free.set(size, (list = []));
     list.push(buffer);
   }
-
-  /** Destroys every idle buffer (call after flushing the queue). */
-  trim(): void {
-    for (const list of this.free.values()) {
-      for (const b of list) {
-        this.stats.bytesAllocated -= this.sizes.get(b)!;
-        this.stats.buffersAllocated--;
-        b.destroy();
-      }
-    }
-    this.free.clear();
-  }
 }
 
 export class GpuLimitError extends Error {}

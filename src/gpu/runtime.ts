@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
-import { BufferPool, GpuLimitError, POOL_USAGE } from './pool.ts';
+import { BufferPool, GpuLimitError } from './pool.ts';
 
 export { GpuLimitError };
 
@@ -296,13 +296,6 @@ export class Gpu {
     this.uniforms.clear();
     this.bindGroups.clear();
   }
-
-  /** Frees idle pooled buffers and every cached bind group that might refer to them. */
-  trim(): void {
-    this.flush();
-    this.bindGroups.clear();
-    this.pool.trim();
-  }
 }
 
 function padTo4(bytes: Uint8Array): Uint8Array {
@@ -321,4 +314,3 @@ export function packParams(u32: readonly number[], f32: readonly number[] = []):
   return buf;
 }
 
-export { POOL_USAGE };

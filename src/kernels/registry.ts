@@ -32,9 +32,3 @@ export const kernels: readonly AnyKernel[] = [
   cam,
   camUpsample,
 ];
-
-export function kernelByName(name: string): AnyKernel {
-  const k = kernels.find((k) => k.name === name);
-  if (!k) throw new Error(`unknown kernel '${name}'`);
-  return k;
-}

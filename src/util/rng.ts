@@ -1,17 +1,13 @@
 /**
- * A small seeded PRNG (sfc32) whose whole state is four u32s, so a training run can
- * save it in a checkpoint and resume with exactly the same random stream.
+ * A small seeded PRNG (sfc32). Training derives each epoch's generator from (seed, epoch),
+ * so a resumed run draws exactly the same numbers without saving any generator state.
  */
 export class Rng {
   private s: Uint32Array;
 
-  constructor(seed: number | Uint32Array) {
-    if (typeof seed === 'number') {
-      this.s = new Uint32Array([0x9e3779b9, 0x243f6a88, 0xb7e15162, seed >>> 0]);
-      for (let i = 0; i < 15; i++) this.nextU32();
-    } else {
-      this.s = Uint32Array.from(seed);
-    }
+  constructor(seed: number) {
+    this.s = new Uint32Array([0x9e3779b9, 0x243f6a88, 0xb7e15162, seed >>> 0]);
+    for (let i = 0; i < 15; i++) this.nextU32();
   }
 
   nextU32(): number {
@@ -51,10 +47,6 @@ export class Rng {
       [a[i], a[j]] = [a[j], a[i]];
     }
     return a;
-  }
-
-  get state(): number[] {
-    return Array.from(this.s);
   }
 
   /** A bound function, for APIs that take `() => number`. */
