@@ -21,6 +21,7 @@ Options:
   --batch N            images per step (default 64)
   --lr X               learning rate (default 0.001 for adam, 0.01 for sgd)
   --optimizer NAME     adam | sgd (SGD with momentum 0.9) (default adam)
+  --weight-decay X     decoupled weight decay (adam) or L2 penalty (sgd) (default 0)
   --size N             resize photos to N x N (default 224; IDX keeps its size)
   --arch SPEC          conv/pool blocks, e.g. ${DEFAULT_ARCH} (default); cN = conv with
                        N channels + ReLU, p = 2x2 max-pool; GAP + dense are appended;
@@ -50,6 +51,7 @@ run(async () => {
       batch: { type: 'string' },
       lr: { type: 'string' },
       optimizer: { type: 'string' },
+      'weight-decay': { type: 'string' },
       size: { type: 'string' },
       arch: { type: 'string' },
       seed: { type: 'string' },
@@ -81,6 +83,7 @@ run(async () => {
     batch: int('batch', v.batch, 64),
     lr: v.lr === undefined ? undefined : num('lr', v.lr, 0),
     optimizer,
+    weightDecay: num('weight-decay', v['weight-decay'], 0),
     size: v.size === undefined ? undefined : int('size', v.size, 224, 3),
     arch: v.arch ?? '',
     seed: int('seed', v.seed, 1, 0),

@@ -24,6 +24,8 @@ export interface TrainOptions {
   batch: number;
   lr?: number;
   optimizer: 'sgd' | 'adam';
+  /** L2 weight decay (SGD) or decoupled weight decay (Adam); default 0. */
+  weightDecay?: number;
   size?: number;
   arch: string;
   seed: number;
@@ -87,6 +89,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (!(o.epochs >= 1)) throw new TrainingError(`--epochs ${o.epochs}: must be at least 1`);
   if (!(o.batch >= 1)) throw new TrainingError(`--batch ${o.batch}: must be at least 1`);
   if (!(o.valSplit >= 0 && o.valSplit < 1)) throw new TrainingError(`--val-split ${o.valSplit}: must be in [0, 1)`);
+  if (!((o.weightDecay ?? 0) >= 0)) throw new TrainingError(`--weight-decay ${o.weightDecay}: must be >= 0`);
 
   const devices = o.devices ?? 1;
   if (!(Number.isInteger(devices) && devices >= 1)) throw new TrainingError(`--devices ${devices}: must be a whole number >= 1`);
@@ -124,7 +127,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     let startStep = 0;
     const lr = o.lr ?? (o.optimizer === 'adam' ? 1e-3 : 0.01);
     const makeOpt = (backend: GpuBackend, m: Classifier): Optimizer =>
-      o.optimizer === 'adam' ? new Adam(backend, m.parameters(), lr) : new Sgd(backend, m.parameters(), lr, 0.9);
+      o.optimizer === 'adam'
+        ? new Adam(backend, m.parameters(), lr, 0.9, 0.999, 1e-8, o.weightDecay ?? 0)
+        : new Sgd(backend, m.parameters(), lr, 0.9, o.weightDecay ?? 0);
     const resumeFrom = o.resume ? latestCheckpoint(o.out) : null;
     if (o.resume && !resumeFrom) log(`--resume: no checkpoint in ${o.out}, starting fresh`);
     const loaded = resumeFrom ? loadModelFile(resumeFrom) : null;
