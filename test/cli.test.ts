@@ -83,7 +83,7 @@ describe('npm run train', () => {
     const usage = cli('train', ['--data', data, '--epochs', 'many']);
     expect(usage.code).toBe(2);
     expect(usage.err).toBe('wgcam: --epochs many: not a number');
-    const decay = cli('train', [...tiny, '--weight-decay', '-1', '--out', join(root, 'decay')]);
+    const decay = cli('train', [...tiny, '--weight-decay=-1', '--out', join(root, 'decay')]);
     expect(decay.code).toBe(1);
     expect(decay.err).toBe('wgcam: --weight-decay -1: must be >= 0');
     const missing = cli('train', ['--data', join(root, 'nowhere')]);
