@@ -4,9 +4,10 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gpu } from '../src/gpu/runtime.ts';
-import { GpuBackend } from '../src/tensor/gpu-backend.ts';
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../src/gpu/runtime.ts';
+import { useGpu } from './gpu-fixture.ts';
+import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { tidy } from '../src/tensor/tensor.ts';
 import { noGrad } from '../src/autograd/tape.ts';
 import { imagesToTensor } from '../src/autograd/ops.ts';
@@ -23,11 +24,10 @@ import { Rng } from '../src/util/rng.ts';
 
 let gpu: Gpu;
 let backend: GpuBackend;
-beforeAll(async () => {
-  gpu = await Gpu.create();
-  backend = new GpuBackend(gpu);
+useGpu((g, b) => {
+  gpu = g;
+  backend = b;
 });
-afterAll(() => gpu?.destroy());
 
 /** Centre of the input interval each final cell depends on, by propagating index ranges. */
 function bruteCentre(blocks: string, u: number): number {

@@ -179,3 +179,15 @@ describe('a full disk', () => {
     }
   });
 });
+
+describe('npm run train --watch', () => {
+  it('writes CAM overlays of the same validation images after every epoch', () => {
+    const out = join(root, 'watch');
+    const r = cli('train', [...tiny, '--epochs', '2', '--out', out, '--watch', '3']);
+    expect(r.code).toBe(0);
+    const e1 = readdirSync(join(out, 'cam-epoch-001')).sort();
+    const e2 = readdirSync(join(out, 'cam-epoch-002')).sort();
+    expect(e1.filter((f) => f.endsWith('.overlay.png')).length).toBe(3);
+    expect(e2).toEqual(e1);
+  });
+});

@@ -1,15 +1,13 @@
 // Every GPU kernel variant against its CPU reference, on awkward shapes.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gpu } from '../src/gpu/runtime.ts';
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../src/gpu/runtime.ts';
+import { useGpu } from './gpu-fixture.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { validate } from '../src/kernels/harness.ts';
 import { Rng } from '../src/util/rng.ts';
 
 let gpu: Gpu;
-beforeAll(async () => {
-  gpu = await Gpu.create();
-});
-afterAll(() => gpu?.destroy());
+useGpu((g) => (gpu = g));
 
 for (const k of kernels) {
   describe(k.name, () => {

@@ -1,18 +1,18 @@
 // The GPU runtime and tensors: limits, pool reuse, tidy(), clear errors.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Gpu, GpuLimitError } from '../src/gpu/runtime.ts';
+import { useGpu } from './gpu-fixture.ts';
 import { bucketBytes } from '../src/gpu/pool.ts';
-import { GpuBackend } from '../src/tensor/gpu-backend.ts';
+import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor, tidy } from '../src/tensor/tensor.ts';
 import { relu } from '../src/autograd/ops.ts';
 
 let gpu: Gpu;
 let backend: GpuBackend;
-beforeAll(async () => {
-  gpu = await Gpu.create();
-  backend = new GpuBackend(gpu);
+useGpu((g, b) => {
+  gpu = g;
+  backend = b;
 });
-afterAll(() => gpu?.destroy());
 
 describe('runtime', () => {
   it('requests the adapter’s own limits, not the WebGPU defaults', () => {

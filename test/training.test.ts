@@ -1,8 +1,9 @@
 // End-to-end engine checks on the GPU: a tiny CNN learns, matches the CPU reference
 // path step for step, and leaks no pooled memory over many steps.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gpu } from '../src/gpu/runtime.ts';
-import { GpuBackend } from '../src/tensor/gpu-backend.ts';
+import { describe, expect, it } from 'vitest';
+import type { Gpu } from '../src/gpu/runtime.ts';
+import { useGpu } from './gpu-fixture.ts';
+import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import type { Backend } from '../src/tensor/backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
@@ -14,11 +15,10 @@ import { Rng } from '../src/util/rng.ts';
 
 let gpu: Gpu;
 let backend: GpuBackend;
-beforeAll(async () => {
-  gpu = await Gpu.create();
-  backend = new GpuBackend(gpu);
+useGpu((g, b) => {
+  gpu = g;
+  backend = b;
 });
-afterAll(() => gpu?.destroy());
 
 const SIZE = 20;
 const arch: Arch = { blocks: 'c8-p-c16', inputChannels: 3, height: SIZE, width: SIZE, classes: 2 };
