@@ -153,6 +153,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     });
     const { model, opt, stats } = replicas[0];
     const micro = Math.min(o.batch, maxMicroBatch(model, gpu.maxBindingBytes));
+    // From here on Ctrl-C finishes the current step and saves instead of killing the run.
+    let interrupted = false;
+    const onSigint = () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      progress.log('interrupt: finishing the current step and saving (Ctrl-C again to quit at once)');
+    };
+    process.on('SIGINT', onSigint);
     log(`model: ${arch.blocks} -> GAP -> dense ${arch.classes}; ${model.parameters().reduce((a, [, t]) => a + t.size, 0)} parameters; ${o.optimizer} lr ${lr}; batch ${o.batch}${micro < o.batch ? ` (micro-batches of ${micro})` : ''}; ${gpu.adapterName}${devices > 1 ? ` x ${devices} devices` : ''}`);
 
     let best = -1;
@@ -177,13 +185,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       };
     };
 
-    let interrupted = false;
-    const onSigint = () => {
-      if (interrupted) process.exit(130);
-      interrupted = true;
-      progress.log('interrupt: finishing the current step and saving (Ctrl-C again to quit at once)');
-    };
-    process.on('SIGINT', onSigint);
     const steps = Math.ceil(trainIdx.length / o.batch);
     let lastVal = { loss: NaN, accuracy: NaN };
     let epoch = startEpoch;
@@ -200,6 +201,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           const batch = makeBatch(data, idx, plan.flips.subarray(lo, lo + idx.length));
           if (replicas.length === 1) trainStep(model, opt, batch, stats, micro);
           else await parallelStep(replicas, batch, micro);
+          // Recording a step never waits for the GPU, so give signal handlers their turn:
+          // Ctrl-C is then seen right after the step it interrupted.
+          await new Promise((resolve) => setImmediate(resolve));
           seen += idx.length;
           const last = step === steps - 1;
           if (last || interrupted || performance.now() - lastRead > 1000) {
