@@ -73,6 +73,9 @@ describe('npm run train', () => {
     expect(at.step).toBeGreaterThanOrEqual(1);
     expect(at.step).toBeLessThan(19);
     expect(existsSync(join(out, 'model.bin'))).toBe(false);
+    const otherBatch = cli('train', [...args, '--epochs', '6', '--resume', '--batch', '4']);
+    expect(otherBatch.code).toBe(1);
+    expect(otherBatch.err).toMatch(/interrupted\.bin stopped inside an epoch with --batch 2; resume with the same batch$/);
     const resumed = cli('train', [...args, '--epochs', '6', '--resume']);
     expect(resumed.code).toBe(0);
     expect(resumed.out).toContain(`interrupted.bin: epoch 1, step ${at.step + 1}`);

@@ -101,6 +101,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     cacheDir: o.cache,
     classes: o.classes,
     onProgress: (done, total) => progress.update(`preparing images ${bar(done / total)} ${done}/${total}`),
+  }).catch((e) => {
+    for (const g of gpus) g.destroy();
+    throw e;
   });
   try {
     const counts = data.classes.map((c, i) => `${c} ${data.labels.filter((l) => l === i).length}`).join(', ');
@@ -139,6 +142,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         throw new ModelFileError(`${resumeFrom}: trained for arch ${loaded.meta.arch.blocks} on [${loaded.meta.classes}], not this data/arch; use another --out`);
       }
       if (t.optimizer !== o.optimizer) throw new TrainingError(`${resumeFrom} was trained with --optimizer ${t.optimizer}`);
+      // The split and every epoch's order come from the seed; a mid-epoch position counts batches.
+      if (t.seed !== o.seed) throw new TrainingError(`${resumeFrom} was trained with --seed ${t.seed}; resume with the same seed`);
+      if (t.step > 0 && t.batch !== o.batch) throw new TrainingError(`${resumeFrom} stopped inside an epoch with --batch ${t.batch}; resume with the same batch`);
       startEpoch = t.epoch;
       startStep = t.step;
       log(`resuming from ${resumeFrom}: epoch ${t.epoch + 1}, step ${t.step + 1}`);
