@@ -37,6 +37,12 @@ describe('npm run train', () => {
     expect(ck.meta.training?.epoch).toBe(2);
     expect(ck.optimizerState.size).toBe(12); // Adam: 2 moments x 6 parameters
     expect(loadModelFile(join(out, 'model.bin')).optimizerState.size).toBe(0);
+    // The folder now holds a run: a fresh one must not mix with it.
+    const again = cli('train', [...tiny, '--epochs', '1', '--out', out]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already holds a training run \(best\.bin, epoch-001\.bin, epoch-002\.bin, \.\.\.\); continue it with --resume, start over with --overwrite/);
+    expect(cli('train', [...tiny, '--epochs', '1', '--out', out, '--overwrite']).code).toBe(0);
+    expect(existsSync(join(out, 'epoch-002.bin'))).toBe(false);
   });
 
   it('--resume reaches the same weights as an uninterrupted run', () => {

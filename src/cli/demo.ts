@@ -51,6 +51,7 @@ run(async () => {
     seed: 1,
     valSplit: 0.2,
     resume: false,
+    overwrite: true, // a rerun of the demo starts over
     flip: true,
     progress,
   });

@@ -32,6 +32,7 @@ Options:
   --classes LIST       IDX only: class subset by name or index, e.g. Sneaker,Sandal
   --cache DIR          where decoded images are cached (default DATA/.wgcam-cache)
   --resume             continue from the newest checkpoint in --out
+  --overwrite          start a fresh run in an --out that holds another run (removes its files)
   --watch N            after every epoch, write CAM overlays of N validation images
                        into --out/cam-epoch-NNN/
   --devices N          data-parallel training on N WebGPU devices: the batch is split
@@ -60,6 +61,7 @@ run(async () => {
       classes: { type: 'string' },
       cache: { type: 'string' },
       resume: { type: 'boolean' },
+      overwrite: { type: 'boolean' },
       watch: { type: 'string' },
       devices: { type: 'string' },
       'list-devices': { type: 'boolean' },
@@ -89,6 +91,7 @@ run(async () => {
     seed: int('seed', v.seed, 1, 0),
     valSplit: num('val-split', v['val-split'], 0.2),
     resume: Boolean(v.resume),
+    overwrite: Boolean(v.overwrite),
     cache: v.cache,
     classes: v.classes,
     flip: !v['no-flip'],

@@ -31,6 +31,8 @@ export interface TrainOptions {
   seed: number;
   valSplit: number;
   resume: boolean;
+  /** Start a fresh run in an --out that holds another run's files (they are removed). */
+  overwrite?: boolean;
   cache?: string;
   classes?: string;
   flip: boolean;
@@ -123,7 +125,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     // Temporary files of a run that was killed mid-write: never a checkpoint, so drop them.
     for (const f of readdirSync(o.out)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.out, f), { force: true });
-    if (!o.resume) rmSync(join(o.out, 'metrics.jsonl'), { force: true }); // a fresh run starts a fresh log
+    // A fresh run must not mix with an earlier one (a later --resume would pick its newest checkpoint).
+    const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f));
+    if (!o.resume && earlier.length) {
+      if (!o.overwrite) {
+        throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
+      }
+      for (const f of earlier) rmSync(join(o.out, f), { force: true });
+    }
     const valFiles = valIdx.map((i) => data.names[i]);
 
     let startEpoch = 0;
