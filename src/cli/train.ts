@@ -22,7 +22,7 @@ Options:
   --lr X               learning rate (default 0.001 for adam, 0.01 for sgd)
   --optimizer NAME     adam | sgd (SGD with momentum 0.9) (default adam)
   --weight-decay X     decoupled weight decay (adam) or L2 penalty (sgd) (default 0)
-  --size N             resize photos to N x N (default 224; IDX keeps its size)
+  --size N             resize photos to N x N (default 224; IDX data keeps its own size)
   --arch SPEC          conv/pool blocks, e.g. ${DEFAULT_ARCH} (default); cN = conv with
                        N channels + ReLU, p = 2x2 max-pool; GAP + dense are appended;
                        without --arch, the default is shortened to fit small images

@@ -110,6 +110,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   try {
     const counts = data.classes.map((c, i) => `${c} ${data.labels.filter((l) => l === i).length}`).join(', ');
     log(`data: ${o.data} (${data.layout} layout), ${data.count} images ${data.width}x${data.height}x${data.channels} [${counts}], cache ${data.cache}`);
+    if (data.layout === 'idx' && o.size !== undefined && o.size !== data.height) log(`note: IDX images keep their own ${data.width}x${data.height} size; --size ${o.size} applies to photos only`);
     if (data.bad.length) log(`skipped ${data.bad.length} unreadable file${data.bad.length > 1 ? 's' : ''} (listed in ${data.badReport})`);
     const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, o.valSplit, o.seed);
     if (trainIdx.length === 0) throw new TrainingError('no training images left after the validation split');
