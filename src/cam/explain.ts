@@ -10,6 +10,7 @@ import { cam, runUpsample, type CamMode } from '../kernels/cam.ts';
 import { packBytes } from '../kernels/images.ts';
 import type { Classifier } from '../nn/model.ts';
 import { featureShapes } from '../nn/model.ts';
+import { maxMicroBatch } from '../nn/train-step.ts';
 import type { GpuBackend } from '../tensor/gpu-backend.ts';
 import { tidy } from '../tensor/tensor.ts';
 import { cellGeometry } from './geometry.ts';
@@ -53,6 +54,13 @@ export class Explainer {
 
   /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
   async explain(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
+    // As in training, a batch whose activations would exceed one storage binding is split.
+    const limit = maxMicroBatch(this.model, this.gpu.maxBindingBytes);
+    if (inputs.length > limit) {
+      const out: Explained[] = [];
+      for (let i = 0; i < inputs.length; i += limit) out.push(...(await this.explain(inputs.slice(i, i + limit), photos.slice(i, i + limit), o)));
+      return out;
+    }
     const { arch } = this.model;
     const N = inputs.length;
     const [K, h, w] = featureShapes(arch).at(-1)!;
