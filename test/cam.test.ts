@@ -122,6 +122,25 @@ describe('the fused CAM kernel on real model features', () => {
   }
 });
 
+describe('large batches', () => {
+  it('are explained in chunks (at most the binding limit allows), with the same results', async () => {
+    const arch: Arch = { blocks: 'c4-p-c4', inputChannels: 3, height: 16, width: 16, classes: 2 };
+    const model = new Classifier(backend, arch, new Rng(2));
+    const rng = new Rng(3);
+    const inputs = Array.from({ length: 5 }, () => Uint8Array.from({ length: 16 * 16 * 3 }, () => rng.int(256)));
+    const photos = inputs.map((data) => ({ data, width: 16, height: 16 }));
+    const opts = { mode: 'contrast' as const, contrast: 'runner-up' as const, cls: -1, rawScale: 1, allClasses: false };
+    const whole = await new Explainer(gpu, backend, model).explain(inputs, photos, opts);
+    const chunked = await new Explainer(gpu, backend, model, 2).explain(inputs, photos, opts);
+    expect(chunked.length).toBe(5);
+    chunked.forEach((r, i) => {
+      expect(Array.from(r.cam)).toEqual(Array.from(whole[i].cam));
+      expect(Array.from(r.probs)).toEqual(Array.from(whole[i].probs));
+    });
+    model.dispose();
+  });
+});
+
 describe('boxes', () => {
   it('takes the largest component above 20% of the max', () => {
     const w = 10;

@@ -46,16 +46,22 @@ export interface Explained {
 }
 
 export class Explainer {
+  /** Images per forward pass: by default as many as fit the adapter's storage-binding limit. */
+  private readonly maxBatch: number;
+
   constructor(
     private gpu: Gpu,
     private backend: GpuBackend,
     readonly model: Classifier,
-  ) {}
+    maxBatch?: number,
+  ) {
+    this.maxBatch = Math.min(maxBatch ?? Infinity, maxMicroBatch(model, gpu.maxBindingBytes));
+  }
 
   /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
   async explain(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
     // As in training, a batch whose activations would exceed one storage binding is split.
-    const limit = maxMicroBatch(this.model, this.gpu.maxBindingBytes);
+    const limit = this.maxBatch;
     if (inputs.length > limit) {
       const out: Explained[] = [];
       for (let i = 0; i < inputs.length; i += limit) out.push(...(await this.explain(inputs.slice(i, i + limit), photos.slice(i, i + limit), o)));
