@@ -215,6 +215,8 @@ function gradWeightSlices(s: ConvShape, TM: number): number {
 
 function gradWeightSplit(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape) {
   const { Ho, Wo } = out(s);
+  // Output channels per invocation; at N=16, Ci=32, 111x111, Co=64 on lavapipe:
+  // TM=2 6.1, TM=4 8.3-9.0, TM=8 6.7 GFLOP/s.
   const TM = 4;
   const WG = 64;
   const rows = s.N * Ho;
