@@ -50,18 +50,26 @@ function chunkInput(model: Classifier, b: Batch, start: number, count: number): 
 }
 
 /**
+ * The softmax cross-entropy of a batch, one micro-batch at a time: `use` receives each
+ * chunk's loss (the mean over `total` images) inside that chunk's tidy() scope.
+ */
+function chunkLosses(model: Classifier, b: Batch, stats: Tensor, microBatch: number, total: number, use: (loss: Tensor) => void): void {
+  for (let start = 0; start < b.n; start += microBatch) {
+    const count = Math.min(microBatch, b.n - start);
+    tidy(() => {
+      const { x, labels } = chunkInput(model, b, start, count);
+      use(softmaxCrossEntropy(model.forward(x), labels, stats, 1 / total));
+    });
+  }
+}
+
+/**
  * Forward and backward over a batch, adding into the parameters' gradients. The loss is
  * the mean over `total` images (the whole batch by default; the global batch when
  * several devices each take a share).
  */
 export function accumulateGradients(model: Classifier, b: Batch, stats: Tensor, microBatch = b.n, total = b.n): void {
-  for (let start = 0; start < b.n; start += microBatch) {
-    const count = Math.min(microBatch, b.n - start);
-    tidy(() => {
-      const { x, labels } = chunkInput(model, b, start, count);
-      backward(softmaxCrossEntropy(model.forward(x), labels, stats, 1 / total));
-    });
-  }
+  chunkLosses(model, b, stats, microBatch, total, backward);
 }
 
 /** Forward, backward and update for one batch; loss/accuracy go into `stats` on the device. */
@@ -73,15 +81,7 @@ export function trainStep(model: Classifier, opt: Optimizer, b: Batch, stats: Te
 
 /** Loss and accuracy counts for a batch, without gradients. */
 export function evalStep(model: Classifier, b: Batch, stats: Tensor, microBatch = b.n): void {
-  noGrad(() => {
-    for (let start = 0; start < b.n; start += microBatch) {
-      const count = Math.min(microBatch, b.n - start);
-      tidy(() => {
-        const { x, labels } = chunkInput(model, b, start, count);
-        softmaxCrossEntropy(model.forward(x), labels, stats, 1 / b.n);
-      });
-    }
-  });
+  noGrad(() => chunkLosses(model, b, stats, microBatch, b.n, () => {}));
 }
 
 /** Reads and resets the device-side [loss sum, correct, count] accumulator. */
