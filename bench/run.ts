@@ -12,7 +12,7 @@ import b from 'benny';
 import sharp from 'sharp';
 import { Gpu } from '../src/gpu/runtime.ts';
 import { kernels } from '../src/kernels/registry.ts';
-import type { AnyKernel } from '../src/kernels/kernel.ts';
+import { isSupported, type AnyKernel } from '../src/kernels/kernel.ts';
 import { randomInputs, relError, releaseAll, runReference, stageOnGpu, runOnGpu } from '../src/kernels/harness.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
@@ -129,7 +129,10 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
   const vin = randomInputs(k, vp, rng);
   const want = runReference(k, vin, vp);
   const errors = new Map<string, number>();
-  for (const v of k.variants) {
+  const variants = k.variants.filter((v) => isSupported(v, gpu));
+  const skipped = k.variants.filter((v) => !isSupported(v, gpu)).map((v) => v.name);
+  if (skipped.length) console.log(`  (${k.name}: ${skipped.join(', ')} not supported by this device, left out)`);
+  for (const v of variants) {
     const got = await runOnGpu(gpu, k, v, vin, vp);
     const err = Math.max(...Object.keys(want).map((n) => relError(got[n], want[n])));
     if (!(err <= k.tolerance)) throw new Error(`${k.name}/${v.name} at ${label}: error ${err} over tolerance ${k.tolerance}; not timing a wrong kernel`);
@@ -138,10 +141,10 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
   const inputs = randomInputs(k, p, rng);
   const bufs = stageOnGpu(gpu, k, inputs, p);
   const t0 = performance.now();
-  for (const v of k.variants) v.run(gpu, bufs, p); // compiles every pipeline
+  for (const v of variants) v.run(gpu, bufs, p); // compiles every pipeline
   await gpu.sync();
   const warmMs = performance.now() - t0;
-  const cases = k.variants.map((v) =>
+  const cases = variants.map((v) =>
     b.add(
       v.name,
       async () => {

@@ -50,7 +50,7 @@ async function ours(size: number, reps: number): Promise<Figures> {
   const time = async (k: typeof conv2dGradInput | typeof conv2dForward, p: object) => {
     const bufs = stageOnGpu(gpu, k as never, randomInputs(k as never, p, new Rng(1).fn), p);
     const ms = await median(reps, async () => {
-      defaultVariant(k as never).run(gpu, bufs, p as never);
+      defaultVariant(k as never, gpu).run(gpu, bufs, p as never);
       await gpu.sync();
     });
     releaseAll(gpu, bufs);

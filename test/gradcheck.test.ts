@@ -57,7 +57,14 @@ const cases: OpCase[] = [
     name: 'maxpool2 (odd sizes)',
     inputs: (rng) => ({ x: distinct(rng, 2 * 5 * 7) }),
     forward: (i) => maxPool2.reference(i, { NC: 2, H: 5, W: 7 }).y,
-    vjp: (i, r) => ({ x: maxPool2Backward.reference({ x: i.x, dy: r }, { NC: 2, H: 5, W: 7 }).dx }),
+    vjp: (i, r) => ({ x: maxPool2Backward.reference({ x: i.x, dy: r }, { NC: 2, H: 5, W: 7, reluInput: false }).dx }),
+  },
+  {
+    // conv2dReluMaxPool's backward: maxpool(relu(x)) through one pass with the ReLU folded in.
+    name: 'maxpool2 of relu, relu backward folded into the pool (odd sizes)',
+    inputs: (rng) => ({ x: distinct(rng, 3 * 5 * 7) }),
+    forward: (i) => maxPool2.reference({ x: relu.reference(i, { len: 105 }).y }, { NC: 3, H: 5, W: 7 }).y,
+    vjp: (i, r) => ({ x: maxPool2Backward.reference({ x: relu.reference(i, { len: 105 }).y, dy: r }, { NC: 3, H: 5, W: 7, reluInput: true }).dx }),
   },
   {
     name: 'gap',

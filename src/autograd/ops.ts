@@ -2,7 +2,7 @@
  * The differentiable ops, each named for what it computes, with explicit shapes.
  * Forward runs a kernel on the tensors' backend; backward runs the gradient kernels.
  */
-import { channelSum, conv2dForward, conv2dGradInput, conv2dGradWeight } from '../kernels/conv2d.ts';
+import { channelSum, conv2dForward, conv2dGradInput, conv2dGradWeight, type ConvShape } from '../kernels/conv2d.ts';
 import { relu as reluKernel, reluBackward } from '../kernels/elementwise.ts';
 import { gap, gapBackward, maxPool2 as maxPool2Kernel, maxPool2Backward } from '../kernels/pooling.ts';
 import { dense as denseKernel, denseGradInput, denseGradParams } from '../kernels/dense.ts';
@@ -22,22 +22,51 @@ function make(like: Tensor, storage: Tensor['storage'], shape: Shape): Tensor {
 
 /** 3x3 valid convolution with bias, optionally followed by ReLU: x [N,Ci,H,W], w [Co,Ci,3,3], b [Co] -> [N,Co,H-2,W-2]. */
 export function conv2d(x: Tensor, w: Tensor, b: Tensor, opts: { relu: boolean }): Tensor {
+  const { y, s } = convForward(x, w, b, opts.relu);
+  return record(y, [x, w, b], (dy) => {
+    const g = opts.relu ? make(y, x.backend.run(reluBackward, { dy: dy!.storage, y: y.storage }, { len: y.size }).dx, y.shape) : dy!;
+    const grads = convGrads(x, w, b, g, s);
+    if (g !== dy) g.dispose();
+    return grads;
+  });
+}
+
+/**
+ * conv2d with ReLU, then maxPool2, as one node: the pool's backward folds in the ReLU's
+ * (no gradient where the window's maximum is <= 0), which saves a pass over the largest
+ * activations. Same values and gradients as the two ops in a row.
+ */
+export function conv2dReluMaxPool(x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const { y, s } = convForward(x, w, b, true);
+  const [N, Co, Ho, Wo] = y.shape;
+  if (Ho < 2 || Wo < 2) throw new Error(`maxPool2: a ${Ho}x${Wo} input is smaller than the 2x2 window`);
+  const p = { NC: N * Co, H: Ho, W: Wo };
+  const pooled = make(y, x.backend.run(maxPool2Kernel, { x: y.storage }, p).y, [N, Co, Math.floor(Ho / 2), Math.floor(Wo / 2)]);
+  return record(pooled, [x, w, b], (dp) => {
+    const g = make(y, x.backend.run(maxPool2Backward, { x: y.storage, dy: dp!.storage }, { ...p, reluInput: true }).dx, y.shape);
+    const grads = convGrads(x, w, b, g, s);
+    g.dispose();
+    return grads;
+  });
+}
+
+function convForward(x: Tensor, w: Tensor, b: Tensor, relu: boolean): { y: Tensor; s: ConvShape } {
   expectRank(x, 4, 'conv2d');
   const [N, Ci, H, W] = x.shape;
   const [Co, wCi] = w.shape;
   if (wCi !== Ci) throw new Error(`conv2d: input has ${Ci} channels, weights expect ${wCi}`);
   if (H < 3 || W < 3) throw new Error(`conv2d: a ${H}x${W} input is smaller than the 3x3 kernel`);
   const s = { N, Ci, H, W, Co };
-  const y = make(x, x.backend.run(conv2dForward, { x: x.storage, w: w.storage, b: b.storage }, { ...s, relu: opts.relu }).y, [N, Co, H - 2, W - 2]);
-  return record(y, [x, w, b], (dy) => {
-    let g = dy!;
-    if (opts.relu) g = make(y, x.backend.run(reluBackward, { dy: dy!.storage, y: y.storage }, { len: y.size }).dx, y.shape);
-    const dx = x.requiresGrad ? make(x, x.backend.run(conv2dGradInput, { dy: g.storage, w: w.storage }, s).dx, x.shape) : null;
-    const dw = make(w, x.backend.run(conv2dGradWeight, { x: x.storage, dy: g.storage }, s).dw, w.shape);
-    const db = make(b, x.backend.run(channelSum, { v: g.storage }, { N, C: Co, HW: (H - 2) * (W - 2) }).out, b.shape);
-    if (g !== dy) g.dispose();
-    return [dx, dw, db];
-  });
+  const y = make(x, x.backend.run(conv2dForward, { x: x.storage, w: w.storage, b: b.storage }, { ...s, relu }).y, [N, Co, H - 2, W - 2]);
+  return { y, s };
+}
+
+/** [dx, dw, db] of a convolution from the gradient g at its (pre-activation) output. */
+function convGrads(x: Tensor, w: Tensor, b: Tensor, g: Tensor, s: ConvShape): (Tensor | null)[] {
+  const dx = x.requiresGrad ? make(x, x.backend.run(conv2dGradInput, { dy: g.storage, w: w.storage }, s).dx, x.shape) : null;
+  const dw = make(w, x.backend.run(conv2dGradWeight, { x: x.storage, dy: g.storage }, s).dw, w.shape);
+  const db = make(b, x.backend.run(channelSum, { v: g.storage }, { N: s.N, C: s.Co, HW: (s.H - 2) * (s.W - 2) }).out, b.shape);
+  return [dx, dw, db];
 }
 
 export function relu(x: Tensor): Tensor {
@@ -52,7 +81,7 @@ export function maxPool2(x: Tensor): Tensor {
   if (H < 2 || W < 2) throw new Error(`maxPool2: a ${H}x${W} input is smaller than the 2x2 window`);
   const p = { NC: N * C, H, W };
   const y = make(x, x.backend.run(maxPool2Kernel, { x: x.storage }, p).y, [N, C, Math.floor(H / 2), Math.floor(W / 2)]);
-  return record(y, [x], (dy) => [make(x, x.backend.run(maxPool2Backward, { x: x.storage, dy: dy!.storage }, p).dx, x.shape)]);
+  return record(y, [x], (dy) => [make(x, x.backend.run(maxPool2Backward, { x: x.storage, dy: dy!.storage }, { ...p, reluInput: false }).dx, x.shape)]);
 }
 
 /** Global average pooling: [N,C,H,W] -> [N,C]. */

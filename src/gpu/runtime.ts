@@ -71,6 +71,8 @@ export class Gpu {
     readonly device: GPUDevice,
     readonly adapterName: string,
     readonly features: ReadonlySet<string>,
+    /** Fewest lanes a subgroup can have on this adapter; 0 where subgroups are not enabled. */
+    readonly subgroupMinSize: number,
   ) {
     this.maxBindingBytes = device.limits.maxStorageBufferBindingSize;
     this.maxWorkgroupsPerDim = device.limits.maxComputeWorkgroupsPerDimension;
@@ -101,7 +103,8 @@ export class Gpu {
     }
     if (!adapter) throw new NoAdapterError();
     const wanted = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
-    const requiredFeatures = wanted.filter((f) => adapter!.features.has(f)) as GPUFeatureName[];
+    // WGCAM_NO_SUBGROUPS=1 runs the kernels that do without (for a driver that gets them wrong).
+    const requiredFeatures = wanted.filter((f) => adapter!.features.has(f) && !(f === 'subgroups' && process.env.WGCAM_NO_SUBGROUPS)) as GPUFeatureName[];
     const requiredLimits: Record<string, number> = {};
     for (const key of [
       'maxStorageBufferBindingSize',
@@ -118,7 +121,8 @@ export class Gpu {
     const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
     const info = adapter.info;
     const name = [info.vendor, info.description || info.device || info.architecture].filter(Boolean).join(' ');
-    return new Gpu(instance, device, name || 'unnamed adapter', new Set(requiredFeatures));
+    const subgroupMinSize = requiredFeatures.includes('subgroups') ? (info.subgroupMinSize ?? 0) : 0;
+    return new Gpu(instance, device, name || 'unnamed adapter', new Set(requiredFeatures), subgroupMinSize);
   }
 
   /** Compiled pipeline for a kernel file and its override constants (cached). */

@@ -1,7 +1,8 @@
 /**
  * What a kernel is, for the tests, the bench and both backends: a pure function over
  * named flat arrays, with a plain TypeScript reference and one or more GPU variants.
- * The first variant is the straightforward baseline; the last is the default.
+ * The first variant is the straightforward baseline; the last one the device supports is
+ * the default.
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
@@ -22,6 +23,8 @@ export interface GpuVariant<P> {
   name: string;
   /** Records the dispatches; `bufs` holds every input, update and output by name. */
   run(gpu: Gpu, bufs: Record<string, GPUBuffer>, p: P): void;
+  /** Whether this device can run it (absent: every device can). */
+  supported?(gpu: Gpu): boolean;
 }
 
 export interface KernelDef<P> {
@@ -52,8 +55,13 @@ export interface KernelDef<P> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyKernel = KernelDef<any>;
 
-export function defaultVariant<P>(k: KernelDef<P>): GpuVariant<P> {
-  return k.variants[k.variants.length - 1];
+export function isSupported<P>(v: GpuVariant<P>, gpu: Gpu): boolean {
+  return v.supported?.(gpu) ?? true;
+}
+
+export function defaultVariant<P>(k: KernelDef<P>, gpu: Gpu): GpuVariant<P> {
+  for (let i = k.variants.length - 1; i > 0; i--) if (isSupported(k.variants[i], gpu)) return k.variants[i];
+  return k.variants[0];
 }
 
 /** Launches `count` invocations of a 1-D kernel (bindings: params, then `buffers`). */

@@ -6,6 +6,10 @@ export interface PoolParams {
   H: number;
   W: number;
 }
+/** `reluInput`: x is the output of a ReLU whose backward this pass applies too (dx = 0 where x <= 0). */
+export interface PoolBackwardParams extends PoolParams {
+  reluInput: boolean;
+}
 const half = (p: PoolParams) => ({ Ho: Math.floor(p.H / 2), Wo: Math.floor(p.W / 2) });
 const poolCases: PoolParams[] = [
   { NC: 1, H: 2, W: 2 },
@@ -60,7 +64,7 @@ export const maxPool2: KernelDef<PoolParams> = {
   bytes: (p) => 4 * p.NC * p.H * p.W * 1.25,
 };
 
-export const maxPool2Backward: KernelDef<PoolParams> = {
+export const maxPool2Backward: KernelDef<PoolBackwardParams> = {
   name: 'maxpool2_backward',
   inputs: ['x', 'dy'],
   inputSizes: (p) => ({ x: p.NC * p.H * p.W, dy: p.NC * half(p).Ho * half(p).Wo }),
@@ -71,27 +75,33 @@ export const maxPool2Backward: KernelDef<PoolParams> = {
     const dx = floats(inp.dy, p.NC * p.H * p.W);
     for (let nc = 0; nc < p.NC; nc++)
       for (let i = 0; i < Ho; i++)
-        for (let j = 0; j < Wo; j++) dx[argmax2x2(inp.x, nc, i, j, p.H, p.W)] = inp.dy[(nc * Ho + i) * Wo + j];
+        for (let j = 0; j < Wo; j++) {
+          const k = argmax2x2(inp.x, nc, i, j, p.H, p.W);
+          if (!p.reluInput || inp.x[k] > 0) dx[k] = inp.dy[(nc * Ho + i) * Wo + j];
+        }
     return { dx };
   },
   variants: [
     {
       name: 'per-input',
       run: (gpu, b, p) =>
-        launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * p.H * p.W),
+        launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * p.H * p.W, {
+          constants: { RELU_INPUT: +p.reluInput },
+        }),
     },
     {
       name: 'per-window',
       run: (gpu, b, p) => {
         const { Ho, Wo } = half(p);
         // Inputs no window covers (H or W of 1) still need their zero gradient.
-        if (Ho === 0 || Wo === 0) launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * p.H * p.W);
-        else launch1d(gpu, 'maxpool2_backward_windows', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * Ho * Wo);
+        const constants = { RELU_INPUT: +p.reluInput };
+        if (Ho === 0 || Wo === 0) launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * p.H * p.W, { constants });
+        else launch1d(gpu, 'maxpool2_backward_windows', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * Ho * Wo, { constants });
       },
     },
   ],
   tolerance: 0,
-  cases: poolCases,
+  cases: poolCases.flatMap((c) => [false, true].map((reluInput) => ({ ...c, reluInput }))),
   bytes: (p) => 4 * p.NC * p.H * p.W * 2.25,
 };
 

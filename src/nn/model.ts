@@ -10,6 +10,7 @@
 import type { Backend } from '../tensor/backend.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import type { Rng } from '../util/rng.ts';
+import { conv2dReluMaxPool } from '../autograd/ops.ts';
 import { Conv2d, Dense, GlobalAvgPool, MaxPool2d, Sequential } from './layers.ts';
 
 export const DEFAULT_ARCH = 'c32-p-c64-p-c128-p-c256';
@@ -81,12 +82,28 @@ export class Classifier {
 
   /** logits [N,classes] and the last conv features [N,K,h,w]. */
   forwardWithFeatures(x: Tensor): { logits: Tensor; features: Tensor } {
-    const features = this.features.forward(x);
+    const features = this.forwardFeatures(x);
     return { logits: this.fc.forward(this.gap.forward(features)), features };
   }
 
   forward(x: Tensor): Tensor {
     return this.forwardWithFeatures(x).logits;
+  }
+
+  /** The feature layers in order, each conv with ReLU and the pool after it as one fused op. */
+  private forwardFeatures(x: Tensor): Tensor {
+    const layers = this.features.layers.map(([, layer]) => layer);
+    let h = x;
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i];
+      if (layer instanceof Conv2d && layer.withRelu && layers[i + 1] instanceof MaxPool2d) {
+        h = conv2dReluMaxPool(h, layer.weight, layer.bias);
+        i++;
+      } else {
+        h = layer.forward(h);
+      }
+    }
+    return h;
   }
 
   /** Named parameters in file order: conv1.weight, conv1.bias, ..., fc.weight, fc.bias. */

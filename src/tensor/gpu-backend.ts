@@ -1,6 +1,6 @@
 /** The GPU backend: kernels record into the runtime's open compute pass; buffers come from its pool. */
 import type { Gpu } from '../gpu/runtime.ts';
-import { defaultVariant, type GpuVariant, type HostArray, type KernelDef } from '../kernels/kernel.ts';
+import { defaultVariant, isSupported, type GpuVariant, type HostArray, type KernelDef } from '../kernels/kernel.ts';
 import type { Backend, Storage } from './backend.ts';
 
 export class GpuBackend implements Backend {
@@ -49,8 +49,9 @@ export class GpuBackend implements Backend {
 
   private variant<P>(k: KernelDef<P>): GpuVariant<P> {
     const name = this.choice.get(k.name);
-    const v = name ? k.variants.find((v) => v.name === name) : defaultVariant(k);
+    const v = name ? k.variants.find((v) => v.name === name) : defaultVariant(k, this.gpu);
     if (!v) throw new Error(`kernel ${k.name} has no variant '${name}'`);
+    if (!isSupported(v, this.gpu)) throw new Error(`kernel ${k.name}: variant '${name}' needs a feature this device lacks`);
     return v;
   }
 }
