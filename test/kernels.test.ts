@@ -5,7 +5,7 @@ import { useGpu } from './gpu-fixture.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { validate } from '../src/kernels/harness.ts';
 import { defaultVariant, isSupported, type AnyKernel } from '../src/kernels/kernel.ts';
-import { conv2dForward, conv2dGradInput, conv2dGradWeight } from '../src/kernels/conv2d.ts';
+import { conv2dForward, conv2dGradInput, conv2dGradWeight, subgroupTileCols } from '../src/kernels/conv2d.ts';
 import { Rng } from '../src/util/rng.ts';
 
 let gpu: Gpu;
@@ -52,5 +52,12 @@ describe('variant choice', () => {
     } finally {
       delete process.env.WGCAM_NO_SUBGROUPS;
     }
+  });
+});
+
+describe('conv2d_subgroup tile width', () => {
+  it('takes 16 columns where the map is wide enough to fill them', () => {
+    expect([4, 8, 24, 40].map(subgroupTileCols)).toEqual([8, 8, 8, 8]);
+    expect([12, 29, 50, 64, 109, 222].map(subgroupTileCols)).toEqual([16, 16, 16, 16, 16, 16]);
   });
 });

@@ -2,7 +2,7 @@
  * The differentiable ops, each named for what it computes, with explicit shapes.
  * Forward runs a kernel on the tensors' backend; backward runs the gradient kernels.
  */
-import { channelSum, conv2dForward, conv2dGradInput, conv2dGradWeight, type ConvShape } from '../kernels/conv2d.ts';
+import { conv2dForward, conv2dGradInput, conv2dGradWeight, type ConvShape } from '../kernels/conv2d.ts';
 import { relu as reluKernel, reluBackward } from '../kernels/elementwise.ts';
 import { gap, gapBackward, maxPool2 as maxPool2Kernel, maxPool2Backward } from '../kernels/pooling.ts';
 import { dense as denseKernel, denseGradInput, denseGradParams } from '../kernels/dense.ts';
@@ -64,9 +64,8 @@ function convForward(x: Tensor, w: Tensor, b: Tensor, relu: boolean): { y: Tenso
 /** [dx, dw, db] of a convolution from the gradient g at its (pre-activation) output. */
 function convGrads(x: Tensor, w: Tensor, b: Tensor, g: Tensor, s: ConvShape): (Tensor | null)[] {
   const dx = x.requiresGrad ? make(x, x.backend.run(conv2dGradInput, { dy: g.storage, w: w.storage }, s).dx, x.shape) : null;
-  const dw = make(w, x.backend.run(conv2dGradWeight, { x: x.storage, dy: g.storage }, s).dw, w.shape);
-  const db = make(b, x.backend.run(channelSum, { v: g.storage }, { N: s.N, C: s.Co, HW: (s.H - 2) * (s.W - 2) }).out, b.shape);
-  return [dx, dw, db];
+  const params = x.backend.run(conv2dGradWeight, { x: x.storage, dy: g.storage }, s);
+  return [dx, make(w, params.dw, w.shape), make(b, params.db, b.shape)];
 }
 
 export function relu(x: Tensor): Tensor {

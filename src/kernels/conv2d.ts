@@ -1,6 +1,6 @@
 /**
  * 3x3, stride 1, valid convolution: forward (bias, optional fused ReLU), grad-input,
- * grad-weight, grad-bias. Layout NCHW, weights [Co,Ci,3,3] (PyTorch's).
+ * grad-weight with grad-bias (one pass over dy). Layout NCHW, weights [Co,Ci,3,3] (PyTorch's).
  *
  * grad-input is the full correlation of dy with the flipped, transposed weights, so it
  * runs on the forward kernels with PAD=2: one tuned kernel serves both directions.
@@ -127,12 +127,18 @@ function convVec4(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuff
 const hasSubgroups8 = (gpu: Gpu) => gpu.subgroupMinSize >= 8;
 
 /**
- * Output channels across the lanes, a 4x8 output tile per workgroup whose input window
- * each subgroup loads once (see conv2d_subgroup.wgsl for why); `flip` as in convVec4.
- * Tried first without subgroups, every lane loading the (uniform) window itself: 3.7 vs
- * vec4's 6.7 GFLOP/s at N=16, Ci=32, 111x111, Co=64 on lavapipe. Tile sizes measured there
- * (N=4): 4x4 13.6, 4x8 17-21, 8x8 20, 3x16 22, 4x16 22-26 GFLOP/s; 4x8 wastes least on
- * small maps (a 4x16 tile is a third empty on a 24x24 map).
+ * Tile width of conv2d_subgroup for an output `Wo` wide: 16 columns run ~15% faster than 8
+ * on lavapipe (N=8, Ci=32, 111x111, Co=64: 23 vs 20 GFLOP/s) but waste more of a narrow map.
+ */
+export function subgroupTileCols(Wo: number): 8 | 16 {
+  return Math.ceil(Wo / 16) * 16 < 1.15 * Math.ceil(Wo / 8) * 8 ? 16 : 8;
+}
+
+/**
+ * Output channels across the lanes, a 4x8 or 4x16 output tile per workgroup whose input
+ * window each subgroup loads once (see conv2d_subgroup.wgsl for why); `flip` as in
+ * convVec4. Tried first without subgroups, every lane loading the (uniform) window
+ * itself: 3.7 vs vec4's 6.7 GFLOP/s at N=16, Ci=32, 111x111, Co=64 on lavapipe.
  */
 function convSubgroup(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean, flip = false) {
   const Ho = s.H + 2 * pad - 2;
@@ -143,11 +149,12 @@ function convSubgroup(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPU
   launch1d(gpu, 'conv2d_pack_taps', [w, wq], [storedCo, storedCi, CoP], s.Ci * CoP * 12, { wg: 64, constants: { FLIP: +flip } });
   const WG = Math.min(64, Math.ceil(s.Co / 8) * 8);
   const channelBlocks = Math.ceil(s.Co / WG);
+  const TILE_COLS = subgroupTileCols(Wo);
   gpu.dispatch({
-    pipeline: gpu.pipeline('conv2d_subgroup', { WG, PAD: pad, RELU: +relu, BIAS: +bias }),
+    pipeline: gpu.pipeline('conv2d_subgroup', { WG, PAD: pad, RELU: +relu, BIAS: +bias, TILE_COLS }),
     buffers: [x, wq, b, y],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, CoP, channelBlocks]),
-    workgroups: [Math.ceil(Wo / 8), Math.ceil(Ho / 4), s.N * channelBlocks],
+    workgroups: [Math.ceil(Wo / TILE_COLS), Math.ceil(Ho / 4), s.N * channelBlocks],
   });
   gpu.pool.release(wq);
 }
@@ -185,6 +192,8 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
     { N: 1, Ci: 33, H: 9, W: 10, Co: 17, relu: true },
     { N: 3, Ci: 2, H: 31, W: 37, Co: 3, relu: true },
     { N: 2, Ci: 4, H: 12, W: 21, Co: 70, relu: false },
+    { N: 1, Ci: 3, H: 6, W: 66, Co: 9, relu: true }, // 16-column tiles
+    { N: 2, Ci: 2, H: 9, W: 52, Co: 5, relu: false }, // 16-column tiles, the last one partial
   ],
   flops: convFlops,
 };
@@ -220,11 +229,12 @@ export const conv2dGradInput: KernelDef<ConvShape> = {
     { N: 2, Ci: 33, H: 37, W: 7, Co: 5 },
     { N: 1, Ci: 3, H: 10, W: 9, Co: 33 },
     { N: 2, Ci: 70, H: 6, W: 13, Co: 4 },
+    { N: 2, Ci: 5, H: 8, W: 50, Co: 4 }, // 16-column tiles, the last one partial
   ],
   flops: convFlops,
 };
 
-/** CPU reference: dw[co,ci,ky,kx] = sum_{n,oy,ox} dy[n,co,oy,ox] * x[n,ci,oy+ky,ox+kx] */
+/** CPU reference: dw[co,ci,ky,kx] = sum_{n,oy,ox} dy[n,co,oy,ox] * x[n,ci,oy+ky,ox+kx] (db is channel_sum's) */
 export function convGradWeightRef(x: FloatArray, dy: FloatArray, s: ConvShape): FloatArray {
   const { Ho, Wo } = out(s);
   const dw = floats(x, s.Co * s.Ci * 9);
@@ -294,31 +304,51 @@ function gradWeightSubgroup(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvSh
   S = Math.ceil(chunks / chunksPerSlice);
   const L = s.Co * s.Ci * 9;
   const part = S === 1 ? bufs.dw : gpu.pool.acquire(S * L * 4);
+  const partBias = S === 1 ? bufs.db : gpu.pool.acquire(S * s.Co * 4);
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_grad_weight_subgroup', { WG }),
-    buffers: [bufs.x, bufs.dy, part],
+    buffers: [bufs.x, bufs.dy, part, partBias],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, chunksPerSlice]),
     workgroups: [Math.ceil(s.Ci / CI_BLOCK), Math.ceil(s.Co / WG), S],
   });
   if (S > 1) {
     launch1d(gpu, 'sum_slices', [part, bufs.dw], [S, L], L, { wg: 64 });
+    launch1d(gpu, 'sum_slices', [partBias, bufs.db], [S, s.Co], s.Co, { wg: 64 });
     gpu.pool.release(part);
+    gpu.pool.release(partBias);
   }
+}
+
+/** The bias gradient on its own, for the variants that compute only dw. */
+function biasGrad(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape) {
+  const { Ho, Wo } = out(s);
+  launchPerGroup(gpu, 'channel_sum', [bufs.dy, bufs.db], [s.N, s.Co, Ho * Wo], s.Co, 256);
 }
 
 export const conv2dGradWeight: KernelDef<ConvShape> = {
   name: 'conv2d_grad_weight',
   inputs: ['x', 'dy'],
   inputSizes: (s) => ({ x: s.N * s.Ci * s.H * s.W, dy: s.N * s.Co * (s.H - 2) * (s.W - 2) }),
-  outputSizes: (s) => ({ dw: s.Co * s.Ci * 9 }),
-  reference: (i, s) => ({ dw: convGradWeightRef(i.x as FloatArray, i.dy as FloatArray, s) }),
+  outputSizes: (s) => ({ dw: s.Co * s.Ci * 9, db: s.Co }),
+  reference: (i, s) => ({
+    dw: convGradWeightRef(i.x as FloatArray, i.dy as FloatArray, s),
+    db: channelSum.reference({ v: i.dy }, { N: s.N, C: s.Co, HW: (s.H - 2) * (s.W - 2) }).out,
+  }),
   variants: [
     {
       name: 'naive',
-      run: (gpu, b, s) =>
-        launch1d(gpu, 'conv2d_grad_weight_naive', [b.x, b.dy, b.dw], [s.N, s.Ci, s.H, s.W, s.Co, s.H - 2, s.W - 2], s.Co * s.Ci * 9, { wg: 64 }),
+      run: (gpu, b, s) => {
+        launch1d(gpu, 'conv2d_grad_weight_naive', [b.x, b.dy, b.dw], [s.N, s.Ci, s.H, s.W, s.Co, s.H - 2, s.W - 2], s.Co * s.Ci * 9, { wg: 64 });
+        biasGrad(gpu, b, s);
+      },
     },
-    { name: 'split', run: gradWeightSplit },
+    {
+      name: 'split',
+      run: (gpu, b, s) => {
+        gradWeightSplit(gpu, b, s);
+        biasGrad(gpu, b, s);
+      },
+    },
     { name: 'subgroup', run: gradWeightSubgroup, supported: hasSubgroups8 },
   ],
   tolerance: 1e-5,

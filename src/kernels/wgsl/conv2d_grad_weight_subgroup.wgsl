@@ -1,7 +1,9 @@
-// conv2d_grad_weight_subgroup — weight gradient with the output channels across the lanes;
-// the long reduction (K = N*Ho*Wo) is split into slices of 2-row chunks that sum_slices adds up.
+// conv2d_grad_weight_subgroup — weight and bias gradients with the output channels across
+// the lanes; the long reduction (K = N*Ho*Wo) is split into slices of 2-row chunks that
+// sum_slices adds up.
 //   part[s,co,ci,ky,kx] = sum_{(n,oy,ox) in slice s} dy[n,co,oy,ox] * x[n,ci,oy+ky,ox+kx]
-// Layout: x NCHW [N,Ci,H,W]; dy NCHW [N,Co,Ho,Wo] (Ho = H-2); part [S,Co,Ci,3,3].
+//   partBias[s,co]      = sum_{(n,oy,ox) in slice s} dy[n,co,oy,ox]   (the dy this pass loads anyway)
+// Layout: x NCHW [N,Ci,H,W]; dy NCHW [N,Co,Ho,Wo] (Ho = H-2); part [S,Co,Ci,3,3]; partBias [S,Co].
 // Each lane owns one output channel x 4 input channels x 9 taps. Per 2x4 block of outputs it
 // loads its own 8 dy values, and per input channel the block's 4x6 input window once per
 // subgroup (3 lane-loads, passed round with subgroupBroadcast; see conv2d_subgroup.wgsl
@@ -14,6 +16,7 @@ struct Params { N: u32, Ci: u32, H: u32, W: u32, Co: u32, Ho: u32, Wo: u32, chun
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partBias: array<f32>;
 
 override WG: u32 = 32;
 
@@ -60,6 +63,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
   // acc[c][t]: input channel ci0 + c, tap t = 3*ky + kx.
   var acc: array<array<f32, 9>, CI_BLOCK>;
   for (var c = 0u; c < CI_BLOCK; c++) { for (var t = 0u; t < 9u; t++) { acc[c][t] = 0.0; } }
+  var accBias = 0.0;
   var win: array<f32, 24>;
   for (var q = chunkBegin; q < chunkEnd; q++) {
     let n = q / rowChunks;
@@ -68,6 +72,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
     for (var ox0 = 0u; ox0 < p.Wo; ox0 += CHUNK_COLS) {
       let d0 = vec4f(dyAt(dyBase, oy0, ox0), dyAt(dyBase, oy0, ox0 + 1u), dyAt(dyBase, oy0, ox0 + 2u), dyAt(dyBase, oy0, ox0 + 3u));
       let d1 = vec4f(dyAt(dyBase, oy0 + 1u, ox0), dyAt(dyBase, oy0 + 1u, ox0 + 1u), dyAt(dyBase, oy0 + 1u, ox0 + 2u), dyAt(dyBase, oy0 + 1u, ox0 + 3u));
+      accBias += dot(d0 + d1, vec4f(1.0));
       for (var c = 0u; c < CI_BLOCK; c++) {
         let plane = (n * p.Ci + min(ci0 + c, p.Ci - 1u)) * p.H;
         for (var r = 0u; r < 3u; r++) {
@@ -84,6 +89,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
     }
   }
   if (co >= p.Co) { return; }
+  if (wid.x == 0u) { partBias[wid.z * p.Co + co] = accBias; }
   let slice = wid.z * p.Co * p.Ci * 9u;
   for (var c = 0u; c < CI_BLOCK; c++) {
     if (ci0 + c >= p.Ci) { break; }

@@ -1,5 +1,5 @@
 // conv2d_subgroup — direct 3x3 convolution with the output channels across the lanes and a
-// 4x8 output tile shared by the workgroup, whose 6x10 input window is loaded once per
+// 4x8 or 4x16 output tile shared by the workgroup, whose input window is loaded once per
 // subgroup and handed round with subgroupBroadcast.
 //   y[n,co,oy,ox] = act( b[co] + sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci,oy+ky-PAD,ox+kx-PAD] )
 // x outside the image reads as 0 (PAD=0: forward; PAD=2: grad-input with flipped weights).
@@ -7,10 +7,11 @@
 // in 3 loads); b [Co]; y NCHW [N,Co,Ho,Wo], Ho = H+2*PAD-2.
 // Why: on a CPU driver (lavapipe, Mesa 25.0) every storage-buffer load is a loop over the
 // SIMD lanes with a bounds check per lane, whatever the address, while a broadcast from a
-// constant lane is one shuffle. Here the 60 window inputs cost 8 lane-loads (lane l loads
-// element 8*round + l) instead of 60, and each lane's 9 weights 3 vec4 loads, for 288
-// multiply-adds per input channel. Needs subgroups of >= 8 lanes (lanes past 8 load
-// duplicates); on a GPU the same shape is a broadcast-friendly register tile.
+// constant lane is one shuffle. Here the 6x10 window's 60 inputs cost 8 lane-loads (lane l
+// loads element 8*round + l) instead of 60, and each lane's 9 weights 3 vec4 loads, for 288
+// multiply-adds per input channel (4x16: 14 + 3 loads for 576). Needs subgroups of >= 8
+// lanes (lanes past 8 load duplicates); on a GPU the same shape is a broadcast-friendly
+// register tile.
 // Grid: x = column tile, y = row tile, z = n * channelBlocks + channel block.
 enable subgroups;
 
@@ -26,14 +27,15 @@ override PAD: u32 = 0;
 override RELU: bool = false;
 override BIAS: bool = true;
 
-// The tile. Larger ones measured faster on their own (4x16: 22-26 GFLOP/s) but as override
-// constants the compiler stops unrolling their loops (4x16: 4.6), and they waste more of
-// small maps.
+// The tile: 4 rows of TILE_COLS = 8 or 16 columns (16 is ~15% faster where the map is
+// wide, 8 wastes less of narrow maps). The statements over it are written out, not
+// looped: the compiler does not unroll loops that long, and a rolled loop indexes the
+// arrays dynamically (4.5 instead of 22 GFLOP/s on lavapipe).
 const TILE_ROWS = 4u;
-const TILE_COLS = 8u;
-const WINDOW_COLS = 10u;  // TILE_COLS + 2
-const WINDOW = 60u;       // (TILE_ROWS + 2) * WINDOW_COLS
-const BLOCKS = 2u;        // vec4 accumulators per tile row
+override TILE_COLS: u32 = 8u;
+override WINDOW_COLS: u32 = TILE_COLS + 2u;
+override WINDOW: u32 = (TILE_ROWS + 2u) * WINDOW_COLS;  // 60 or 108 inputs: 8 or 14 rounds of 8
+override WIDE: bool = TILE_COLS > 8u;
 
 /** This lane's share of round `round` of the window: element 8*round + lane, 0 outside the image. */
 fn windowElement(plane: u32, iy0: i32, ix0: i32, lane: u32, round: u32) -> f32 {
@@ -51,15 +53,21 @@ fn spread(v: f32) -> array<f32, 8> {
                        subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 }
 
+alias Window = array<array<f32, 8>, 14>;  // element e is [e / 8][e % 8]
+
+fn quad(win: ptr<function, Window>, e: u32) -> vec4f {
+  return vec4f((*win)[e / 8u][e % 8u], (*win)[(e + 1u) / 8u][(e + 1u) % 8u], (*win)[(e + 2u) / 8u][(e + 2u) % 8u], (*win)[(e + 3u) / 8u][(e + 3u) % 8u]);
+}
+
 /** acc + one kernel row (w0 w1 w2) applied at window offset i for 4 adjacent outputs. */
-fn taps(acc: vec4f, win: ptr<function, array<f32, 64>>, i: u32, w0: f32, w1: f32, w2: f32) -> vec4f {
-  let a = fma(vec4f(w0), vec4f((*win)[i], (*win)[i + 1u], (*win)[i + 2u], (*win)[i + 3u]), acc);
-  let b = fma(vec4f(w1), vec4f((*win)[i + 1u], (*win)[i + 2u], (*win)[i + 3u], (*win)[i + 4u]), a);
-  return fma(vec4f(w2), vec4f((*win)[i + 2u], (*win)[i + 3u], (*win)[i + 4u], (*win)[i + 5u]), b);
+fn taps(acc: vec4f, win: ptr<function, Window>, i: u32, w0: f32, w1: f32, w2: f32) -> vec4f {
+  let a = fma(vec4f(w0), quad(win, i), acc);
+  let b = fma(vec4f(w1), quad(win, i + 1u), a);
+  return fma(vec4f(w2), quad(win, i + 2u), b);
 }
 
 /** acc + the 3x3 kernel at output (row, column block cb) of the tile. */
-fn kernel3x3(acc: vec4f, win: ptr<function, array<f32, 64>>, row: u32, cb: u32, wa: vec4f, wb: vec4f, wc: vec4f) -> vec4f {
+fn kernel3x3(acc: vec4f, win: ptr<function, Window>, row: u32, cb: u32, wa: vec4f, wb: vec4f, wc: vec4f) -> vec4f {
   let i = row * WINDOW_COLS + cb * 4u;
   let a = taps(acc, win, i, wa.x, wa.y, wa.z);
   let b = taps(a, win, i + WINDOW_COLS, wa.w, wb.x, wb.y);
@@ -78,25 +86,50 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
   let iy0 = i32(oy0) - i32(PAD);
   let ix0 = i32(ox0) - i32(PAD);
 
-  // acc[BLOCKS*row + cb] holds output row `row`, columns 4*cb .. 4*cb+3 of the tile.
-  var acc: array<vec4f, 8>;
-  let bias = select(0.0, b[min(co, p.Co - 1u)], BIAS);
-  for (var i = 0u; i < TILE_ROWS * BLOCKS; i++) { acc[i] = vec4f(bias); }
-  var win: array<f32, 64>;
+  // acc[4*row + cb] holds output row `row`, columns 4*cb .. 4*cb+3 of the tile.
+  var acc: array<vec4f, 16>;
+  let bias = vec4f(select(0.0, b[min(co, p.Co - 1u)], BIAS));
+  acc = array<vec4f, 16>(bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias);
+  var win: Window;
   for (var ci = 0u; ci < p.Ci; ci++) {
     let t = (ci * p.CoP + wco) * 3u;
     let wa = wq[t];
     let wb = wq[t + 1u];
     let wc = wq[t + 2u];
     let plane = (n * p.Ci + ci) * p.H;
-    for (var r = 0u; r < (WINDOW + 7u) / 8u; r++) {
-      let got = spread(windowElement(plane, iy0, ix0, loader, r));
-      for (var l = 0u; l < 8u; l++) { win[8u * r + l] = got[l]; }
+    win[0] = spread(windowElement(plane, iy0, ix0, loader, 0u));
+    win[1] = spread(windowElement(plane, iy0, ix0, loader, 1u));
+    win[2] = spread(windowElement(plane, iy0, ix0, loader, 2u));
+    win[3] = spread(windowElement(plane, iy0, ix0, loader, 3u));
+    win[4] = spread(windowElement(plane, iy0, ix0, loader, 4u));
+    win[5] = spread(windowElement(plane, iy0, ix0, loader, 5u));
+    win[6] = spread(windowElement(plane, iy0, ix0, loader, 6u));
+    win[7] = spread(windowElement(plane, iy0, ix0, loader, 7u));
+    if (WIDE) {
+      win[8] = spread(windowElement(plane, iy0, ix0, loader, 8u));
+      win[9] = spread(windowElement(plane, iy0, ix0, loader, 9u));
+      win[10] = spread(windowElement(plane, iy0, ix0, loader, 10u));
+      win[11] = spread(windowElement(plane, iy0, ix0, loader, 11u));
+      win[12] = spread(windowElement(plane, iy0, ix0, loader, 12u));
+      win[13] = spread(windowElement(plane, iy0, ix0, loader, 13u));
     }
-    for (var row = 0u; row < TILE_ROWS; row++) {
-      for (var cb = 0u; cb < BLOCKS; cb++) {
-        acc[BLOCKS * row + cb] = kernel3x3(acc[BLOCKS * row + cb], &win, row, cb, wa, wb, wc);
-      }
+    acc[0] = kernel3x3(acc[0], &win, 0u, 0u, wa, wb, wc);
+    acc[1] = kernel3x3(acc[1], &win, 0u, 1u, wa, wb, wc);
+    acc[4] = kernel3x3(acc[4], &win, 1u, 0u, wa, wb, wc);
+    acc[5] = kernel3x3(acc[5], &win, 1u, 1u, wa, wb, wc);
+    acc[8] = kernel3x3(acc[8], &win, 2u, 0u, wa, wb, wc);
+    acc[9] = kernel3x3(acc[9], &win, 2u, 1u, wa, wb, wc);
+    acc[12] = kernel3x3(acc[12], &win, 3u, 0u, wa, wb, wc);
+    acc[13] = kernel3x3(acc[13], &win, 3u, 1u, wa, wb, wc);
+    if (WIDE) {
+      acc[2] = kernel3x3(acc[2], &win, 0u, 2u, wa, wb, wc);
+      acc[3] = kernel3x3(acc[3], &win, 0u, 3u, wa, wb, wc);
+      acc[6] = kernel3x3(acc[6], &win, 1u, 2u, wa, wb, wc);
+      acc[7] = kernel3x3(acc[7], &win, 1u, 3u, wa, wb, wc);
+      acc[10] = kernel3x3(acc[10], &win, 2u, 2u, wa, wb, wc);
+      acc[11] = kernel3x3(acc[11], &win, 2u, 3u, wa, wb, wc);
+      acc[14] = kernel3x3(acc[14], &win, 3u, 2u, wa, wb, wc);
+      acc[15] = kernel3x3(acc[15], &win, 3u, 3u, wa, wb, wc);
     }
   }
   if (co >= p.Co) { return; }
@@ -106,7 +139,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
     if (oy >= p.Ho) { break; }
     for (var j = 0u; j < TILE_COLS; j++) {
       if (ox0 + j >= p.Wo) { break; }
-      var v = acc[BLOCKS * row + j / 4u][j % 4u];
+      var v = acc[4u * row + j / 4u][j % 4u];
       if (RELU) { v = max(v, 0.0); }
       y[base + oy * p.Wo + ox0 + j] = v;
     }
