@@ -56,8 +56,9 @@ describe('variant choice', () => {
 });
 
 describe('conv2d_subgroup tile width', () => {
-  it('takes 16 columns where the map is wide enough to fill them', () => {
-    expect([4, 8, 24, 40].map(subgroupTileCols)).toEqual([8, 8, 8, 8]);
+  it('takes the widest tile the map fills well enough', () => {
+    expect([1, 4].map(subgroupTileCols)).toEqual([4, 4]);
+    expect([6, 8, 24, 40].map(subgroupTileCols)).toEqual([8, 8, 8, 8]);
     expect([12, 29, 50, 64, 109, 222].map(subgroupTileCols)).toEqual([16, 16, 16, 16, 16, 16]);
   });
 });

@@ -9,7 +9,7 @@
 // SIMD lanes with a bounds check per lane, whatever the address, while a broadcast from a
 // constant lane is one shuffle. Here the 6x10 window's 60 inputs cost 8 lane-loads (lane l
 // loads element 8*round + l) instead of 60, and each lane's 9 weights 3 vec4 loads, for 288
-// multiply-adds per input channel (4x16: 14 + 3 loads for 576). Needs subgroups of >= 8
+// multiply-adds per input channel (4x16: 14 + 3 loads for 576; 4x4: 5 + 3 for 144). Needs subgroups of >= 8
 // lanes (lanes past 8 load duplicates); on a GPU the same shape is a broadcast-friendly
 // register tile.
 // Grid: x = column tile, y = row tile, z = n * channelBlocks + channel block.
@@ -27,15 +27,16 @@ override PAD: u32 = 0;
 override RELU: bool = false;
 override BIAS: bool = true;
 
-// The tile: 4 rows of TILE_COLS = 8 or 16 columns (16 is ~15% faster where the map is
-// wide, 8 wastes less of narrow maps). The statements over it are written out, not
-// looped: the compiler does not unroll loops that long, and a rolled loop indexes the
-// arrays dynamically (4.5 instead of 22 GFLOP/s on lavapipe).
+// The tile: 4 rows of TILE_COLS = 4, 8 or 16 columns (wider is faster per output, narrower
+// wastes less of small maps). The statements over it are written out, each guarded by a
+// constant, not looped: the compiler does not unroll loops that long, and a rolled loop
+// indexes the arrays dynamically (4.5 instead of 22 GFLOP/s on lavapipe).
 const TILE_ROWS = 4u;
 override TILE_COLS: u32 = 8u;
 override WINDOW_COLS: u32 = TILE_COLS + 2u;
-override WINDOW: u32 = (TILE_ROWS + 2u) * WINDOW_COLS;  // 60 or 108 inputs: 8 or 14 rounds of 8
-override WIDE: bool = TILE_COLS > 8u;
+override WINDOW: u32 = (TILE_ROWS + 2u) * WINDOW_COLS;  // 36, 60 or 108 inputs
+override ROUNDS: u32 = (WINDOW + 7u) / 8u;  // 5, 8 or 14 rounds of 8 inputs
+override BLOCKS: u32 = TILE_COLS / 4u;      // vec4 accumulators per tile row
 
 /** This lane's share of round `round` of the window: element 8*round + lane, 0 outside the image. */
 fn windowElement(plane: u32, iy0: i32, ix0: i32, lane: u32, round: u32) -> f32 {
@@ -97,40 +98,36 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
     let wb = wq[t + 1u];
     let wc = wq[t + 2u];
     let plane = (n * p.Ci + ci) * p.H;
-    win[0] = spread(windowElement(plane, iy0, ix0, loader, 0u));
-    win[1] = spread(windowElement(plane, iy0, ix0, loader, 1u));
-    win[2] = spread(windowElement(plane, iy0, ix0, loader, 2u));
-    win[3] = spread(windowElement(plane, iy0, ix0, loader, 3u));
-    win[4] = spread(windowElement(plane, iy0, ix0, loader, 4u));
-    win[5] = spread(windowElement(plane, iy0, ix0, loader, 5u));
-    win[6] = spread(windowElement(plane, iy0, ix0, loader, 6u));
-    win[7] = spread(windowElement(plane, iy0, ix0, loader, 7u));
-    if (WIDE) {
-      win[8] = spread(windowElement(plane, iy0, ix0, loader, 8u));
-      win[9] = spread(windowElement(plane, iy0, ix0, loader, 9u));
-      win[10] = spread(windowElement(plane, iy0, ix0, loader, 10u));
-      win[11] = spread(windowElement(plane, iy0, ix0, loader, 11u));
-      win[12] = spread(windowElement(plane, iy0, ix0, loader, 12u));
-      win[13] = spread(windowElement(plane, iy0, ix0, loader, 13u));
-    }
-    acc[0] = kernel3x3(acc[0], &win, 0u, 0u, wa, wb, wc);
-    acc[1] = kernel3x3(acc[1], &win, 0u, 1u, wa, wb, wc);
-    acc[4] = kernel3x3(acc[4], &win, 1u, 0u, wa, wb, wc);
-    acc[5] = kernel3x3(acc[5], &win, 1u, 1u, wa, wb, wc);
-    acc[8] = kernel3x3(acc[8], &win, 2u, 0u, wa, wb, wc);
-    acc[9] = kernel3x3(acc[9], &win, 2u, 1u, wa, wb, wc);
-    acc[12] = kernel3x3(acc[12], &win, 3u, 0u, wa, wb, wc);
-    acc[13] = kernel3x3(acc[13], &win, 3u, 1u, wa, wb, wc);
-    if (WIDE) {
-      acc[2] = kernel3x3(acc[2], &win, 0u, 2u, wa, wb, wc);
-      acc[3] = kernel3x3(acc[3], &win, 0u, 3u, wa, wb, wc);
-      acc[6] = kernel3x3(acc[6], &win, 1u, 2u, wa, wb, wc);
-      acc[7] = kernel3x3(acc[7], &win, 1u, 3u, wa, wb, wc);
-      acc[10] = kernel3x3(acc[10], &win, 2u, 2u, wa, wb, wc);
-      acc[11] = kernel3x3(acc[11], &win, 2u, 3u, wa, wb, wc);
-      acc[14] = kernel3x3(acc[14], &win, 3u, 2u, wa, wb, wc);
-      acc[15] = kernel3x3(acc[15], &win, 3u, 3u, wa, wb, wc);
-    }
+    if (0u < ROUNDS) { win[0] = spread(windowElement(plane, iy0, ix0, loader, 0u)); }
+    if (1u < ROUNDS) { win[1] = spread(windowElement(plane, iy0, ix0, loader, 1u)); }
+    if (2u < ROUNDS) { win[2] = spread(windowElement(plane, iy0, ix0, loader, 2u)); }
+    if (3u < ROUNDS) { win[3] = spread(windowElement(plane, iy0, ix0, loader, 3u)); }
+    if (4u < ROUNDS) { win[4] = spread(windowElement(plane, iy0, ix0, loader, 4u)); }
+    if (5u < ROUNDS) { win[5] = spread(windowElement(plane, iy0, ix0, loader, 5u)); }
+    if (6u < ROUNDS) { win[6] = spread(windowElement(plane, iy0, ix0, loader, 6u)); }
+    if (7u < ROUNDS) { win[7] = spread(windowElement(plane, iy0, ix0, loader, 7u)); }
+    if (8u < ROUNDS) { win[8] = spread(windowElement(plane, iy0, ix0, loader, 8u)); }
+    if (9u < ROUNDS) { win[9] = spread(windowElement(plane, iy0, ix0, loader, 9u)); }
+    if (10u < ROUNDS) { win[10] = spread(windowElement(plane, iy0, ix0, loader, 10u)); }
+    if (11u < ROUNDS) { win[11] = spread(windowElement(plane, iy0, ix0, loader, 11u)); }
+    if (12u < ROUNDS) { win[12] = spread(windowElement(plane, iy0, ix0, loader, 12u)); }
+    if (13u < ROUNDS) { win[13] = spread(windowElement(plane, iy0, ix0, loader, 13u)); }
+    if (0u < BLOCKS) { acc[0] = kernel3x3(acc[0], &win, 0u, 0u, wa, wb, wc); }
+    if (1u < BLOCKS) { acc[1] = kernel3x3(acc[1], &win, 0u, 1u, wa, wb, wc); }
+    if (2u < BLOCKS) { acc[2] = kernel3x3(acc[2], &win, 0u, 2u, wa, wb, wc); }
+    if (3u < BLOCKS) { acc[3] = kernel3x3(acc[3], &win, 0u, 3u, wa, wb, wc); }
+    if (0u < BLOCKS) { acc[4] = kernel3x3(acc[4], &win, 1u, 0u, wa, wb, wc); }
+    if (1u < BLOCKS) { acc[5] = kernel3x3(acc[5], &win, 1u, 1u, wa, wb, wc); }
+    if (2u < BLOCKS) { acc[6] = kernel3x3(acc[6], &win, 1u, 2u, wa, wb, wc); }
+    if (3u < BLOCKS) { acc[7] = kernel3x3(acc[7], &win, 1u, 3u, wa, wb, wc); }
+    if (0u < BLOCKS) { acc[8] = kernel3x3(acc[8], &win, 2u, 0u, wa, wb, wc); }
+    if (1u < BLOCKS) { acc[9] = kernel3x3(acc[9], &win, 2u, 1u, wa, wb, wc); }
+    if (2u < BLOCKS) { acc[10] = kernel3x3(acc[10], &win, 2u, 2u, wa, wb, wc); }
+    if (3u < BLOCKS) { acc[11] = kernel3x3(acc[11], &win, 2u, 3u, wa, wb, wc); }
+    if (0u < BLOCKS) { acc[12] = kernel3x3(acc[12], &win, 3u, 0u, wa, wb, wc); }
+    if (1u < BLOCKS) { acc[13] = kernel3x3(acc[13], &win, 3u, 1u, wa, wb, wc); }
+    if (2u < BLOCKS) { acc[14] = kernel3x3(acc[14], &win, 3u, 2u, wa, wb, wc); }
+    if (3u < BLOCKS) { acc[15] = kernel3x3(acc[15], &win, 3u, 3u, wa, wb, wc); }
   }
   if (co >= p.Co) { return; }
   let base = (n * p.Co + co) * p.Ho * p.Wo;
