@@ -5,7 +5,7 @@ import { useGpu } from './gpu-fixture.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { validate } from '../src/kernels/harness.ts';
 import { defaultVariant, isSupported, type AnyKernel } from '../src/kernels/kernel.ts';
-import { conv2dForward, conv2dGradInput, conv2dGradWeight, subgroupTileCols } from '../src/kernels/conv2d.ts';
+import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dReluMaxPool, subgroupTileCols } from '../src/kernels/conv2d.ts';
 import { Rng } from '../src/util/rng.ts';
 
 let gpu: Gpu;
@@ -31,7 +31,7 @@ for (const k of kernels) {
 describe('variant choice', () => {
   const withSubgroups = (n: number) => ({ subgroupMinSize: n }) as Gpu;
   it('uses the subgroup convolutions only where subgroups have at least 8 lanes', () => {
-    for (const k of [conv2dForward, conv2dGradInput, conv2dGradWeight] as AnyKernel[]) {
+    for (const k of [conv2dForward, conv2dReluMaxPool, conv2dGradInput, conv2dGradWeight] as AnyKernel[]) {
       expect(defaultVariant(k, withSubgroups(8)).name).toBe('subgroup');
       expect(defaultVariant(k, withSubgroups(32)).name).toBe('subgroup');
       expect(defaultVariant(k, withSubgroups(4)).name).not.toBe('subgroup');

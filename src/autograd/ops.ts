@@ -2,7 +2,7 @@
  * The differentiable ops, each named for what it computes, with explicit shapes.
  * Forward runs a kernel on the tensors' backend; backward runs the gradient kernels.
  */
-import { conv2dForward, conv2dGradInput, conv2dGradWeight, type ConvShape } from '../kernels/conv2d.ts';
+import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dReluMaxPool as convReluPoolKernel, type ConvShape } from '../kernels/conv2d.ts';
 import { relu as reluKernel, reluBackward } from '../kernels/elementwise.ts';
 import { gap, gapBackward, maxPool2 as maxPool2Kernel, maxPool2Backward } from '../kernels/pooling.ts';
 import { dense as denseKernel, denseGradInput, denseGradParams } from '../kernels/dense.ts';
@@ -10,7 +10,7 @@ import { softmax as softmaxKernel, softmaxXent } from '../kernels/loss.ts';
 import { imagesToTensor as imagesKernel } from '../kernels/images.ts';
 import type { Backend } from '../tensor/backend.ts';
 import { Tensor, type Shape } from '../tensor/tensor.ts';
-import { record } from './tape.ts';
+import { record, recording } from './tape.ts';
 
 function expectRank(t: Tensor, rank: number, op: string): void {
   if (t.shape.length !== rank) throw new Error(`${op}: expected a rank-${rank} tensor, got [${t.shape}]`);
@@ -22,7 +22,8 @@ function make(like: Tensor, storage: Tensor['storage'], shape: Shape): Tensor {
 
 /** 3x3 valid convolution with bias, optionally followed by ReLU: x [N,Ci,H,W], w [Co,Ci,3,3], b [Co] -> [N,Co,H-2,W-2]. */
 export function conv2d(x: Tensor, w: Tensor, b: Tensor, opts: { relu: boolean }): Tensor {
-  const { y, s } = convForward(x, w, b, opts.relu);
+  const s = convShape(x, w);
+  const y = make(x, x.backend.run(conv2dForward, { x: x.storage, w: w.storage, b: b.storage }, { ...s, relu: opts.relu }).y, [s.N, s.Co, s.H - 2, s.W - 2]);
   return record(y, [x, w, b], (dy) => {
     const g = opts.relu ? make(y, x.backend.run(reluBackward, { dy: dy!.storage, y: y.storage }, { len: y.size }).dx, y.shape) : dy!;
     const grads = convGrads(x, w, b, g, s);
@@ -37,28 +38,30 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor, opts: { relu: boolean })
  * activations. Same values and gradients as the two ops in a row.
  */
 export function conv2dReluMaxPool(x: Tensor, w: Tensor, b: Tensor): Tensor {
-  const { y, s } = convForward(x, w, b, true);
-  const [N, Co, Ho, Wo] = y.shape;
+  const s = convShape(x, w);
+  const [Ho, Wo] = [s.H - 2, s.W - 2];
   if (Ho < 2 || Wo < 2) throw new Error(`maxPool2: a ${Ho}x${Wo} input is smaller than the 2x2 window`);
-  const p = { NC: N * Co, H: Ho, W: Wo };
-  const pooled = make(y, x.backend.run(maxPool2Kernel, { x: y.storage }, p).y, [N, Co, Math.floor(Ho / 2), Math.floor(Wo / 2)]);
+  const keepY = recording([x, w, b]);
+  const out = x.backend.run(convReluPoolKernel, { x: x.storage, w: w.storage, b: b.storage }, { ...s, keepY });
+  const pooled = make(x, out.pooled, [s.N, s.Co, Math.floor(Ho / 2), Math.floor(Wo / 2)]);
+  if (!keepY) return pooled;
+  const y = make(x, out.y, [s.N, s.Co, Ho, Wo]);
   return record(pooled, [x, w, b], (dp) => {
-    const g = make(y, x.backend.run(maxPool2Backward, { x: y.storage, dy: dp!.storage }, { ...p, reluInput: true }).dx, y.shape);
+    const p = { NC: s.N * s.Co, H: Ho, W: Wo, reluInput: true };
+    const g = make(y, x.backend.run(maxPool2Backward, { x: y.storage, dy: dp!.storage }, p).dx, y.shape);
     const grads = convGrads(x, w, b, g, s);
     g.dispose();
     return grads;
   });
 }
 
-function convForward(x: Tensor, w: Tensor, b: Tensor, relu: boolean): { y: Tensor; s: ConvShape } {
+function convShape(x: Tensor, w: Tensor): ConvShape {
   expectRank(x, 4, 'conv2d');
   const [N, Ci, H, W] = x.shape;
   const [Co, wCi] = w.shape;
   if (wCi !== Ci) throw new Error(`conv2d: input has ${Ci} channels, weights expect ${wCi}`);
   if (H < 3 || W < 3) throw new Error(`conv2d: a ${H}x${W} input is smaller than the 3x3 kernel`);
-  const s = { N, Ci, H, W, Co };
-  const y = make(x, x.backend.run(conv2dForward, { x: x.storage, w: w.storage, b: b.storage }, { ...s, relu }).y, [N, Co, H - 2, W - 2]);
-  return { y, s };
+  return { N, Ci, H, W, Co };
 }
 
 /** [dx, dw, db] of a convolution from the gradient g at its (pre-activation) output. */

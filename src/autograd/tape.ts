@@ -27,9 +27,14 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Whether an op on these inputs records a backward (so must keep what it needs). */
+export function recording(inputs: readonly Tensor[]): boolean {
+  return gradEnabled && inputs.some((t) => t.requiresGrad);
+}
+
 /** Attaches the backward function to `out` if any input needs a gradient. */
 export function record(out: Tensor, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
-  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+  if (recording(inputs)) {
     out.requiresGrad = true;
     out.node = { inputs, backward };
   }

@@ -8,6 +8,7 @@
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
 import { floats, launch1d, launchPerGroup, type FloatArray, type KernelDef } from './kernel.ts';
+import { maxPool2 } from './pooling.ts';
 
 export interface ConvShape {
   N: number;
@@ -143,7 +144,19 @@ export function subgroupTileCols(Wo: number): 4 | 8 | 16 {
  * convVec4. Tried first without subgroups, every lane loading the (uniform) window
  * itself: 3.7 vs vec4's 6.7 GFLOP/s at N=16, Ci=32, 111x111, Co=64 on lavapipe.
  */
-function convSubgroup(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean, flip = false) {
+function convSubgroup(
+  gpu: Gpu,
+  x: GPUBuffer,
+  w: GPUBuffer,
+  b: GPUBuffer,
+  y: GPUBuffer | null,
+  s: ConvShape,
+  pad: number,
+  relu: boolean,
+  bias: boolean,
+  flip = false,
+  pooled: GPUBuffer | null = null,
+) {
   const Ho = s.H + 2 * pad - 2;
   const Wo = s.W + 2 * pad - 2;
   const CoP = Math.ceil(s.Co / 4) * 4;
@@ -153,13 +166,17 @@ function convSubgroup(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPU
   const WG = Math.min(64, Math.ceil(s.Co / 8) * 8);
   const channelBlocks = Math.ceil(s.Co / WG);
   const TILE_COLS = subgroupTileCols(Wo);
+  // An output not asked for is bound to a 4-byte placeholder the kernel never writes.
+  const placeholders = [y, pooled].filter((o) => !o).map(() => gpu.pool.acquire(4));
+  const spare = [...placeholders];
   gpu.dispatch({
-    pipeline: gpu.pipeline('conv2d_subgroup', { WG, PAD: pad, RELU: +relu, BIAS: +bias, TILE_COLS }),
-    buffers: [x, wq, b, y],
+    pipeline: gpu.pipeline('conv2d_subgroup', { WG, PAD: pad, RELU: +relu, BIAS: +bias, TILE_COLS, STORE_Y: +!!y, POOL: +!!pooled }),
+    buffers: [x, wq, b, y ?? spare.pop()!, pooled ?? spare.pop()!],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, CoP, channelBlocks]),
     workgroups: [Math.ceil(Wo / TILE_COLS), Math.ceil(Ho / 4), s.N * channelBlocks],
   });
   gpu.pool.release(wq);
+  for (const p of placeholders) gpu.pool.release(p);
 }
 
 type ConvImpl = typeof convTiled;
@@ -198,6 +215,55 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
     { N: 3, Ci: 7, H: 9, W: 6, Co: 12, relu: true }, // 4-column tiles, a partial row tile
     { N: 1, Ci: 3, H: 6, W: 66, Co: 9, relu: true }, // 16-column tiles
     { N: 2, Ci: 2, H: 9, W: 52, Co: 5, relu: false }, // 16-column tiles, the last one partial
+  ],
+  flops: convFlops,
+};
+
+export interface ConvPoolParams extends ConvShape {
+  /** Also return the conv output y (the backward needs it; inference does not). */
+  keepY: boolean;
+}
+
+/**
+ * conv2d with ReLU and the 2x2 max-pool after it: pooled, and y when asked. The subgroup
+ * kernel pools in its epilogue, from the tile still in registers: no pass over y, and no
+ * y at all for inference.
+ */
+export const conv2dReluMaxPool: KernelDef<ConvPoolParams> = {
+  name: 'conv2d_relu_maxpool',
+  inputs: ['x', 'w', 'b'],
+  inputSizes: (s) => conv2dForward.inputSizes({ ...s, relu: true }),
+  outputSizes: (s) => {
+    const sizes: Record<string, number> = { pooled: s.N * s.Co * Math.floor((s.H - 2) / 2) * Math.floor((s.W - 2) / 2) };
+    if (s.keepY) sizes.y = s.N * s.Co * (s.H - 2) * (s.W - 2);
+    return sizes;
+  },
+  reference: (i, s) => {
+    const y = correlate3x3(i.x as FloatArray, i.w as FloatArray, i.b as FloatArray, s, 0, true);
+    const out: Record<string, FloatArray> = { pooled: maxPool2.reference({ x: y }, { NC: s.N * s.Co, H: s.H - 2, W: s.W - 2 }).y };
+    if (s.keepY) out.y = y;
+    return out;
+  },
+  variants: [
+    {
+      name: 'unfused',
+      run: (gpu, b, s) => {
+        const y = b.y ?? gpu.pool.acquire(s.N * s.Co * (s.H - 2) * (s.W - 2) * 4);
+        convVec4(gpu, b.x, b.w, b.b, y, s, 0, true, true);
+        maxPool2.variants[0].run(gpu, { x: y, y: b.pooled }, { NC: s.N * s.Co, H: s.H - 2, W: s.W - 2 });
+        if (!b.y) gpu.pool.release(y);
+      },
+    },
+    { name: 'subgroup', run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, b.y ?? null, s, 0, true, true, false, b.pooled), supported: hasSubgroups8 },
+  ],
+  tolerance: 1e-5,
+  cases: [
+    { N: 1, Ci: 1, H: 4, W: 4, Co: 1, keepY: true },
+    { N: 2, Ci: 3, H: 9, W: 11, Co: 5, keepY: true }, // odd map: last row and column dropped
+    { N: 2, Ci: 3, H: 9, W: 11, Co: 5, keepY: false },
+    { N: 1, Ci: 4, H: 8, W: 13, Co: 70, keepY: true },
+    { N: 2, Ci: 2, H: 13, W: 52, Co: 9, keepY: false }, // 16-column tiles
+    { N: 1, Ci: 2, H: 3, W: 7, Co: 3, keepY: true }, // a 1-row map pools to nothing
   ],
   flops: convFlops,
 };

@@ -1,6 +1,6 @@
 /** Every kernel, in one list: the tests and the bench both iterate over it. */
 import type { AnyKernel } from './kernel.ts';
-import { channelSum, conv2dForward, conv2dGradInput, conv2dGradWeight } from './conv2d.ts';
+import { channelSum, conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dReluMaxPool } from './conv2d.ts';
 import { addInto, relu, reluBackward } from './elementwise.ts';
 import { gap, gapBackward, maxPool2, maxPool2Backward } from './pooling.ts';
 import { dense, denseGradInput, denseGradParams } from './dense.ts';
@@ -11,6 +11,7 @@ import { cam, camUpsample } from './cam.ts';
 
 export const kernels: readonly AnyKernel[] = [
   conv2dForward,
+  conv2dReluMaxPool,
   conv2dGradInput,
   conv2dGradWeight,
   channelSum,

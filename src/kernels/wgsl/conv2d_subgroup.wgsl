@@ -21,11 +21,17 @@ struct Params { N: u32, Ci: u32, H: u32, W: u32, Co: u32, Ho: u32, Wo: u32, CoP:
 @group(0) @binding(2) var<storage, read> wq: array<vec4f>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// POOL: also the 2x2 max-pool of y (floor) [N,Co,Ho/2,Wo/2]; tiles start at even rows and
+// columns, so every window lies in one tile. STORE_Y = false skips y (inference wants only
+// the pooled map). An output not written is a 4-byte placeholder.
+@group(0) @binding(5) var<storage, read_write> pooled: array<f32>;
 
 override WG: u32 = 32;
 override PAD: u32 = 0;
 override RELU: bool = false;
 override BIAS: bool = true;
+override POOL: bool = false;
+override STORE_Y: bool = true;
 
 // The tile: 4 rows of TILE_COLS = 4, 8 or 16 columns (wider is faster per output, narrower
 // wastes less of small maps). The statements over it are written out, each guarded by a
@@ -131,14 +137,34 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
   }
   if (co >= p.Co) { return; }
   let base = (n * p.Co + co) * p.Ho * p.Wo;
-  for (var row = 0u; row < TILE_ROWS; row++) {
+  for (var row = 0u; row < TILE_ROWS && STORE_Y; row++) {
     let oy = oy0 + row;
     if (oy >= p.Ho) { break; }
     for (var j = 0u; j < TILE_COLS; j++) {
       if (ox0 + j >= p.Wo) { break; }
-      var v = acc[4u * row + j / 4u][j % 4u];
-      if (RELU) { v = max(v, 0.0); }
-      y[base + oy * p.Wo + ox0 + j] = v;
+      y[base + oy * p.Wo + ox0 + j] = activation(acc[4u * row + j / 4u][j % 4u]);
     }
   }
+  if (POOL) {
+    let Hp = p.Ho / 2u;
+    let Wp = p.Wo / 2u;
+    let pooledBase = (n * p.Co + co) * Hp * Wp;
+    for (var i = 0u; i < TILE_ROWS / 2u; i++) {
+      let py = oy0 / 2u + i;
+      if (py >= Hp) { break; }
+      for (var j = 0u; j < TILE_COLS / 2u; j++) {
+        let px = ox0 / 2u + j;
+        if (px >= Wp) { break; }
+        let top = acc[8u * i + j / 2u];
+        let bottom = acc[8u * i + 4u + j / 2u];
+        let k = 2u * (j % 2u);
+        let m = max(max(top[k], top[k + 1u]), max(bottom[k], bottom[k + 1u]));
+        pooled[pooledBase + py * Wp + px] = activation(m);
+      }
+    }
+  }
+}
+
+fn activation(v: f32) -> f32 {
+  return select(v, max(v, 0.0), RELU);
 }
