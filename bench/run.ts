@@ -58,11 +58,11 @@ function shapesFor(k: AnyKernel, size: number): { label: string; p: object }[] {
   const arch: Arch = { blocks: DEFAULT_ARCH, inputChannels: 3, height: size, width: size, classes: 2 };
   const feats = featureShapes(arch);
   const blocks = parseBlocks(DEFAULT_ARCH);
-  const convs: { N: number; Ci: number; H: number; W: number; Co: number }[] = [];
+  const convs: { N: number; Ci: number; H: number; W: number; Co: number; pooled: boolean }[] = [];
   const pools: { NC: number; H: number; W: number }[] = [];
   let prev = [3, size, size];
   blocks.forEach((blk, i) => {
-    if (blk.kind === 'conv') convs.push({ N: BATCH, Ci: prev[0], H: prev[1], W: prev[2], Co: feats[i][0] });
+    if (blk.kind === 'conv') convs.push({ N: BATCH, Ci: prev[0], H: prev[1], W: prev[2], Co: feats[i][0], pooled: blocks[i + 1]?.kind === 'pool' });
     else pools.push({ NC: BATCH * prev[0], H: prev[1], W: prev[2] });
     prev = feats[i];
   });
@@ -70,10 +70,12 @@ function shapesFor(k: AnyKernel, size: number): { label: string; p: object }[] {
   // At 224 only the issue's reference conv layer (N=16, Ci=32, 111x111, Co=64) and the
   // head are timed: every layer's naive variant would take minutes on a CPU device.
   const pick = <T,>(xs: T[]) => (size === 224 ? xs.slice(1, 2) : xs);
-  const conv = pick(convs).map((c) => ({ label: `N${c.N} ${c.Ci}->${c.Co} ${c.H}x${c.W}`, p: c }));
+  const conv = pick(convs).map(({ pooled, ...c }) => ({ label: `N${c.N} ${c.Ci}->${c.Co} ${c.H}x${c.W}`, p: c, pooled }));
   switch (k.name) {
     case 'conv2d_forward':
       return conv.map((c) => ({ ...c, p: { ...c.p, relu: true } }));
+    case 'conv2d_relu_maxpool':
+      return conv.filter((c) => c.pooled).map((c) => ({ ...c, p: { ...c.p, keepY: true } }));
     case 'conv2d_grad_input':
     case 'conv2d_grad_weight':
       return conv;
@@ -82,8 +84,9 @@ function shapesFor(k: AnyKernel, size: number): { label: string; p: object }[] {
       return [{ label: `N${BATCH} C${c.Co} ${c.H - 2}x${c.W - 2}`, p: { N: BATCH, C: c.Co, HW: (c.H - 2) * (c.W - 2) } }];
     }
     case 'maxpool2':
-    case 'maxpool2_backward':
       return pick(pools).map((p) => ({ label: `NC${p.NC} ${p.H}x${p.W}`, p }));
+    case 'maxpool2_backward':
+      return pick(pools).map((p) => ({ label: `NC${p.NC} ${p.H}x${p.W}, ReLU folded in`, p: { ...p, reluInput: true } }));
     case 'relu':
     case 'relu_backward':
     case 'add_into': {
