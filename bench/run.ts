@@ -75,7 +75,7 @@ function shapesFor(k: AnyKernel, size: number): { label: string; p: object }[] {
     case 'conv2d_forward':
       return conv.map((c) => ({ ...c, p: { ...c.p, relu: true } }));
     case 'conv2d_relu_maxpool':
-      return conv.filter((c) => c.pooled).map((c) => ({ ...c, p: { ...c.p, keepY: true } }));
+      return conv.filter((c) => c.pooled).map((c) => ({ ...c, p: { ...c.p, keepArgmax: true } }));
     case 'conv2d_grad_input':
     case 'conv2d_grad_weight':
       return conv;
@@ -84,9 +84,10 @@ function shapesFor(k: AnyKernel, size: number): { label: string; p: object }[] {
       return [{ label: `N${BATCH} C${c.Co} ${c.H - 2}x${c.W - 2}`, p: { N: BATCH, C: c.Co, HW: (c.H - 2) * (c.W - 2) } }];
     }
     case 'maxpool2':
-      return pick(pools).map((p) => ({ label: `NC${p.NC} ${p.H}x${p.W}`, p }));
     case 'maxpool2_backward':
-      return pick(pools).map((p) => ({ label: `NC${p.NC} ${p.H}x${p.W}, ReLU folded in`, p: { ...p, reluInput: true } }));
+    case 'maxpool2_relu_argmax':
+    case 'maxpool2_backward_argmax':
+      return pick(pools).map((p) => ({ label: `NC${p.NC} ${p.H}x${p.W}`, p }));
     case 'relu':
     case 'relu_backward':
     case 'add_into': {

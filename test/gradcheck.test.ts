@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { conv2dForward, conv2dGradInput, conv2dGradWeight } from '../src/kernels/conv2d.ts';
 import { relu, reluBackward } from '../src/kernels/elementwise.ts';
-import { gap, gapBackward, maxPool2, maxPool2Backward } from '../src/kernels/pooling.ts';
+import { gap, gapBackward, maxPool2, maxPool2Backward, maxPool2BackwardArgmax, maxPool2ReluArgmax } from '../src/kernels/pooling.ts';
 import { dense, denseGradInput, denseGradParams } from '../src/kernels/dense.ts';
 import { softmaxXent } from '../src/kernels/loss.ts';
 import type { FloatArray } from '../src/kernels/kernel.ts';
@@ -54,14 +54,17 @@ const cases: OpCase[] = [
     name: 'maxpool2 (odd sizes)',
     inputs: (rng) => ({ x: distinct(rng, 2 * 5 * 7) }),
     forward: (i) => maxPool2.reference(i, { NC: 2, H: 5, W: 7 }).y,
-    vjp: (i, r) => ({ x: maxPool2Backward.reference({ x: i.x, dy: r }, { NC: 2, H: 5, W: 7, reluInput: false }).dx }),
+    vjp: (i, r) => ({ x: maxPool2Backward.reference({ x: i.x, dy: r }, { NC: 2, H: 5, W: 7 }).dx }),
   },
   {
-    // conv2dReluMaxPool's backward: maxpool(relu(x)) through one pass with the ReLU folded in.
-    name: 'maxpool2 of relu, relu backward folded into the pool (odd sizes)',
+    // conv2dReluMaxPool's backward: maxpool(relu(x)) through the recorded argmax, ReLU included.
+    name: 'maxpool2 of relu through the recorded argmax (odd sizes)',
     inputs: (rng) => ({ x: distinct(rng, 3 * 5 * 7) }),
     forward: (i) => maxPool2.reference({ x: relu.reference(i, { len: 105 }).y }, { NC: 3, H: 5, W: 7 }).y,
-    vjp: (i, r) => ({ x: maxPool2Backward.reference({ x: relu.reference(i, { len: 105 }).y, dy: r }, { NC: 3, H: 5, W: 7, reluInput: true }).dx }),
+    vjp: (i, r) => {
+      const argmax = maxPool2ReluArgmax.reference({ x: relu.reference(i, { len: 105 }).y }, { NC: 3, H: 5, W: 7 }).argmax;
+      return { x: maxPool2BackwardArgmax.reference({ argmax, dy: r }, { NC: 3, H: 5, W: 7 }).dx };
+    },
   },
   {
     name: 'gap',

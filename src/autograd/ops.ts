@@ -4,7 +4,7 @@
  */
 import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dReluMaxPool as convReluPoolKernel, type ConvShape } from '../kernels/conv2d.ts';
 import { relu as reluKernel, reluBackward } from '../kernels/elementwise.ts';
-import { gap, gapBackward, maxPool2 as maxPool2Kernel, maxPool2Backward } from '../kernels/pooling.ts';
+import { gap, gapBackward, maxPool2 as maxPool2Kernel, maxPool2Backward, maxPool2BackwardArgmax } from '../kernels/pooling.ts';
 import { dense as denseKernel, denseGradInput, denseGradParams } from '../kernels/dense.ts';
 import { softmax as softmaxKernel, softmaxXent } from '../kernels/loss.ts';
 import { imagesToTensor as imagesKernel } from '../kernels/images.ts';
@@ -33,22 +33,23 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor, opts: { relu: boolean })
 }
 
 /**
- * conv2d with ReLU, then maxPool2, as one node: the pool's backward folds in the ReLU's
- * (no gradient where the window's maximum is <= 0), which saves a pass over the largest
- * activations. Same values and gradients as the two ops in a row.
+ * conv2d with ReLU, then maxPool2, as one node: the forward records where each maximum lies
+ * (the ReLU's mask included) instead of keeping the conv output, and the backward routes
+ * the gradient from those positions: no ReLU pass, no pass over the conv output. Same values
+ * and gradients as the two ops in a row.
  */
 export function conv2dReluMaxPool(x: Tensor, w: Tensor, b: Tensor): Tensor {
   const s = convShape(x, w);
   const [Ho, Wo] = [s.H - 2, s.W - 2];
   if (Ho < 2 || Wo < 2) throw new Error(`maxPool2: a ${Ho}x${Wo} input is smaller than the 2x2 window`);
-  const keepY = recording([x, w, b]);
-  const out = x.backend.run(convReluPoolKernel, { x: x.storage, w: w.storage, b: b.storage }, { ...s, keepY });
+  const keepArgmax = recording([x, w, b]);
+  const out = x.backend.run(convReluPoolKernel, { x: x.storage, w: w.storage, b: b.storage }, { ...s, keepArgmax });
   const pooled = make(x, out.pooled, [s.N, s.Co, Math.floor(Ho / 2), Math.floor(Wo / 2)]);
-  if (!keepY) return pooled;
-  const y = make(x, out.y, [s.N, s.Co, Ho, Wo]);
+  if (!keepArgmax) return pooled;
+  const argmax = make(x, out.argmax, pooled.shape);
   return record(pooled, [x, w, b], (dp) => {
-    const p = { NC: s.N * s.Co, H: Ho, W: Wo, reluInput: true };
-    const g = make(y, x.backend.run(maxPool2Backward, { x: y.storage, dy: dp!.storage }, p).dx, y.shape);
+    const p = { NC: s.N * s.Co, H: Ho, W: Wo };
+    const g = make(x, x.backend.run(maxPool2BackwardArgmax, { argmax: argmax.storage, dy: dp!.storage }, p).dx, [s.N, s.Co, Ho, Wo]);
     const grads = convGrads(x, w, b, g, s);
     g.dispose();
     return grads;
@@ -83,7 +84,7 @@ export function maxPool2(x: Tensor): Tensor {
   if (H < 2 || W < 2) throw new Error(`maxPool2: a ${H}x${W} input is smaller than the 2x2 window`);
   const p = { NC: N * C, H, W };
   const y = make(x, x.backend.run(maxPool2Kernel, { x: x.storage }, p).y, [N, C, Math.floor(H / 2), Math.floor(W / 2)]);
-  return record(y, [x], (dy) => [make(x, x.backend.run(maxPool2Backward, { x: x.storage, dy: dy!.storage }, { ...p, reluInput: false }).dx, x.shape)]);
+  return record(y, [x], (dy) => [make(x, x.backend.run(maxPool2Backward, { x: x.storage, dy: dy!.storage }, p).dx, x.shape)]);
 }
 
 /** Global average pooling: [N,C,H,W] -> [N,C]. */

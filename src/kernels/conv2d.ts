@@ -8,7 +8,7 @@
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
 import { floats, launch1d, launchPerGroup, type FloatArray, type KernelDef } from './kernel.ts';
-import { maxPool2 } from './pooling.ts';
+import { maxPool2, maxPool2ReluArgmax, reluPoolArgmax } from './pooling.ts';
 
 export interface ConvShape {
   N: number;
@@ -156,6 +156,7 @@ function convSubgroup(
   bias: boolean,
   flip = false,
   pooled: GPUBuffer | null = null,
+  argmax: GPUBuffer | null = null,
 ) {
   const Ho = s.H + 2 * pad - 2;
   const Wo = s.W + 2 * pad - 2;
@@ -167,11 +168,11 @@ function convSubgroup(
   const channelBlocks = Math.ceil(s.Co / WG);
   const TILE_COLS = subgroupTileCols(Wo);
   // An output not asked for is bound to a 4-byte placeholder the kernel never writes.
-  const placeholders = [y, pooled].filter((o) => !o).map(() => gpu.pool.acquire(4));
+  const placeholders = [y, pooled, argmax].filter((o) => !o).map(() => gpu.pool.acquire(4));
   const spare = [...placeholders];
   gpu.dispatch({
-    pipeline: gpu.pipeline('conv2d_subgroup', { WG, PAD: pad, RELU: +relu, BIAS: +bias, TILE_COLS, STORE_Y: +!!y, POOL: +!!pooled }),
-    buffers: [x, wq, b, y ?? spare.pop()!, pooled ?? spare.pop()!],
+    pipeline: gpu.pipeline('conv2d_subgroup', { WG, PAD: pad, RELU: +relu, BIAS: +bias, TILE_COLS, STORE_Y: +!!y, POOL: +!!pooled, ARGMAX: +!!argmax }),
+    buffers: [x, wq, b, y ?? spare.pop()!, pooled ?? spare.pop()!, argmax ?? spare.pop()!],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, CoP, channelBlocks]),
     workgroups: [Math.ceil(Wo / TILE_COLS), Math.ceil(Ho / 4), s.N * channelBlocks],
   });
@@ -220,50 +221,59 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
 };
 
 export interface ConvPoolParams extends ConvShape {
-  /** Also return the conv output y (the backward needs it; inference does not). */
-  keepY: boolean;
+  /** Also return where each maximum lies (the backward needs it; inference does not). */
+  keepArgmax: boolean;
 }
 
 /**
- * conv2d with ReLU and the 2x2 max-pool after it: pooled, and y when asked. The subgroup
- * kernel pools in its epilogue, from the tile still in registers: no pass over y, and no
- * y at all for inference.
+ * conv2d with ReLU and the 2x2 max-pool after it: pooled, and the argmax when asked (see
+ * maxPool2ReluArgmax), never the conv output itself. The subgroup kernel pools in its
+ * epilogue, from the tile still in registers: no pass over y, no y written at all.
  */
 export const conv2dReluMaxPool: KernelDef<ConvPoolParams> = {
   name: 'conv2d_relu_maxpool',
   inputs: ['x', 'w', 'b'],
   inputSizes: (s) => conv2dForward.inputSizes({ ...s, relu: true }),
   outputSizes: (s) => {
-    const sizes: Record<string, number> = { pooled: s.N * s.Co * Math.floor((s.H - 2) / 2) * Math.floor((s.W - 2) / 2) };
-    if (s.keepY) sizes.y = s.N * s.Co * (s.H - 2) * (s.W - 2);
+    const n = s.N * s.Co * Math.floor((s.H - 2) / 2) * Math.floor((s.W - 2) / 2);
+    const sizes: Record<string, number> = { pooled: n };
+    if (s.keepArgmax) sizes.argmax = n;
     return sizes;
   },
+  u32Outputs: ['argmax'],
   reference: (i, s) => {
     const y = correlate3x3(i.x as FloatArray, i.w as FloatArray, i.b as FloatArray, s, 0, true);
-    const out: Record<string, FloatArray> = { pooled: maxPool2.reference({ x: y }, { NC: s.N * s.Co, H: s.H - 2, W: s.W - 2 }).y };
-    if (s.keepY) out.y = y;
+    const p = { NC: s.N * s.Co, H: s.H - 2, W: s.W - 2 };
+    const out: Record<string, FloatArray> = { pooled: maxPool2.reference({ x: y }, p).y };
+    if (s.keepArgmax) out.argmax = Float64Array.from(reluPoolArgmax(y, p));
     return out;
   },
   variants: [
     {
       name: 'unfused',
       run: (gpu, b, s) => {
-        const y = b.y ?? gpu.pool.acquire(s.N * s.Co * (s.H - 2) * (s.W - 2) * 4);
+        const y = gpu.pool.acquire(s.N * s.Co * (s.H - 2) * (s.W - 2) * 4);
         convVec4(gpu, b.x, b.w, b.b, y, s, 0, true, true);
-        maxPool2.variants[0].run(gpu, { x: y, y: b.pooled }, { NC: s.N * s.Co, H: s.H - 2, W: s.W - 2 });
-        if (!b.y) gpu.pool.release(y);
+        const p = { NC: s.N * s.Co, H: s.H - 2, W: s.W - 2 };
+        if (s.keepArgmax) maxPool2ReluArgmax.variants[0].run(gpu, { x: y, y: b.pooled, argmax: b.argmax }, p);
+        else maxPool2.variants[0].run(gpu, { x: y, y: b.pooled }, p);
+        gpu.pool.release(y);
       },
     },
-    { name: 'subgroup', run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, b.y ?? null, s, 0, true, true, false, b.pooled), supported: hasSubgroups8 },
+    {
+      name: 'subgroup',
+      run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, null, s, 0, true, true, false, b.pooled, b.argmax ?? null),
+      supported: hasSubgroups8,
+    },
   ],
   tolerance: 1e-5,
   cases: [
-    { N: 1, Ci: 1, H: 4, W: 4, Co: 1, keepY: true },
-    { N: 2, Ci: 3, H: 9, W: 11, Co: 5, keepY: true }, // odd map: last row and column dropped
-    { N: 2, Ci: 3, H: 9, W: 11, Co: 5, keepY: false },
-    { N: 1, Ci: 4, H: 8, W: 13, Co: 70, keepY: true },
-    { N: 2, Ci: 2, H: 13, W: 52, Co: 9, keepY: false }, // 16-column tiles
-    { N: 1, Ci: 2, H: 3, W: 7, Co: 3, keepY: true }, // a 1-row map pools to nothing
+    { N: 1, Ci: 1, H: 4, W: 4, Co: 1, keepArgmax: true },
+    { N: 2, Ci: 3, H: 9, W: 11, Co: 5, keepArgmax: true }, // odd map: last row and column dropped
+    { N: 2, Ci: 3, H: 9, W: 11, Co: 5, keepArgmax: false },
+    { N: 1, Ci: 4, H: 8, W: 13, Co: 70, keepArgmax: true },
+    { N: 2, Ci: 2, H: 13, W: 52, Co: 9, keepArgmax: true }, // 16-column tiles
+    { N: 1, Ci: 2, H: 3, W: 7, Co: 3, keepArgmax: true }, // a 1-row map pools to nothing
   ],
   flops: convFlops,
 };

@@ -6,10 +6,6 @@ export interface PoolParams {
   H: number;
   W: number;
 }
-/** `reluInput`: x is the output of a ReLU whose backward this pass applies too (dx = 0 where x <= 0). */
-export interface PoolBackwardParams extends PoolParams {
-  reluInput: boolean;
-}
 const half = (p: PoolParams) => ({ Ho: Math.floor(p.H / 2), Wo: Math.floor(p.W / 2) });
 const poolCases: PoolParams[] = [
   { NC: 1, H: 2, W: 2 },
@@ -64,7 +60,7 @@ export const maxPool2: KernelDef<PoolParams> = {
   bytes: (p) => 4 * p.NC * p.H * p.W * 1.25,
 };
 
-export const maxPool2Backward: KernelDef<PoolBackwardParams> = {
+export const maxPool2Backward: KernelDef<PoolParams> = {
   name: 'maxpool2_backward',
   inputs: ['x', 'dy'],
   inputSizes: (p) => ({ x: p.NC * p.H * p.W, dy: p.NC * half(p).Ho * half(p).Wo }),
@@ -75,34 +71,97 @@ export const maxPool2Backward: KernelDef<PoolBackwardParams> = {
     const dx = floats(inp.dy, p.NC * p.H * p.W);
     for (let nc = 0; nc < p.NC; nc++)
       for (let i = 0; i < Ho; i++)
-        for (let j = 0; j < Wo; j++) {
-          const k = argmax2x2(inp.x, nc, i, j, p.H, p.W);
-          if (!p.reluInput || inp.x[k] > 0) dx[k] = inp.dy[(nc * Ho + i) * Wo + j];
-        }
+        for (let j = 0; j < Wo; j++) dx[argmax2x2(inp.x, nc, i, j, p.H, p.W)] = inp.dy[(nc * Ho + i) * Wo + j];
     return { dx };
   },
   variants: [
     {
       name: 'per-input',
       run: (gpu, b, p) =>
-        launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * p.H * p.W, {
-          constants: { RELU_INPUT: +p.reluInput },
-        }),
+        launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * p.H * p.W),
     },
     {
       name: 'per-window',
       run: (gpu, b, p) => {
         const { Ho, Wo } = half(p);
         // Inputs no window covers (H or W of 1) still need their zero gradient.
-        const constants = { RELU_INPUT: +p.reluInput };
-        if (Ho === 0 || Wo === 0) launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * p.H * p.W, { constants });
-        else launch1d(gpu, 'maxpool2_backward_windows', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * Ho * Wo, { constants });
+        if (Ho === 0 || Wo === 0) launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * p.H * p.W);
+        else launch1d(gpu, 'maxpool2_backward_windows', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * Ho * Wo);
       },
     },
   ],
   tolerance: 0,
-  cases: poolCases.flatMap((c) => [false, true].map((reluInput) => ({ ...c, reluInput }))),
+  cases: poolCases,
   bytes: (p) => 4 * p.NC * p.H * p.W * 2.25,
+};
+
+/**
+ * Where each window's maximum of a ReLU's output x lies: 2*dy + dx (0..3) of the first
+ * maximum in row-major order, or 4 where the maximum is <= 0 (the ReLU passes no gradient).
+ */
+export function reluPoolArgmax(x: ArrayLike<number>, p: PoolParams): Uint32Array {
+  const { Ho, Wo } = half(p);
+  const codes = new Uint32Array(p.NC * Ho * Wo);
+  for (let nc = 0; nc < p.NC; nc++)
+    for (let i = 0; i < Ho; i++)
+      for (let j = 0; j < Wo; j++) {
+        const k = argmax2x2(x, nc, i, j, p.H, p.W);
+        const base = (nc * p.H + 2 * i) * p.W + 2 * j;
+        codes[(nc * Ho + i) * Wo + j] = x[k] > 0 ? (k - base >= p.W ? 2 : 0) + ((k - base) % p.W) : 4;
+      }
+  return codes;
+}
+
+/** Max-pool of a ReLU's output that also records each argmax (for maxPool2BackwardArgmax). */
+export const maxPool2ReluArgmax: KernelDef<PoolParams> = {
+  name: 'maxpool2_relu_argmax',
+  inputs: ['x'],
+  inputSizes: maxPool2.inputSizes,
+  outputSizes: (p) => ({ y: p.NC * half(p).Ho * half(p).Wo, argmax: p.NC * half(p).Ho * half(p).Wo }),
+  u32Outputs: ['argmax'],
+  makeInput: { x: distinct },
+  reference: (inp, p) => ({ y: maxPool2.reference(inp, p).y, argmax: Float64Array.from(reluPoolArgmax(inp.x, p)) }),
+  variants: [
+    {
+      name: 'per-output',
+      run: (gpu, b, p) =>
+        launch1d(gpu, 'maxpool2_relu_argmax', [b.x, b.y, b.argmax], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * half(p).Ho * half(p).Wo),
+    },
+  ],
+  tolerance: 0,
+  cases: poolCases,
+  bytes: (p) => 4 * p.NC * p.H * p.W * 1.5,
+};
+
+/** The gradient through maxPool2ReluArgmax (ReLU included): needs H, W >= 2. */
+export const maxPool2BackwardArgmax: KernelDef<PoolParams> = {
+  name: 'maxpool2_backward_argmax',
+  inputs: ['argmax', 'dy'],
+  inputSizes: (p) => ({ argmax: p.NC * half(p).Ho * half(p).Wo, dy: p.NC * half(p).Ho * half(p).Wo }),
+  outputSizes: (p) => ({ dx: p.NC * p.H * p.W }),
+  makeInput: { argmax: (p, rng) => Uint32Array.from({ length: p.NC * half(p).Ho * half(p).Wo }, () => Math.floor(rng() * 5)) },
+  reference: (inp, p) => {
+    const { Ho, Wo } = half(p);
+    const dx = floats(inp.dy, p.NC * p.H * p.W);
+    for (let nc = 0; nc < p.NC; nc++)
+      for (let i = 0; i < Ho; i++)
+        for (let j = 0; j < Wo; j++) {
+          const o = (nc * Ho + i) * Wo + j;
+          const code = inp.argmax[o];
+          if (code < 4) dx[(nc * p.H + 2 * i + (code >> 1)) * p.W + 2 * j + (code & 1)] = inp.dy[o];
+        }
+    return { dx };
+  },
+  variants: [
+    {
+      name: 'per-window',
+      run: (gpu, b, p) =>
+        launch1d(gpu, 'maxpool2_backward_argmax', [b.argmax, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * half(p).Ho * half(p).Wo),
+    },
+  ],
+  tolerance: 0,
+  cases: poolCases.filter((c) => c.H >= 2 && c.W >= 2),
+  bytes: (p) => 4 * p.NC * p.H * p.W * 1.5,
 };
 
 export interface GapParams {

@@ -2,7 +2,7 @@
 import type { AnyKernel } from './kernel.ts';
 import { channelSum, conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dReluMaxPool } from './conv2d.ts';
 import { addInto, relu, reluBackward } from './elementwise.ts';
-import { gap, gapBackward, maxPool2, maxPool2Backward } from './pooling.ts';
+import { gap, gapBackward, maxPool2, maxPool2Backward, maxPool2BackwardArgmax, maxPool2ReluArgmax } from './pooling.ts';
 import { dense, denseGradInput, denseGradParams } from './dense.ts';
 import { softmax, softmaxXent } from './loss.ts';
 import { adam, sgd } from './optim.ts';
@@ -20,6 +20,8 @@ export const kernels: readonly AnyKernel[] = [
   addInto,
   maxPool2,
   maxPool2Backward,
+  maxPool2ReluArgmax,
+  maxPool2BackwardArgmax,
   gap,
   gapBackward,
   dense,

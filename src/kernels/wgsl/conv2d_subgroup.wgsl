@@ -22,15 +22,18 @@ struct Params { N: u32, Ci: u32, H: u32, W: u32, Co: u32, Ho: u32, Wo: u32, CoP:
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 // POOL: also the 2x2 max-pool of y (floor) [N,Co,Ho/2,Wo/2]; tiles start at even rows and
-// columns, so every window lies in one tile. STORE_Y = false skips y (inference wants only
-// the pooled map). An output not written is a 4-byte placeholder.
+// columns, so every window lies in one tile. ARGMAX (with RELU): where each maximum lies,
+// as maxpool2_relu_argmax records it, for the backward. STORE_Y = false skips y (a pooled
+// conv's backward needs only the argmax). An output not written is a 4-byte placeholder.
 @group(0) @binding(5) var<storage, read_write> pooled: array<f32>;
+@group(0) @binding(6) var<storage, read_write> argmax: array<u32>;
 
 override WG: u32 = 32;
 override PAD: u32 = 0;
 override RELU: bool = false;
 override BIAS: bool = true;
 override POOL: bool = false;
+override ARGMAX: bool = false;
 override STORE_Y: bool = true;
 
 // The tile: 4 rows of TILE_COLS = 4, 8 or 16 columns (wider is faster per output, narrower
@@ -158,8 +161,12 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
         let top = acc[8u * i + j / 2u];
         let bottom = acc[8u * i + 4u + j / 2u];
         let k = 2u * (j % 2u);
-        let m = max(max(top[k], top[k + 1u]), max(bottom[k], bottom[k + 1u]));
-        pooled[pooledBase + py * Wp + px] = activation(m);
+        let v = array<f32, 4>(top[k], top[k + 1u], bottom[k], bottom[k + 1u]);
+        var best = 0u;
+        for (var q = 1u; q < 4u; q++) { if (v[q] > v[best]) { best = q; } }
+        let o = pooledBase + py * Wp + px;
+        pooled[o] = activation(v[best]);
+        if (ARGMAX) { argmax[o] = select(4u, best, v[best] > 0.0); }
       }
     }
   }

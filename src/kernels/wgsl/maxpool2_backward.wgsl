@@ -1,8 +1,7 @@
 // maxpool2_backward — routes each pooled gradient to the first maximum of its window
 // (row-major order, the same tie rule as the CPU reference); every other input gets 0.
 //   dx[n,c,y,x] = dy[n,c,y/2,x/2] if (y,x) is the argmax of its window, else 0
-// The argmax is recomputed from x, so the forward keeps no index tensor. RELU_INPUT: x is
-// a ReLU's output and its backward is folded in (no gradient where the maximum is <= 0).
+// The argmax is recomputed from x, so the forward keeps no index tensor.
 // Layout: x, dx NCHW [N,C,H,W]; dy [N,C,H/2,W/2]. One invocation per input element.
 struct Params { NC: u32, H: u32, W: u32, Ho: u32, Wo: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -11,7 +10,6 @@ struct Params { NC: u32, H: u32, W: u32, Ho: u32, Wo: u32 }
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 override WG: u32 = 256;
-override RELU_INPUT: bool = false;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -29,6 +27,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let idx = base + (k / 2u) * p.W + (k % 2u);
     if (x[idx] > x[best]) { best = idx; }
   }
-  let passes = best == e && (!RELU_INPUT || x[best] > 0.0);
-  dx[e] = select(0.0, dy[(nc * p.Ho + i) * p.Wo + j], passes);
+  dx[e] = select(0.0, dy[(nc * p.Ho + i) * p.Wo + j], best == e);
 }

@@ -1,7 +1,6 @@
 // maxpool2_backward_windows — one invocation per pooling window: it recomputes the
 // window's first maximum (row-major, as the reference) and writes all four dx values,
-// plus the zeros of a trailing odd row/column its window borders. RELU_INPUT: x is a
-// ReLU's output and its backward is folded in (no gradient where the maximum is <= 0).
+// plus the zeros of a trailing odd row/column its window borders.
 //   dx[n,c,y,x] = dy[n,c,y/2,x/2] if (y,x) is its window's argmax, else 0
 // Layout: x, dx NCHW [N,C,H,W]; dy [N,C,H/2,W/2].
 struct Params { NC: u32, H: u32, W: u32, Ho: u32, Wo: u32 }
@@ -11,7 +10,6 @@ struct Params { NC: u32, H: u32, W: u32, Ho: u32, Wo: u32 }
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 override WG: u32 = 256;
-override RELU_INPUT: bool = false;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -24,7 +22,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let v = array<f32, 4>(x[base], x[base + 1u], x[base + p.W], x[base + p.W + 1u]);
   var best = 0u;
   for (var k = 1u; k < 4u; k++) { if (v[k] > v[best]) { best = k; } }
-  let g = select(0.0, dy[o], !RELU_INPUT || v[best] > 0.0);
+  let g = dy[o];
   dx[base] = select(0.0, g, best == 0u);
   dx[base + 1u] = select(0.0, g, best == 1u);
   dx[base + p.W] = select(0.0, g, best == 2u);
