@@ -38,12 +38,18 @@ export const imagesToTensor: KernelDef<ImagesParams> = {
   },
   variants: [
     { name: 'per-output', run: (gpu, b, p) => launch1d(gpu, 'images_to_tensor', [b.pix, b.flip, b.y], [p.N, p.C, p.H, p.W], p.N * p.C * p.H * p.W) },
+    {
+      name: 'per-word',
+      run: (gpu, b, p) => launch1d(gpu, 'images_to_tensor_words', [b.pix, b.flip, b.y], [p.N, p.C, p.H, p.W], Math.ceil((p.N * p.C * p.H * p.W) / 4)),
+    },
   ],
   tolerance: 1e-6,
   cases: [
     { N: 1, C: 1, H: 1, W: 1 },
     { N: 3, C: 3, H: 7, W: 5 },
     { N: 2, C: 3, H: 33, W: 31 },
+    { N: 5, C: 3, H: 3, W: 3 }, // 27-byte images: words straddle images
+    { N: 2, C: 1, H: 1, W: 5 },
   ],
   bytes: (p) => 5 * p.N * p.C * p.H * p.W,
 };
