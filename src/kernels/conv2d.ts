@@ -167,17 +167,19 @@ function convSubgroup(
   const WG = Math.min(64, Math.ceil(s.Co / 8) * 8);
   const channelBlocks = Math.ceil(s.Co / WG);
   const TILE_COLS = subgroupTileCols(Wo);
-  // An output not asked for is bound to a 4-byte placeholder the kernel never writes.
-  const placeholders = [y, pooled, argmax].filter((o) => !o).map(() => gpu.pool.acquire(4));
-  const spare = [...placeholders];
+  // An output not asked for is bound to a 4-byte placeholder of its own the kernel never writes.
+  const outputs = [y, pooled, argmax];
+  const bound = outputs.map((o) => o ?? gpu.pool.acquire(4));
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_subgroup', { WG, PAD: pad, RELU: +relu, BIAS: +bias, TILE_COLS, STORE_Y: +!!y, POOL: +!!pooled, ARGMAX: +!!argmax }),
-    buffers: [x, wq, b, y ?? spare.pop()!, pooled ?? spare.pop()!, argmax ?? spare.pop()!],
+    buffers: [x, wq, b, ...bound],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, CoP, channelBlocks]),
     workgroups: [Math.ceil(Wo / TILE_COLS), Math.ceil(Ho / 4), s.N * channelBlocks],
   });
   gpu.pool.release(wq);
-  for (const p of placeholders) gpu.pool.release(p);
+  bound.forEach((buf, i) => {
+    if (!outputs[i]) gpu.pool.release(buf);
+  });
 }
 
 type ConvImpl = typeof convTiled;
@@ -402,7 +404,7 @@ function gradWeightSubgroup(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvSh
 /** The bias gradient on its own, for the variants that compute only dw. */
 function biasGrad(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape) {
   const { Ho, Wo } = out(s);
-  launchPerGroup(gpu, 'channel_sum', [bufs.dy, bufs.db], [s.N, s.Co, Ho * Wo], s.Co, 256);
+  channelSum.variants[0].run(gpu, { v: bufs.dy, out: bufs.db }, { N: s.N, C: s.Co, HW: Ho * Wo });
 }
 
 export const conv2dGradWeight: KernelDef<ConvShape> = {
