@@ -1,11 +1,16 @@
 /**
- * npm run bench [-- --quick] [--filter NAME] [--json FILE]
+ * npm run bench [-- --quick] [--filter NAME] [--json FILE] [--size 64|224]
+ * npm run bench -- --verify [--filter NAME]
  *
  * Driven by the kernel registry the tests use: every GPU variant of every kernel, at
  * the real layer shapes of the default model (batch 16), is first validated against
  * the CPU reference, then timed with benny (waiting for the GPU each time; pipelines
- * are compiled in a warm-up that is reported apart). Prints median/min/max ms,
+ * are compiled in a warm-up that is reported apart). A sample runs the kernel as many times
+ * as fill ~TARGET_SAMPLE_MS before it waits, so that on a real GPU the figure is the
+ * kernel's time rather than one submit-and-wait round trip. Prints median/min/max ms,
  * GFLOP/s (or GB/s) and the ratio to the baseline variant; then whole-model figures.
+ * --verify runs only the checks of the kernel tests (every variant on each kernel's awkward
+ * shapes against the CPU reference), for a machine where the test suite is not installed.
  */
 import { writeFileSync } from 'node:fs';
 import b from 'benny';
@@ -13,7 +18,7 @@ import sharp from 'sharp';
 import { Gpu } from '../src/gpu/runtime.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { isSupported, type AnyKernel } from '../src/kernels/kernel.ts';
-import { randomInputs, relError, releaseAll, runReference, stageOnGpu, runOnGpu } from '../src/kernels/harness.ts';
+import { outputErrors, randomInputs, releaseAll, runReference, stageOnGpu, runOnGpu, validate } from '../src/kernels/harness.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
 import { Classifier, DEFAULT_ARCH, featureShapes, parseBlocks, type Arch } from '../src/nn/model.ts';
@@ -25,6 +30,7 @@ import { drawSample } from '../src/data/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
 import { createReplicas, destroyReplicas, parallelStep } from '../src/train/data-parallel.ts';
 import { mkdtempSync } from 'node:fs';
+import { medianMs, runsToFill, sampleMs } from './timing.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -33,11 +39,17 @@ const quick = args.includes('--quick');
 const filter = args.includes('--filter') ? args[args.indexOf('--filter') + 1] : undefined;
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 const BATCH = 16;
-const SIZES = quick ? [64] : [64, 224];
+const SIZES = args.includes('--size') ? [Number(args[args.indexOf('--size') + 1])] : quick ? [64] : [64, 224];
+if (!SIZES.every((s) => Number.isInteger(s) && s >= 16)) throw new Error('--size wants an image side in pixels, at least 16');
 /** The CPU reference is timed only where one run costs less than this many flops. */
 const CPU_REFERENCE_LIMIT = 3e8;
 /** Validation runs the CPU reference at the bench shape up to this cost, else at batch 1. */
 const VALIDATE_LIMIT = 4e9;
+/** A timed sample repeats the kernel up to this long before waiting for the GPU (1 run on lavapipe's slow kernels). */
+const TARGET_SAMPLE_MS = 20;
+const MAX_RUNS_PER_SAMPLE = 256;
+/** Whole-model samples: long enough that a GPU's steps outweigh one wait and a stray GC pause. */
+const MODEL_SAMPLE_MS = 200;
 
 interface Row {
   kernel: string;
@@ -48,6 +60,7 @@ interface Row {
   maxMs: number;
   rate: string;
   ratio: number;
+  runsPerSample: number;
   maxError: number | null;
 }
 const rows: Row[] = [];
@@ -138,7 +151,7 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
   if (skipped.length) console.log(`  (${k.name}: ${skipped.join(', ')} not supported by this device, left out)`);
   for (const v of variants) {
     const got = await runOnGpu(gpu, k, v, vin, vp);
-    const err = Math.max(...Object.keys(want).map((n) => relError(got[n], want[n])));
+    const err = Math.max(...Object.values(outputErrors(k, got, want, vin, vp)));
     if (!(err <= k.tolerance)) throw new Error(`${k.name}/${v.name} at ${label}: error ${err} over tolerance ${k.tolerance}; not timing a wrong kernel`);
     errors.set(v.name, err);
   }
@@ -148,11 +161,13 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
   for (const v of variants) v.run(gpu, bufs, p); // compiles every pipeline
   await gpu.sync();
   const warmMs = performance.now() - t0;
+  const runs = new Map<string, number>();
+  for (const v of variants) runs.set(v.name, await runsToFill(TARGET_SAMPLE_MS, MAX_RUNS_PER_SAMPLE, () => v.run(gpu, bufs, p), () => gpu.sync()));
   const cases = variants.map((v) =>
     b.add(
       v.name,
       async () => {
-        v.run(gpu, bufs, p);
+        for (let i = runs.get(v.name)!; i > 0; i--) v.run(gpu, bufs, p);
         await gpu.sync();
       },
       caseOptions,
@@ -161,22 +176,30 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
   if (work < CPU_REFERENCE_LIMIT) cases.push(b.add('cpu-reference', () => void runReference(k, inputs, p), caseOptions));
   const summary = await b.suite(`${k.name} ${label}`, ...cases, b.cycle(() => ''));
   releaseAll(gpu, bufs);
-  const base = summary.results[0].details.median;
+  const perRun = (r: (typeof summary.results)[number]) => 1000 / (runs.get(r.name) ?? 1);
+  const base = summary.results[0].details.median * perRun(summary.results[0]);
   for (const r of summary.results) {
-    const med = r.details.median * 1000;
+    const med = r.details.median * perRun(r);
     rows.push({
       kernel: k.name,
       shape: label,
       variant: r.name,
       medianMs: med,
-      minMs: r.details.min * 1000,
-      maxMs: r.details.max * 1000,
+      minMs: r.details.min * perRun(r),
+      maxMs: r.details.max * perRun(r),
       rate: work ? `${(work / (med / 1000) / 1e9).toFixed(2)} ${unit}` : '',
-      ratio: base / r.details.median,
+      ratio: base / med,
+      runsPerSample: runs.get(r.name) ?? 1,
       maxError: errors.get(r.name) ?? null,
     });
   }
   console.log(`  (warm-up incl. pipeline compilation: ${warmMs.toFixed(0)} ms)`);
+}
+
+/** Median ms per run of 200 ms samples (one in --quick), for the whole-model figures. */
+async function msPerRun(gpu: Gpu, run: () => void): Promise<number> {
+  const sync = () => gpu.sync();
+  return medianMs(quick ? 1 : 3, await runsToFill(MODEL_SAMPLE_MS, MAX_RUNS_PER_SAMPLE, run, sync), run, sync);
 }
 
 function syntheticBatch(size: number, n: number): Batch {
@@ -193,21 +216,17 @@ async function benchModel(gpu: Gpu, size: number): Promise<void> {
   const opt = new Sgd(backend, model.parameters(), 0.01);
   const stats = Tensor.zeros(backend, [4]).keep();
   const batch = syntheticBatch(size, BATCH);
+  // Warm-up: both paths compile their own pipelines (inference pools without the argmax).
   trainStep(model, opt, batch, stats);
+  evalStep(model, batch, stats);
   await gpu.sync();
   const before = { ...gpu.counters };
-  const reps = quick || size > 100 ? 2 : 5;
-  let t0 = performance.now();
-  for (let i = 0; i < reps; i++) trainStep(model, opt, batch, stats);
+  trainStep(model, opt, batch, stats);
   await gpu.sync();
-  const trainMs = (performance.now() - t0) / reps;
-  const dispatches = (gpu.counters.dispatches - before.dispatches) / reps;
-  // Each step's work is submitted by the next step's first upload; the last by sync().
-  const submits = (gpu.counters.submits - before.submits) / reps;
-  t0 = performance.now();
-  for (let i = 0; i < reps; i++) evalStep(model, batch, stats);
-  await gpu.sync();
-  const inferMs = (performance.now() - t0) / reps;
+  const dispatches = gpu.counters.dispatches - before.dispatches;
+  const submits = gpu.counters.submits - before.submits;
+  const trainMs = await msPerRun(gpu, () => trainStep(model, opt, batch, stats));
+  const inferMs = await msPerRun(gpu, () => evalStep(model, batch, stats));
   wholeModel.push({ what: `train step ${size}x${size}, batch ${BATCH}`, ms: trainMs, images_per_s: (BATCH * 1000) / trainMs, dispatches_per_step: dispatches, command_buffers_per_step: submits });
   wholeModel.push({ what: `inference ${size}x${size}, batch ${BATCH}`, ms: inferMs, images_per_s: (BATCH * 1000) / inferMs });
   if (size === 224) await benchCamLatency(gpu, backend, model);
@@ -251,27 +270,60 @@ async function benchCamLatency(gpu: Gpu, backend: GpuBackend, model: Classifier)
   };
   await once();
   const reps = 3;
-  let t0 = performance.now();
+  const t0 = performance.now();
   for (let i = 0; i < reps; i++) await once();
   const total = (performance.now() - t0) / reps;
   const k = kernels.find((k) => k.name === 'cam')!;
   const [K, h, w] = featureShapes(model.arch).at(-1)!;
   const p = { N: 1, K, J: 2, HW: h * w, mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1 };
   const bufs = stageOnGpu(gpu, k, randomInputs(k, p, new Rng(2).fn), p);
-  k.variants[0].run(gpu, bufs, p);
-  await gpu.sync();
-  t0 = performance.now();
-  for (let i = 0; i < 10; i++) {
-    k.variants[0].run(gpu, bufs, p);
-    await gpu.sync();
-  }
-  const camMs = (performance.now() - t0) / 10;
+  const runCam = () => k.variants[0].run(gpu, bufs, p);
+  const sync = () => gpu.sync();
+  await sampleMs(1, runCam, sync); // warm-up
+  const camMs = await sampleMs(await runsToFill(TARGET_SAMPLE_MS, MAX_RUNS_PER_SAMPLE, runCam, sync), runCam, sync);
   releaseAll(gpu, bufs);
   wholeModel.push({ what: 'CAM end to end, one 224x224 photo (decode, forward, CAM, upsample, PNG)', ms: total, cam_kernel_ms: camMs, cam_kernel_share: `${((100 * camMs) / total).toFixed(1)}%` });
 }
 
+/** Every supported variant on every awkward case of every kernel; exits 1 if any is over tolerance. */
+async function verify(gpu: Gpu): Promise<void> {
+  let checked = 0;
+  const failures: string[] = [];
+  for (const k of kernels) {
+    if (filter && !k.name.includes(filter)) continue;
+    for (const v of k.variants) {
+      if (!isSupported(v, gpu)) {
+        console.log(`${k.name}/${v.name}: not supported by this device, not checked`);
+        continue;
+      }
+      let worst = 0;
+      for (const p of k.cases) {
+        const errors = await validate(gpu, k, v, p, new Rng(7).fn);
+        for (const [name, err] of Object.entries(errors)) {
+          checked++;
+          if (!(err <= k.tolerance)) failures.push(`${k.name}/${v.name} ${JSON.stringify(p)}: ${name} relative error ${err} over ${k.tolerance}`);
+          else worst = Math.max(worst, err);
+        }
+      }
+      console.log(`${k.name}/${v.name}: ${k.cases.length} cases, worst passing relative error ${worst.toExponential(1)} (tolerance ${k.tolerance})`);
+    }
+  }
+  for (const f of failures) console.log(`FAIL ${f}`);
+  console.log(`verify: ${checked - failures.length} of ${checked} outputs within tolerance`);
+  if (failures.length) process.exitCode = 1;
+}
+
 async function main(): Promise<void> {
   const gpu = await Gpu.create();
+  if (args.includes('--verify')) {
+    console.log(`wgcam kernel check on ${gpu.adapterName}\n`);
+    try {
+      await verify(gpu);
+    } finally {
+      gpu.destroy();
+    }
+    return;
+  }
   console.log(`wgcam bench on ${gpu.adapterName}${quick ? ' (quick)' : ''}\n`);
   try {
     for (const size of SIZES) {
@@ -284,22 +336,28 @@ async function main(): Promise<void> {
   } finally {
     gpu.destroy();
   }
-  console.log('\nKernels (median of the samples; ratio = speed relative to the first, baseline variant):');
-  console.table(
-    rows.map((r) => ({
-      kernel: r.kernel,
-      shape: r.shape,
-      variant: r.variant,
-      'median ms': r.medianMs.toFixed(2),
-      'min ms': r.minMs.toFixed(2),
-      'max ms': r.maxMs.toFixed(2),
-      rate: r.rate,
-      'x baseline': r.ratio.toFixed(2),
-      'max rel err': r.maxError === null ? '' : r.maxError.toExponential(1),
-    })),
-  );
-  console.log('Whole model (default architecture):');
-  console.table(wholeModel.map((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toFixed(2)) : v]))));
+  const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+  if (rows.length) {
+    console.log('\nKernels (median of the samples; ratio = speed relative to the first, baseline variant):');
+    console.table(
+      rows.map((r) => ({
+        kernel: r.kernel,
+        shape: r.shape,
+        variant: r.variant,
+        'median ms': ms(r.medianMs),
+        'min ms': ms(r.minMs),
+        'max ms': ms(r.maxMs),
+        rate: r.rate,
+        'x baseline': r.ratio.toFixed(2),
+        'runs/sample': r.runsPerSample,
+        'max rel err': r.maxError === null ? '' : r.maxError.toExponential(1),
+      })),
+    );
+  }
+  if (wholeModel.length) {
+    console.log('Whole model (default architecture):');
+    console.table(wholeModel.map((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(4)) : v]))));
+  }
   if (jsonOut) {
     writeFileSync(jsonOut, JSON.stringify({ date: new Date().toISOString(), quick, kernels: rows, model: wholeModel }, null, 2));
     console.log(`saved ${jsonOut}`);
@@ -307,7 +365,7 @@ async function main(): Promise<void> {
 }
 
 (args.includes('--vs') ? import('./vs-tfjs.ts').then((m) => m.vsTfjs(args)) : main()).then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (e) => {
     console.error(`wgcam bench: ${(e as Error).message}`);
     process.exit(1);

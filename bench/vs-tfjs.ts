@@ -20,21 +20,19 @@ import { conv2dForward, conv2dGradInput, conv2dGradWeight } from '../src/kernels
 import { defaultVariant } from '../src/kernels/kernel.ts';
 import { randomInputs, releaseAll, stageOnGpu } from '../src/kernels/harness.ts';
 import { Rng } from '../src/util/rng.ts';
+import { medianMs, runsToFill, sampleMs } from './timing.ts';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 const BATCH = 16;
 const CONV = { N: BATCH, Ci: 32, H: 111, W: 111, Co: 64 };
 const CONV_FLOPS = 2 * CONV.N * CONV.Co * (CONV.H - 2) * (CONV.W - 2) * CONV.Ci * 9;
+const TARGET_SAMPLE_MS = 20;
+const MAX_RUNS_PER_SAMPLE = 64;
 
-async function median(reps: number, fn: () => Promise<void>): Promise<number> {
-  await fn(); // warm-up: shader compilation, allocation
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+/** Median ms of one `step` after a warm-up (shader compilation, allocation); see timing.ts. */
+async function median(reps: number, step: () => void, finish: () => Promise<void>): Promise<number> {
+  await sampleMs(1, step, finish);
+  return medianMs(reps, await runsToFill(TARGET_SAMPLE_MS, MAX_RUNS_PER_SAMPLE, step, finish), step, finish);
 }
 
 interface Figures {
@@ -49,10 +47,8 @@ async function ours(size: number, reps: number): Promise<Figures> {
   const backend = new GpuBackend(gpu);
   const time = async (k: typeof conv2dGradInput | typeof conv2dForward, p: object) => {
     const bufs = stageOnGpu(gpu, k as never, randomInputs(k as never, p, new Rng(1).fn), p);
-    const ms = await median(reps, async () => {
-      defaultVariant(k as never, gpu).run(gpu, bufs, p as never);
-      await gpu.sync();
-    });
+    const variant = defaultVariant(k as never, gpu);
+    const ms = await median(reps, () => variant.run(gpu, bufs, p as never), () => gpu.sync());
     releaseAll(gpu, bufs);
     return ms;
   };
@@ -65,10 +61,7 @@ async function ours(size: number, reps: number): Promise<Figures> {
   const stats = Tensor.zeros(backend, [4]).keep();
   const rng = new Rng(2);
   const batch: Batch = { pixels: Uint8Array.from({ length: BATCH * size * size * 3 }, () => rng.int(256)), labels: Float32Array.from({ length: BATCH }, (_, i) => i % 2), n: BATCH };
-  const stepMs = await median(reps, async () => {
-    trainStep(model, opt, batch, stats);
-    await gpu.sync();
-  });
+  const stepMs = await median(reps, () => trainStep(model, opt, batch, stats), () => gpu.sync());
   gpu.destroy();
   return { fwd, gradInput, gradWeight, stepMs };
 }
@@ -78,16 +71,20 @@ async function tfjs(tf: Tf, size: number, reps: number): Promise<Figures> {
   const w = tf.randomUniform([3, 3, CONV.Ci, CONV.Co]) as import('@tensorflow/tfjs-core').Tensor4D;
   const dy = tf.randomUniform([CONV.N, CONV.H - 2, CONV.W - 2, CONV.Co]) as import('@tensorflow/tfjs-core').Tensor4D;
   const attrs = { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dimRoundingMode: undefined };
-  const run = async (make: () => import('@tensorflow/tfjs-core').Tensor) => {
-    const t = make();
-    await t.data();
-    t.dispose();
+  // Each sample makes the tensor `runs` times and reads the last one back (which waits for all).
+  const timed = (make: () => import('@tensorflow/tfjs-core').Tensor) => {
+    let made: import('@tensorflow/tfjs-core').Tensor[] = [];
+    const finish = async () => {
+      await made.at(-1)!.data();
+      tf.dispose(made);
+      made = [];
+    };
+    // A backend without some kernel (tfjs-wasm has no conv backprop) reports NaN for that figure.
+    return median(reps, () => void made.push(make()), finish).catch(() => NaN);
   };
-  // A backend without some kernel (tfjs-wasm has no conv backprop) reports NaN for that figure.
-  const timed = (fn: () => Promise<void>) => median(reps, fn).catch(() => NaN);
-  const fwd = await timed(() => run(() => tf.conv2d(x, w, 1, 'valid')));
-  const gradInput = await timed(() => run(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape } as never) as never));
-  const gradWeight = await timed(() => run(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape } as never) as never));
+  const fwd = await timed(() => tf.conv2d(x, w, 1, 'valid'));
+  const gradInput = await timed(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape } as never) as never);
+  const gradWeight = await timed(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape } as never) as never);
   tf.dispose([x, w, dy]);
 
   // The same network: 3x3 valid convs + ReLU, 2x2 pools, GAP, dense -> 2, softmax CE, SGD momentum 0.9.
@@ -107,7 +104,7 @@ async function tfjs(tf: Tf, size: number, reps: number): Promise<Figures> {
   const images = tf.randomUniform([BATCH, size, size, 3]) as import('@tensorflow/tfjs-core').Tensor4D;
   const labels = tf.oneHot(tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 2), 'int32'), 2);
   const opt = tf.train.momentum(0.01, 0.9);
-  const stepMs = await timed(async () => {
+  const stepMs = await timed(() => {
     const cost = opt.minimize(
       () => {
         let h: import('@tensorflow/tfjs-core').Tensor4D = images;
@@ -118,8 +115,7 @@ async function tfjs(tf: Tf, size: number, reps: number): Promise<Figures> {
       true,
       vars,
     );
-    await cost!.data();
-    cost!.dispose();
+    return cost!;
   });
   tf.dispose([images, labels, ...vars]);
   return { fwd, gradInput, gradWeight, stepMs };
@@ -142,7 +138,11 @@ export async function vsTfjs(args: string[]): Promise<void> {
   console.log(`head-to-head at batch ${BATCH}, conv N=16 Ci=32 111x111 Co=64, train step ${size}x${size} (${DEFAULT_ARCH} -> GAP -> dense 2)`);
   results.wgcam = await ours(size, reps);
   for (const backend of ['webgpu', 'wasm']) {
-    await tf.setBackend(backend);
+    // setBackend answers false (and tfjs keeps the previous backend) when one fails to start.
+    if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) {
+      console.log(`tfjs-${backend}: the backend did not start; left out`);
+      continue;
+    }
     await tf.ready();
     results[`tfjs-${backend}`] = await tfjs(tf, size, reps);
   }

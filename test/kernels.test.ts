@@ -62,3 +62,41 @@ describe('conv2d_subgroup tile width', () => {
     expect([12, 29, 50, 64, 109, 222].map(subgroupTileCols)).toEqual([16, 16, 16, 16, 16, 16]);
   });
 });
+
+describe('conv2d_relu_maxpool argmax check', () => {
+  // One 2x2 window: x is 4x4 and one output channel, so the conv output is 2x2.
+  const s = { N: 1, Ci: 1, H: 4, W: 4, Co: 1, keepArgmax: true };
+  const measure = conv2dReluMaxPool.outputError!.argmax!;
+  const x = Float32Array.from({ length: 16 }, (_, i) => ((i * 7) % 16) / 16 - 0.4);
+  const want = new Float32Array(1);
+
+  it('accepts any position of an exact tie and rejects the ReLU code there', () => {
+    const tie = { x, w: new Float32Array(9), b: Float32Array.of(0.5) }; // every output is 0.5
+    for (const code of [0, 1, 2, 3]) expect(measure(Float32Array.of(code), want, tie, s)).toBe(0);
+    expect(measure(Float32Array.of(4), want, tie, s)).toBeGreaterThan(conv2dReluMaxPool.tolerance);
+  });
+
+  it('rejects a position whose value is not the maximum, and codes out of range', () => {
+    const w = Float32Array.from({ length: 9 }, (_, i) => (i % 3) - 0.7);
+    const inputs = { x, w, b: Float32Array.of(0.3) };
+    const errors = [0, 1, 2, 3, 4, 5, 1.5].map((c) => measure(Float32Array.of(c), want, inputs, s));
+    const right = errors.filter((e) => e === 0);
+    expect(right).toHaveLength(1); // distinct values: exactly one code is right
+    expect(errors.slice(5)).toEqual([Infinity, Infinity]);
+  });
+});
+
+describe('conv2d_grad_weight on a GPU', () => {
+  it('splits the reduction into more slices there and still matches the reference', async () => {
+    // The same device, seen as a GPU: the slicing aims at thousands of workgroups, not ~128.
+    const asGpu = Object.create(gpu, { onCpu: { value: false } }) as Gpu;
+    const s = { N: 2, Ci: 32, H: 40, W: 9, Co: 64 }; // a CPU cuts this into fewer slices than rows
+    for (const v of conv2dGradWeight.variants.slice(1)) {
+      if (!isSupported(v, asGpu)) continue;
+      const before = asGpu.counters.dispatches;
+      const errors = await validate(asGpu, conv2dGradWeight, v, s, new Rng(3).fn);
+      expect(asGpu.counters.dispatches).toBeGreaterThan(before);
+      for (const err of Object.values(errors)) expect(err).toBeLessThanOrEqual(conv2dGradWeight.tolerance);
+    }
+  });
+});

@@ -73,6 +73,8 @@ export class Gpu {
     readonly features: ReadonlySet<string>,
     /** Fewest lanes a subgroup can have on this adapter; 0 where subgroups are not enabled. */
     readonly subgroupMinSize: number,
+    /** A CPU driver (lavapipe, SwiftShader): a few threads to keep busy, not thousands. */
+    readonly onCpu: boolean,
   ) {
     this.maxBindingBytes = device.limits.maxStorageBufferBindingSize;
     this.maxWorkgroupsPerDim = device.limits.maxComputeWorkgroupsPerDimension;
@@ -122,7 +124,9 @@ export class Gpu {
     const info = adapter.info;
     const name = [info.vendor, info.description || info.device || info.architecture].filter(Boolean).join(' ');
     const subgroupMinSize = requiredFeatures.includes('subgroups') ? (info.subgroupMinSize ?? 0) : 0;
-    return new Gpu(instance, device, name || 'unnamed adapter', new Set(requiredFeatures), subgroupMinSize);
+    // Dawn marks its CPU adapters as fallback adapters.
+    const onCpu = Boolean(info.isFallbackAdapter) || info.architecture === 'software';
+    return new Gpu(instance, device, name || 'unnamed adapter', new Set(requiredFeatures), subgroupMinSize, onCpu);
   }
 
   /** Compiled pipeline for a kernel file and its override constants (cached). */

@@ -3,7 +3,7 @@
  * harness of the kernel tests and the bench (validate a variant, then time it).
  */
 import type { Gpu } from '../gpu/runtime.ts';
-import type { GpuVariant, HostArray, KernelDef, Rng } from './kernel.ts';
+import type { FloatArray, GpuVariant, HostArray, KernelDef, Rng } from './kernel.ts';
 
 export function randomInputs<P>(k: KernelDef<P>, p: P, rng: Rng): Record<string, HostArray> {
   const sizes = k.inputSizes(p);
@@ -76,10 +76,20 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return diff / scale;
 }
 
+/** The error of each output, by the kernel's own measure where it states one, else relError. */
+export function outputErrors<P>(k: KernelDef<P>, got: Record<string, Float32Array>, want: Record<string, HostArray>, inputs: Record<string, HostArray>, p: P): Record<string, number> {
+  return Object.fromEntries(
+    Object.keys(want).map((name) => {
+      const measure = k.outputError?.[name];
+      return [name, measure ? measure(got[name], want[name] as FloatArray, inputs, p) : relError(got[name], want[name])];
+    }),
+  );
+}
+
 /** Checks a variant against the reference; returns the worst error per output (throws nothing). */
 export async function validate<P>(gpu: Gpu, k: KernelDef<P>, variant: GpuVariant<P>, p: P, rng: Rng): Promise<Record<string, number>> {
   const inputs = randomInputs(k, p, rng);
   const want = runReference(k, inputs, p);
   const got = await runOnGpu(gpu, k, variant, inputs, p);
-  return Object.fromEntries(Object.keys(want).map((name) => [name, relError(got[name], want[name])]));
+  return outputErrors(k, got, want, inputs, p);
 }

@@ -44,6 +44,11 @@ export interface KernelDef<P> {
   variants: readonly GpuVariant<P>[];
   /** Max error allowed, relative to the largest magnitude of the reference output. */
   tolerance: number;
+  /**
+   * Error measures, by output name, for outputs that a plain element-wise comparison would
+   * misjudge (absent: relError). Same scale as `tolerance`.
+   */
+  outputError?: Partial<Record<string, (got: Float32Array, want: FloatArray, inputs: Record<string, HostArray>, p: P) => number>>;
   /** Awkward shapes the tests run every variant on. */
   cases: readonly P[];
   /** Floating-point work of one launch (for GFLOP/s), or bytes moved for memory-bound kernels. */
