@@ -87,7 +87,9 @@ export const cam: KernelDef<CamParams> = {
       name: 'fused',
       run: (gpu, b, p) =>
         gpu.dispatch({
-          pipeline: gpu.pipeline('cam', { WG: 64 }),
+          // 256 invocations: each image's pixel loops run 4x wider than at 64, which a GPU
+          // needs (one workgroup, one compute unit, per image); lavapipe is indifferent.
+          pipeline: gpu.pipeline('cam', { WG: 256 }),
           buffers: [b.F, b.W, b.logits, b.maps, b.raw, b.norm, b.u8],
           params: camParams(p),
           workgroups: gpu.grid(p.N),
