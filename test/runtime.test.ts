@@ -22,6 +22,11 @@ describe('runtime', () => {
     expect(gpu.device.limits.maxBufferSize).toBeGreaterThan(256 * 2 ** 20);
   });
 
+  it('tells a CPU driver from a GPU (it sizes the work split by it)', () => {
+    // Dawn reports lavapipe and SwiftShader as fallback adapters; anything else is a GPU.
+    expect(gpu.onCpu).toBe(/llvmpipe|lavapipe|swiftshader/i.test(gpu.adapterName));
+  });
+
   it('buckets sizes with at most 12.5% waste', () => {
     for (const n of [1, 255, 257, 1000, 4097, 123_456_789]) {
       const b = bucketBytes(n);

@@ -241,14 +241,14 @@ function argmaxValueError(got: Float32Array, _want: FloatArray, i: Record<string
   const Hp = Math.floor(H / 2);
   const Wp = Math.floor(W / 2);
   if (got.length !== s.N * s.Co * Hp * Wp) return Infinity;
+  const offsets = [0, 1, W, W + 1]; // the codes' positions in a window
   let diff = 0;
   let scale = 1e-6;
   for (let o = 0; o < got.length; o++) {
     const j = o % Wp;
     const r = Math.floor(o / Wp) % Hp;
     const base = (Math.floor(o / (Wp * Hp)) * H + 2 * r) * W + 2 * j;
-    const offsets = [0, 1, W, W + 1];
-    const max = Math.max(0, ...offsets.map((d) => pre[base + d]));
+    const max = Math.max(0, pre[base], pre[base + 1], pre[base + W], pre[base + W + 1]);
     const code = got[o];
     const chosen = code === 4 ? 0 : code >= 0 && code < 4 && Number.isInteger(code) ? pre[base + offsets[code]] : NaN;
     const d = Math.abs(chosen - max);
