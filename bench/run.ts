@@ -30,9 +30,9 @@ import { drawSample } from '../src/data/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
 import { createReplicas, destroyReplicas, parallelStep } from '../src/train/data-parallel.ts';
 import { mkdtempSync } from 'node:fs';
-import { medianMs, runsToFill, sampleMs } from './timing.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { medianMs, runsToFill, sampleMs } from './timing.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
