@@ -25,7 +25,11 @@ fi
 known=$({ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | awk '{print $1}')
 lib=$dir/vulkan/root/usr/lib/x86_64-linux-gnu
 if [ ! -d "$lib" ]; then
-  for deb in "$dir"/vulkan/*.deb; do dpkg-deb -x "$deb" "$dir/vulkan/root"; done
+  if command -v dpkg-deb >/dev/null; then
+    for deb in "$dir"/vulkan/*.deb; do dpkg-deb -x "$deb" "$dir/vulkan/root"; done
+  else
+    echo "offline-bench: no dpkg-deb here to unpack the packed libraries; using the system's only" >&2
+  fi
 fi
 missing=0
 for so in "$lib"/*.so.*; do # sonames are the links; a link the system already has goes
