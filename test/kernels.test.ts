@@ -4,7 +4,7 @@ import { Gpu } from '../src/gpu/runtime.ts';
 import { useGpu } from './gpu-fixture.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { validate } from '../src/kernels/harness.ts';
-import { defaultVariant, isSupported, type AnyKernel } from '../src/kernels/kernel.ts';
+import { defaultVariant, isSupported, toleranceAt, type AnyKernel } from '../src/kernels/kernel.ts';
 import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dReluMaxPool, subgroupTileCols } from '../src/kernels/conv2d.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -20,7 +20,7 @@ for (const k of kernels) {
           if (!isSupported(v, gpu)) ctx.skip();
           const errors = await validate(gpu, k, v, p, new Rng(7).fn);
           for (const [name, err] of Object.entries(errors)) {
-            expect(err, `${name} relative error`).toBeLessThanOrEqual(k.tolerance);
+            expect(err, `${name} relative error`).toBeLessThanOrEqual(toleranceAt(k, p));
           }
         });
       }
@@ -96,7 +96,16 @@ describe('conv2d_grad_weight on a GPU', () => {
       const before = asGpu.counters.dispatches;
       const errors = await validate(asGpu, conv2dGradWeight, v, s, new Rng(3).fn);
       expect(asGpu.counters.dispatches).toBeGreaterThan(before);
-      for (const err of Object.values(errors)) expect(err).toBeLessThanOrEqual(conv2dGradWeight.tolerance);
+      for (const err of Object.values(errors)) expect(err).toBeLessThanOrEqual(toleranceAt(conv2dGradWeight, s));
     }
+  });
+});
+
+describe('tolerance at large shapes', () => {
+  it('allows conv2d_grad_weight the rounding of its longest serial sums, and no more on small ones', () => {
+    expect(toleranceAt(conv2dGradWeight, { N: 2, Ci: 5, H: 20, W: 13, Co: 9 })).toBe(conv2dGradWeight.tolerance);
+    const at224 = toleranceAt(conv2dGradWeight, { N: 16, Ci: 3, H: 224, W: 224, Co: 32 });
+    expect(at224).toBeGreaterThan(2.7e-5); // the naive variant's error there on an H200
+    expect(at224).toBeLessThan(1e-3);
   });
 });

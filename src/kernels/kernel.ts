@@ -44,6 +44,8 @@ export interface KernelDef<P> {
   variants: readonly GpuVariant<P>[];
   /** Max error allowed, relative to the largest magnitude of the reference output. */
   tolerance: number;
+  /** Where float32 rounding grows with the shape (long serial sums), the tolerance at `p`. */
+  toleranceFor?(p: P): number;
   /**
    * Error measures, by output name, for outputs that a plain element-wise comparison would
    * misjudge (absent: relError). Same scale as `tolerance`.
@@ -59,6 +61,11 @@ export interface KernelDef<P> {
 // A registry holds kernels of different parameter types.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyKernel = KernelDef<any>;
+
+/** The error allowed at shape `p`. */
+export function toleranceAt<P>(k: KernelDef<P>, p: P): number {
+  return k.toleranceFor?.(p) ?? k.tolerance;
+}
 
 export function isSupported<P>(v: GpuVariant<P>, gpu: Gpu): boolean {
   return v.supported?.(gpu) ?? true;
