@@ -1,4 +1,5 @@
 /** 2x2 max-pool (stride 2, floor) and global average pooling, forward and backward. Layout NCHW. */
+import type { Gpu } from '../gpu/runtime.ts';
 import { floats, launch1d, launchPerGroup, type KernelDef, type Rng } from './kernel.ts';
 
 export interface PoolParams {
@@ -7,6 +8,12 @@ export interface PoolParams {
   W: number;
 }
 const half = (p: PoolParams) => ({ Ho: Math.floor(p.H / 2), Wo: Math.floor(p.W / 2) });
+
+/** Launches a 2x2-pool kernel (Params: NC, H, W, Ho, Wo), one invocation per window or per input. */
+function launchPool(gpu: Gpu, kernel: string, buffers: GPUBuffer[], p: PoolParams, per: 'window' | 'input'): void {
+  const { Ho, Wo } = half(p);
+  launch1d(gpu, kernel, buffers, [p.NC, p.H, p.W, Ho, Wo], per === 'window' ? p.NC * Ho * Wo : p.NC * p.H * p.W);
+}
 const poolCases: PoolParams[] = [
   { NC: 1, H: 2, W: 2 },
   { NC: 2, H: 3, W: 3 },
@@ -52,7 +59,7 @@ export const maxPool2: KernelDef<PoolParams> = {
   variants: [
     {
       name: 'per-output',
-      run: (gpu, b, p) => launch1d(gpu, 'maxpool2', [b.x, b.y], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * half(p).Ho * half(p).Wo),
+      run: (gpu, b, p) => launchPool(gpu, 'maxpool2', [b.x, b.y], p, 'window'),
     },
   ],
   tolerance: 0,
@@ -77,16 +84,15 @@ export const maxPool2Backward: KernelDef<PoolParams> = {
   variants: [
     {
       name: 'per-input',
-      run: (gpu, b, p) =>
-        launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * p.H * p.W),
+      run: (gpu, b, p) => launchPool(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], p, 'input'),
     },
     {
       name: 'per-window',
       run: (gpu, b, p) => {
         const { Ho, Wo } = half(p);
         // Inputs no window covers (H or W of 1) still need their zero gradient.
-        if (Ho === 0 || Wo === 0) launch1d(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * p.H * p.W);
-        else launch1d(gpu, 'maxpool2_backward_windows', [b.x, b.dy, b.dx], [p.NC, p.H, p.W, Ho, Wo], p.NC * Ho * Wo);
+        if (Ho === 0 || Wo === 0) launchPool(gpu, 'maxpool2_backward', [b.x, b.dy, b.dx], p, 'input');
+        else launchPool(gpu, 'maxpool2_backward_windows', [b.x, b.dy, b.dx], p, 'window');
       },
     },
   ],
@@ -124,8 +130,7 @@ export const maxPool2ReluArgmax: KernelDef<PoolParams> = {
   variants: [
     {
       name: 'per-output',
-      run: (gpu, b, p) =>
-        launch1d(gpu, 'maxpool2_relu_argmax', [b.x, b.y, b.argmax], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * half(p).Ho * half(p).Wo),
+      run: (gpu, b, p) => launchPool(gpu, 'maxpool2_relu_argmax', [b.x, b.y, b.argmax], p, 'window'),
     },
   ],
   tolerance: 0,
@@ -155,8 +160,7 @@ export const maxPool2BackwardArgmax: KernelDef<PoolParams> = {
   variants: [
     {
       name: 'per-window',
-      run: (gpu, b, p) =>
-        launch1d(gpu, 'maxpool2_backward_argmax', [b.argmax, b.dy, b.dx], [p.NC, p.H, p.W, half(p).Ho, half(p).Wo], p.NC * half(p).Ho * half(p).Wo),
+      run: (gpu, b, p) => launchPool(gpu, 'maxpool2_backward_argmax', [b.argmax, b.dy, b.dx], p, 'window'),
     },
   ],
   tolerance: 0,
