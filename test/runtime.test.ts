@@ -6,6 +6,9 @@ import { bucketBytes } from '../src/gpu/pool.ts';
 import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor, tidy } from '../src/tensor/tensor.ts';
 import { relu } from '../src/autograd/ops.ts';
+import { conv2dForward } from '../src/kernels/conv2d.ts';
+import { randomInputs, releaseAll, stageOnGpu } from '../src/kernels/harness.ts';
+import { Rng } from '../src/util/rng.ts';
 
 let gpu: Gpu;
 let backend: GpuBackend;
@@ -78,6 +81,47 @@ describe('runtime', () => {
     expect(gpu.counters.submits).toBe(submits + 1); // one command buffer, copy to staging included
     x.dispose();
     y.dispose();
+  });
+});
+
+describe('waiting for the GPU', () => {
+  /**
+   * Waits for ~50 ms of naive convolutions (on lavapipe) and reports whether setImmediate was
+   * swapped during the wait, and how many of Dawn's native polling callbacks still went through it.
+   */
+  async function watchSync(): Promise<{ swapped: boolean; polls: number }> {
+    const p = { N: 2, Ci: 16, H: 48, W: 48, Co: 16, relu: false };
+    const naive = conv2dForward.variants[0];
+    const bufs = stageOnGpu(gpu, conv2dForward, randomInputs(conv2dForward, p, new Rng(1).fn), p);
+    naive.run(gpu, bufs, p);
+    await gpu.sync(); // pipelines compiled
+    const original = globalThis.setImmediate;
+    let polls = 0;
+    const counting = ((fn: (...a: unknown[]) => void, ...args: unknown[]) => {
+      if (/\[native code\]/.test(Function.prototype.toString.call(fn))) polls++;
+      return original(fn, ...args);
+    }) as typeof setImmediate;
+    globalThis.setImmediate = counting;
+    try {
+      for (let i = 0; i < 4; i++) naive.run(gpu, bufs, p);
+      const done = gpu.sync();
+      const swapped = globalThis.setImmediate !== counting;
+      await done;
+      return { swapped, polls };
+    } finally {
+      globalThis.setImmediate = original;
+      releaseAll(gpu, bufs);
+    }
+  }
+
+  it('lets a CPU driver have the cores while it works (no busy polling); a GPU is polled as Dawn does', async () => {
+    const quiet = await watchSync();
+    process.env.WGCAM_BUSY_WAIT = '1';
+    const busy = await watchSync().finally(() => delete process.env.WGCAM_BUSY_WAIT);
+    expect(busy.swapped).toBe(false);
+    expect(quiet.swapped).toBe(gpu.onCpu);
+    // On lavapipe the busy wait polls thousands of times; the quiet one only in its first millisecond.
+    if (gpu.onCpu) expect(quiet.polls).toBeLessThan(busy.polls / 4);
   });
 });
 

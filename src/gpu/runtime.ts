@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { BufferPool, GpuLimitError } from './pool.ts';
+import { quietly } from './quiet-wait.ts';
 
 export { GpuLimitError };
 
@@ -211,7 +212,7 @@ export class Gpu {
     this.copy(buffer, staging, size, offset, 0);
     this.flush();
     try {
-      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      await this.waitFor(() => staging.mapAsync(GPUMapMode.READ, 0, size));
     } catch (e) {
       await Promise.resolve(); // let a pending device-lost notice land first
       this.throwPendingError();
@@ -227,8 +228,13 @@ export class Gpu {
   /** Resolves when the GPU has finished everything submitted (flushes first). */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.waitFor(() => this.device.queue.onSubmittedWorkDone());
     this.throwPendingError();
+  }
+
+  /** Awaits a Dawn promise; on a CPU driver without the binding's busy polling (see quiet-wait.ts). */
+  private waitFor<T>(wait: () => Promise<T>): Promise<T> {
+    return this.onCpu && !process.env.WGCAM_BUSY_WAIT ? quietly(wait) : wait();
   }
 
   /** Releases the device (idempotent); the process can then exit by itself. */

@@ -409,13 +409,18 @@ function gradWeightSplit(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape
  * Output channels across the lanes, 4 input channels per lane, the reduction split into
  * slices of 2-row chunks (see conv2d_grad_weight_subgroup.wgsl). Chunk 2x4 and 4 input
  * channels measured best on lavapipe (N=4, Ci=32, 111x111, Co=64): 17.7 GFLOP/s against
- * 2x8: 15.4 (2 ci), 12.4 (4 ci); 1x4: 13.9; 4x4: 10.6; 2x4 with 8 ci: 12.2 (registers spill).
+ * 2x8: 15.4 (2 ci), 12.4 (4 ci); 1x4: 13.9; 4x4: 10.6; 2x4 with 8 ci: 12.2 (registers spill)
+ * (figures from before quiet waits; relative). On a CPU driver each lane takes two output
+ * channels where there are more than 8 (N=16, Ci=32, 111x111, Co=64: 36 against 30
+ * GFLOP/s; 2 channels x 2 or 3 input channels: 29, 31).
  */
 function gradWeightSubgroup(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape) {
   const { Ho, Wo } = out(s);
   const CI_BLOCK = 4;
-  const WG = Math.min(64, Math.ceil(s.Co / 8) * 8);
-  const groups = Math.ceil(s.Ci / CI_BLOCK) * Math.ceil(s.Co / WG);
+  const CO_PER_LANE = gpu.onCpu && s.Co > 8 ? 2 : 1;
+  const WG = Math.min(64, Math.ceil(s.Co / (8 * CO_PER_LANE)) * 8);
+  const coBlocks = Math.ceil(s.Co / (WG * CO_PER_LANE));
+  const groups = Math.ceil(s.Ci / CI_BLOCK) * coBlocks;
   const chunks = s.N * Math.ceil(Ho / 2);
   // Workgroups to aim for, each slice costing a partial sum: ~128 keep a CPU's threads busy;
   // a GPU wants far more (H200, same shape, in TFLOP/s: 128 2.3, 512 7.5, 2048 10.7, 8192 5.4).
@@ -427,10 +432,10 @@ function gradWeightSubgroup(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvSh
   const part = S === 1 ? bufs.dw : gpu.pool.acquire(S * L * 4);
   const partBias = S === 1 ? bufs.db : gpu.pool.acquire(S * s.Co * 4);
   gpu.dispatch({
-    pipeline: gpu.pipeline('conv2d_grad_weight_subgroup', { WG }),
+    pipeline: gpu.pipeline('conv2d_grad_weight_subgroup', { WG, CO_PER_LANE }),
     buffers: [bufs.x, bufs.dy, part, partBias],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, chunksPerSlice]),
-    workgroups: [Math.ceil(s.Ci / CI_BLOCK), Math.ceil(s.Co / WG), S],
+    workgroups: [Math.ceil(s.Ci / CI_BLOCK), coBlocks, S],
   });
   if (S > 1) {
     launch1d(gpu, 'sum_slices', [part, bufs.dw], [S, L], L, { wg: 64 });
@@ -482,6 +487,7 @@ export const conv2dGradWeight: KernelDef<ConvShape> = {
     { N: 2, Ci: 5, H: 37, W: 7, Co: 33 },
     { N: 1, Ci: 33, H: 10, W: 9, Co: 3 },
     { N: 2, Ci: 6, H: 12, W: 21, Co: 70 },
+    { N: 1, Ci: 2, H: 6, W: 5, Co: 130 }, // two blocks of output channels on a CPU's two per lane
   ],
   flops: convFlops,
 };
