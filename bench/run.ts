@@ -17,7 +17,7 @@ import b from 'benny';
 import sharp from 'sharp';
 import { Gpu } from '../src/gpu/runtime.ts';
 import { kernels } from '../src/kernels/registry.ts';
-import { isSupported, toleranceAt, type AnyKernel } from '../src/kernels/kernel.ts';
+import { defaultVariant, isSupported, toleranceAt, type AnyKernel } from '../src/kernels/kernel.ts';
 import { outputErrors, randomInputs, releaseAll, runReference, stageOnGpu, runOnGpu, validate } from '../src/kernels/harness.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
@@ -50,6 +50,8 @@ const TARGET_SAMPLE_MS = 20;
 const MAX_RUNS_PER_SAMPLE = 256;
 /** Whole-model samples: long enough that a GPU's steps outweigh one wait and a stray GC pause. */
 const MODEL_SAMPLE_MS = 200;
+/** The bench issue's target on lavapipe: each conv kernel's default variant at the reference layer. */
+const CPU_CONV_TARGET = { gflops: 30, shape: 'N16 32->64 111x111', kernels: ['conv2d_forward', 'conv2d_grad_input', 'conv2d_grad_weight'] };
 
 interface Row {
   kernel: string;
@@ -59,6 +61,8 @@ interface Row {
   minMs: number;
   maxMs: number;
   rate: string;
+  /** GFLOP/s or GB/s; 0 for a kernel without a work count. */
+  gRate: number;
   ratio: number;
   runsPerSample: number;
   maxError: number | null;
@@ -197,6 +201,7 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
       minMs: r.details.min * perRun(r),
       maxMs: r.details.max * perRun(r),
       rate: work ? `${(work / (med / 1000) / 1e9).toFixed(2)} ${unit}` : '',
+      gRate: work / (med / 1000) / 1e9,
       ratio: base / med,
       runsPerSample: runs.get(r.name) ?? 1,
       maxError: errors.get(r.name) ?? null,
@@ -294,6 +299,16 @@ async function benchCamLatency(gpu: Gpu, backend: GpuBackend, model: Classifier)
   wholeModel.push({ what: 'CAM end to end, one 224x224 photo (decode, forward, CAM, upsample, PNG)', ms: total, cam_kernel_ms: camMs, cam_kernel_share: `${((100 * camMs) / total).toFixed(1)}%` });
 }
 
+/** The lavapipe target, for the conv kernels this run timed at the reference layer. */
+function reportCpuTarget(gpu: Gpu): void {
+  const lines = CPU_CONV_TARGET.kernels.flatMap((name) => {
+    const variant = defaultVariant(kernels.find((k) => k.name === name)!, gpu).name;
+    const row = rows.find((r) => r.kernel === name && r.variant === variant && r.shape.startsWith(CPU_CONV_TARGET.shape));
+    return row ? [`  ${name}/${variant}: ${row.gRate.toFixed(1)} GFLOP/s, ${row.gRate >= CPU_CONV_TARGET.gflops ? 'met' : 'NOT met'}`] : [];
+  });
+  if (lines.length) console.log(`Target on a CPU driver: each conv kernel >= ${CPU_CONV_TARGET.gflops} GFLOP/s at ${CPU_CONV_TARGET.shape}, Co=64:\n${lines.join('\n')}\n`);
+}
+
 /** Every supported variant on every awkward case of every kernel; exits 1 if any is over tolerance. */
 async function verify(gpu: Gpu): Promise<void> {
   let checked = 0;
@@ -362,6 +377,7 @@ async function main(): Promise<void> {
       })),
     );
   }
+  if (gpu.onCpu) reportCpuTarget(gpu);
   if (wholeModel.length) {
     console.log('Whole model (default architecture):');
     console.table(wholeModel.map((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(4)) : v]))));

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { create, globals } from 'webgpu';
 import { Gpu } from '../src/gpu/runtime.ts';
+import { quietly } from '../src/gpu/quiet-wait.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
 import { Classifier, DEFAULT_ARCH, parseBlocks, type Arch } from '../src/nn/model.ts';
@@ -42,7 +43,7 @@ interface Figures {
   stepMs: number;
 }
 
-async function ours(size: number, reps: number): Promise<Figures> {
+async function ours(size: number, reps: number): Promise<Figures & { onCpu: boolean }> {
   const gpu = await Gpu.create();
   const backend = new GpuBackend(gpu);
   const time = async (k: typeof conv2dGradInput | typeof conv2dForward, p: object) => {
@@ -63,10 +64,11 @@ async function ours(size: number, reps: number): Promise<Figures> {
   const batch: Batch = { pixels: Uint8Array.from({ length: BATCH * size * size * 3 }, () => rng.int(256)), labels: Float32Array.from({ length: BATCH }, (_, i) => i % 2), n: BATCH };
   const stepMs = await median(reps, () => trainStep(model, opt, batch, stats), () => gpu.sync());
   gpu.destroy();
-  return { fwd, gradInput, gradWeight, stepMs };
+  return { fwd, gradInput, gradWeight, stepMs, onCpu: gpu.onCpu };
 }
 
-async function tfjs(tf: Tf, size: number, reps: number): Promise<Figures> {
+/** `quiet`: wait for the readback as wgcam waits on a CPU driver (see quiet-wait.ts), so that tfjs-webgpu is not slowed by Dawn's busy polling. */
+async function tfjs(tf: Tf, size: number, reps: number, quiet: boolean): Promise<Figures> {
   const x = tf.randomUniform([CONV.N, CONV.H, CONV.W, CONV.Ci]) as import('@tensorflow/tfjs-core').Tensor4D;
   const w = tf.randomUniform([3, 3, CONV.Ci, CONV.Co]) as import('@tensorflow/tfjs-core').Tensor4D;
   const dy = tf.randomUniform([CONV.N, CONV.H - 2, CONV.W - 2, CONV.Co]) as import('@tensorflow/tfjs-core').Tensor4D;
@@ -75,7 +77,8 @@ async function tfjs(tf: Tf, size: number, reps: number): Promise<Figures> {
   const timed = (make: () => import('@tensorflow/tfjs-core').Tensor) => {
     let made: import('@tensorflow/tfjs-core').Tensor[] = [];
     const finish = async () => {
-      await made.at(-1)!.data();
+      const last = made.at(-1)!;
+      await (quiet ? quietly(() => last.data()) : last.data());
       tf.dispose(made);
       made = [];
     };
@@ -136,7 +139,8 @@ export async function vsTfjs(args: string[]): Promise<void> {
 
   const results: Record<string, Figures> = {};
   console.log(`head-to-head at batch ${BATCH}, conv N=16 Ci=32 111x111 Co=64, train step ${size}x${size} (${DEFAULT_ARCH} -> GAP -> dense 2)`);
-  results.wgcam = await ours(size, reps);
+  const { onCpu, ...wgcam } = await ours(size, reps);
+  results.wgcam = wgcam;
   for (const backend of ['webgpu', 'wasm']) {
     // setBackend answers false (and tfjs keeps the previous backend) when one fails to start.
     if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) {
@@ -144,7 +148,7 @@ export async function vsTfjs(args: string[]): Promise<void> {
       continue;
     }
     await tf.ready();
-    results[`tfjs-${backend}`] = await tfjs(tf, size, reps);
+    results[`tfjs-${backend}`] = await tfjs(tf, size, reps, backend === 'webgpu' && onCpu);
   }
   const g = (ms: number) => (Number.isNaN(ms) ? '—' : (CONV_FLOPS / (ms / 1000) / 1e9).toFixed(2));
   console.table(
