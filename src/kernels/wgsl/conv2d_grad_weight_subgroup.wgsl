@@ -8,8 +8,8 @@
 // Per 2x4 block of outputs it loads its own 8 dy values per channel, and per input channel
 // the block's 4x6 input window once per subgroup (3 lane-loads, passed round with
 // subgroupBroadcast; see conv2d_subgroup.wgsl for why) for 72 multiply-adds per channel.
-// Why two channels on a CPU driver: each broadcast window value then feeds twice the
-// multiply-adds (lavapipe: 36 instead of 30 GFLOP/s at N=16, Ci=32, 111x111, Co=64).
+// Why two channels: each broadcast window value then feeds twice the multiply-adds (at
+// N=16, Ci=32, 111x111, Co=64: lavapipe 36 instead of 30 GFLOP/s, H200 11.8 instead of 10.2 TFLOP/s).
 // Needs subgroups of >= 8 lanes.
 // Grid: x = block of 4 input channels, y = block of WG * CO_PER_LANE output channels, z = slice.
 enable subgroups;
