@@ -1,6 +1,7 @@
 // quietly(): Dawn's native polling goes to a timer during a long wait; JavaScript's own
 // setImmediate callbacks are untouched, and setImmediate is put back however waits end.
 import { describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
 import { quietly } from '../src/gpu/quiet-wait.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,5 +45,13 @@ describe('quietly', () => {
     expect(globalThis.setImmediate).toBe(original);
     await expect(quietly(() => Promise.reject(new Error('lost')))).rejects.toThrow('lost');
     expect(globalThis.setImmediate).toBe(original);
+  });
+
+  it('keeps util.promisify(setImmediate) working during a wait', async () => {
+    const got = await quietly(async () => {
+      await sleep(2);
+      return promisify(setImmediate)('value');
+    });
+    expect(got).toBe('value');
   });
 });

@@ -15,6 +15,8 @@
  * measurable latency next to a CPU driver's kernels and gives the core back to them.
  */
 
+import { promisify } from 'node:util';
+
 const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
 /** How long a wait polls as Dawn does before it turns to the timer. */
 const SPIN_MS = 1;
@@ -38,7 +40,9 @@ export async function quietly<T>(wait: () => Promise<T>): Promise<T> {
   if (waiting++ === 0) {
     original = globalThis.setImmediate;
     since = performance.now();
-    globalThis.setImmediate = Object.assign(patientSetImmediate, { __promisify__: original.__promisify__ }) as unknown as typeof setImmediate;
+    // util.promisify(setImmediate) keeps working during a wait.
+    const patient = Object.assign(patientSetImmediate, { [promisify.custom]: (original as unknown as Record<symbol, unknown>)[promisify.custom] });
+    globalThis.setImmediate = patient as unknown as typeof setImmediate;
   }
   try {
     return await wait();
