@@ -9,8 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { create, globals } from 'webgpu';
-import { Gpu } from '../src/gpu/runtime.ts';
+import { Gpu, createInstance } from '../src/gpu/runtime.ts';
 import { quietly } from '../src/gpu/quiet-wait.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
@@ -127,8 +126,7 @@ async function tfjs(tf: Tf, size: number, reps: number, quiet: boolean): Promise
 export async function vsTfjs(args: string[]): Promise<void> {
   const size = args.includes('--size') ? Number(args[args.indexOf('--size') + 1]) : 64;
   const reps = args.includes('--quick') ? 1 : 3;
-  Object.assign(globalThis, globals);
-  const instance = create([]);
+  const instance = createInstance();
   Object.defineProperty(globalThis, 'navigator', { value: { gpu: instance, userAgent: 'node' }, configurable: true });
   // The umbrella package registers the gradients (tfjs-core alone has none) and shares core's engine.
   const tf = (await import('@tensorflow/tfjs')) as unknown as Tf;
@@ -162,5 +160,4 @@ export async function vsTfjs(args: string[]): Promise<void> {
       'wgcam speed-up (step)': Number.isNaN(r.stepMs) ? '—' : (r.stepMs / results.wgcam.stepMs).toFixed(2),
     })),
   );
-  void instance; // keeps Dawn's instance alive until here
 }

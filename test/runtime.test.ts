@@ -1,4 +1,8 @@
 // The GPU runtime and tensors: limits, pool reuse, tidy(), clear errors.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Gpu, GpuLimitError } from '../src/gpu/runtime.ts';
 import { useGpu } from './gpu-fixture.ts';
@@ -133,5 +137,37 @@ describe('device loss', () => {
     await new Promise((r) => setTimeout(r, 50));
     await expect(g.read(b, 16)).rejects.toThrow(/^the GPU device was lost \(destroyed.*continue with --resume$/);
     g.destroy();
+  });
+});
+
+describe('device lifetime', () => {
+  it('survives devices created, destroyed and garbage-collected while Dawn still has events queued', () => {
+    // Dawn's binding used to run a queued callback on the freed instance here (SIGSEGV). A child
+    // process with gc() exposed makes the collection happen at once instead of at random.
+    const dir = mkdtempSync(join(tmpdir(), 'wgcam-lifetime-'));
+    const script = join(dir, 'churn.mts');
+    writeFileSync(
+      script,
+      `import { Gpu } from ${JSON.stringify(new URL('../src/gpu/runtime.ts', import.meta.url).href)};
+      for (let round = 0; round < 8; round++) {
+        let gpu: Gpu | null = await Gpu.create();
+        const staging = gpu.device.createBuffer({ size: 1024, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        const mapping = round % 2 ? staging.mapAsync(GPUMapMode.READ).catch(() => 'rejected') : null;
+        gpu.destroy();
+        gpu = null;
+        globalThis.gc!();
+        await new Promise((r) => setTimeout(r, 5));
+        globalThis.gc!();
+        await mapping;
+      }
+      console.log('8 rounds');`,
+    );
+    try {
+      const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000 });
+      expect({ status: run.status, signal: run.signal }).toEqual({ status: 0, signal: null });
+      expect(run.stdout).toContain('8 rounds');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

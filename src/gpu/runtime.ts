@@ -22,8 +22,7 @@ export class NoAdapterError extends Error {
 
 /** The adapters Dawn offers (by power preference, deduplicated), described in one line each. */
 export async function listAdapters(): Promise<string[]> {
-  Object.assign(globalThis, globals);
-  const instance = create([]);
+  const instance = createInstance();
   const seen = new Set<string>();
   for (const powerPreference of ['high-performance', 'low-power'] as const) {
     const a = await instance.requestAdapter({ powerPreference }).catch(() => null);
@@ -46,6 +45,22 @@ export interface Dispatch {
 const WGSL_DIR = new URL('../kernels/wgsl/', import.meta.url);
 const MAX_CACHED_UNIFORMS = 4096;
 const MAX_CACHED_BIND_GROUPS = 8192;
+/**
+ * Every Dawn instance this process made, kept until it exits. Dawn's Node binding can still
+ * run a queued "process events" callback after the object `create()` returned has been
+ * collected, and that callback then uses the freed instance: a segfault in
+ * CallbackTaskManager::Flush, seen as a test worker dying at random. A kept instance costs a
+ * little host memory and does not keep the process from exiting.
+ */
+const instances: GPU[] = [];
+
+/** A Dawn instance (navigator.gpu) with the WebGPU globals installed; never freed. */
+export function createInstance(): GPU {
+  Object.assign(globalThis, globals);
+  const instance = create([]);
+  instances.push(instance);
+  return instance;
+}
 
 export class Gpu {
   readonly pool: BufferPool;
@@ -64,11 +79,10 @@ export class Gpu {
   private pass: GPUComputePassEncoder | null = null;
   private pendingError: string | null = null;
   private lost = false;
+  private destroyed = false;
   private readbacks: GPUBuffer[] = [];
 
   private constructor(
-    /** The object `create()` returned: Dawn frees its instance when this is collected, so hold it until destroy(). */
-    public instance: GPU | null,
     readonly device: GPUDevice,
     readonly adapterName: string,
     readonly features: ReadonlySet<string>,
@@ -87,7 +101,7 @@ export class Gpu {
     void device.lost.then((info) => {
       // Our own destroy() is no loss; anything else (a driver reset, a device destroyed
       // behind our back) turns every later call into one clear error.
-      if (this.instance) {
+      if (!this.destroyed) {
         this.lost = true;
         this.pendingError = `the GPU device was lost (${info.reason}${info.message ? `: ${info.message.split('\n')[0]}` : ''}); checkpoints already written are intact, continue with --resume`;
       }
@@ -96,8 +110,7 @@ export class Gpu {
 
   /** Creates the device with the adapter's own limits (the WebGPU defaults are far lower). */
   static async create(): Promise<Gpu> {
-    Object.assign(globalThis, globals);
-    const instance = create([]);
+    const instance = createInstance();
     let adapter: GPUAdapter | null = null;
     try {
       adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
@@ -127,7 +140,7 @@ export class Gpu {
     const subgroupMinSize = requiredFeatures.includes('subgroups') ? (info.subgroupMinSize ?? 0) : 0;
     // Dawn marks its CPU adapters as fallback adapters.
     const onCpu = Boolean(info.isFallbackAdapter) || info.architecture === 'software';
-    return new Gpu(instance, device, name || 'unnamed adapter', new Set(requiredFeatures), subgroupMinSize, onCpu);
+    return new Gpu(device, name || 'unnamed adapter', new Set(requiredFeatures), subgroupMinSize, onCpu);
   }
 
   /** Compiled pipeline for a kernel file and its override constants (cached). */
@@ -239,11 +252,11 @@ export class Gpu {
 
   /** Releases the device (idempotent); the process can then exit by itself. */
   destroy(): void {
-    if (!this.instance) return;
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.encoder = null;
     this.pass = null;
     this.device.destroy();
-    this.instance = null; // lets the process exit once nothing else is pending
   }
 
   private stagingBuffer(size: number): GPUBuffer {
