@@ -8,6 +8,7 @@ import { softmax, softmaxXent } from './loss.ts';
 import { adam, sgd } from './optim.ts';
 import { imagesToTensor } from './images.ts';
 import { cam, camUpsample } from './cam.ts';
+import { multiplyAddPeak } from './peak.ts';
 
 export const kernels: readonly AnyKernel[] = [
   conv2dForward,
@@ -34,4 +35,5 @@ export const kernels: readonly AnyKernel[] = [
   imagesToTensor,
   cam,
   camUpsample,
+  multiplyAddPeak,
 ];
