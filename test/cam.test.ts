@@ -166,6 +166,9 @@ describe('npm run cam, bad input', () => {
     mkdirSync(join(dir, 'in'));
     writeFileSync(join(dir, 'in', 'good.jpg'), await sharp({ create: { width: 30, height: 20, channels: 3, background: '#884422' } }).jpeg().toBuffer());
     writeFileSync(join(dir, 'in', 'text.jpg'), 'not an image');
+    writeFileSync(join(dir, 'in', 'zero.jpg'), '');
+    const whole = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#123456' } }).jpeg().toBuffer();
+    writeFileSync(join(dir, 'in', 'half.jpg'), whole.subarray(0, whole.length >> 1));
     writeFileSync(join(dir, 'in', 'odd ..name!.png'), await sharp({ create: { width: 5, height: 5, channels: 3, background: '#000' } }).png().toBuffer());
     const warnings: string[] = [];
     const lines: string[] = [];
@@ -189,9 +192,11 @@ describe('npm run cam, bad input', () => {
     };
     const r = await runCam(job);
     expect(r.records.map((x) => x.name).sort()).toEqual(['good', 'odd_..name_']);
-    expect(r.failed).toBe(2);
+    expect(r.failed).toBe(4);
     expect(warnings.some((w) => /missing\.jpg: no such file/.test(w))).toBe(true);
     expect(warnings.some((w) => /text\.jpg: not an image/.test(w))).toBe(true);
+    expect(warnings.some((w) => /zero\.jpg: empty file \(0 bytes\)$/.test(w))).toBe(true);
+    expect(warnings.some((w) => /half\.jpg: truncated or corrupt \(/.test(w))).toBe(true);
     warnings.forEach((w) => expect(w).not.toContain('\n'));
     expect(lines.some((l) => /good\.jpg {2}(cat|dog) \d+\.\d%/.test(l))).toBe(true);
     expect(readdirSync(join(dir, 'out')).sort()).toEqual(['good.cam.png', 'good.json', 'good.overlay.png', 'index.html', 'odd_..name_.cam.png', 'odd_..name_.json', 'odd_..name_.overlay.png']);

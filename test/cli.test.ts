@@ -113,6 +113,10 @@ describe('npm run train', () => {
     const tooSmall = cli('train', [...tiny, '--size', '8', '--arch', 'c4-p-c4-p-c4', '--out', join(root, 'small')]);
     expect(tooSmall.code).toBe(1);
     expect(tooSmall.err).toMatch(/^wgcam: arch 'c4-p-c4-p-c4': a 8x8 input is only 1x1 at block 4, too small for a 2x2 pool$/);
+    // A malformed --arch is reported before any data is looked at (a big dump decodes for minutes).
+    const typo = cli('train', ['--data', join(root, 'nowhere'), '--arch', 'c8-p']);
+    expect(typo.code).toBe(1);
+    expect(typo.err).toBe("wgcam: arch 'c8-p': must end with a conv block (CAM reads the last conv features)");
   });
 });
 

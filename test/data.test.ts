@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { prepareDataset } from '../src/data/dataset.ts';
+import { prepareDataset, thinClassWarnings } from '../src/data/dataset.ts';
 import { DataError, detectLayout } from '../src/data/layout.ts';
 import { stratifiedSplit } from '../src/data/split.ts';
 
@@ -153,6 +153,27 @@ describe('preparation', () => {
     await photo(join(d, 'cat.0.jpg'), [1, 2, 3]);
     writeFileSync(join(d, 'dog.0.jpg'), '');
     await expect(prepareDataset(d, { size: 5 })).rejects.toThrow(/only 1 class/);
+  });
+
+  it('warns about a class of a stray file or two beside large ones, and only then', async () => {
+    const d = fresh('stray');
+    for (let i = 0; i < 40; i++) await photo(join(d, `${i % 2 ? 'dog' : 'cat'}.${i}.jpg`), [i * 5, 0, 0], { w: 6, h: 6 });
+    await photo(join(d, 'holiday.v2.jpg'), [9, 9, 9], { w: 6, h: 6 });
+    writeFileSync(join(d, 'notes.final.jpg'), ''); // a class whose only file is unreadable
+    const set = await prepareDataset(d, { size: 5 });
+    expect(set.classes).toEqual(['cat', 'dog', 'holiday', 'notes']);
+    const lines = thinClassWarnings(set);
+    expect(lines, lines.join("\n")).toHaveLength(2);
+    expect(lines[0]).toMatch(/^warning: class "holiday" has only 1 image \(holiday\.v2\.jpg\) against 20 in the largest; the Kaggle layout takes the class from the name up to its first dot/);
+    expect(lines[1]).toMatch(/^warning: class "notes" has no readable images/);
+    // Imbalanced but real classes, and small sets, are left alone.
+    const labels = Int32Array.from([...Array(100).fill(0), ...Array(6).fill(1), 2, 2]);
+    const names = Array.from(labels, (_, i) => `/p/${i}.jpg`);
+    expect(thinClassWarnings({ layout: 'folders', classes: ['a', 'b', 'c'], labels, names })).toEqual([
+      'warning: class "c" has only 2 images (106.jpg, 107.jpg) against 100 in the largest; each folder is a class: move or rename stray files, or the model gets an output for it',
+    ]);
+    expect(thinClassWarnings({ layout: 'folders', classes: ['a', 'b'], labels: Int32Array.from([0, 0, 1]), names: ['x', 'y', 'z'] })).toEqual([]);
+    expect(thinClassWarnings({ layout: 'idx', classes: ['a', 'b'], labels: Int32Array.from([...Array(100).fill(0), 1]), names: [] })).toEqual([]);
   });
 });
 

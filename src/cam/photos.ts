@@ -3,16 +3,17 @@
  * no alpha, resized to the model's input ignoring aspect ratio), and keeps the photo
  * itself for the overlay (downscaled if its longer side exceeds MAX_OVERLAY_SIDE).
  */
+import { statSync } from 'node:fs';
 import sharp from 'sharp';
+import { describeDecodeError, EMPTY_FILE, LIMIT_INPUT_PIXELS } from '../data/decode-errors.mjs';
 import type { InputSpec } from '../io/model-file.ts';
 import type { Photo } from './explain.ts';
-
-const LIMIT_INPUT_PIXELS = 100_000_000;
 export const MAX_OVERLAY_SIDE = 4096;
 
 export class PhotoError extends Error {}
 
 export async function loadPhoto(path: string, input: InputSpec): Promise<{ photo: Photo; input: Uint8Array }> {
+  if (statSync(path, { throwIfNoEntry: false })?.size === 0) throw new PhotoError(`${path}: ${EMPTY_FILE}`);
   try {
     const { data, info } = await sharp(path, { limitInputPixels: LIMIT_INPUT_PIXELS, failOn: 'truncated', animated: false })
       .rotate()
@@ -24,11 +25,7 @@ export async function loadPhoto(path: string, input: InputSpec): Promise<{ photo
     const photo: Photo = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
     return { photo, input: await toInput(photo, input) };
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    if (/Input file is missing/i.test(msg)) throw new PhotoError(`${path}: no such file`);
-    if (/unsupported image format/i.test(msg)) throw new PhotoError(`${path}: not an image (unsupported format)`);
-    if (/pixel limit/i.test(msg)) throw new PhotoError(`${path}: too large (over ${LIMIT_INPUT_PIXELS / 1e6} megapixels)`);
-    throw new PhotoError(`${path}: cannot decode (${msg})`);
+    throw new PhotoError(`${path}: ${describeDecodeError(e)}`);
   }
 }
 

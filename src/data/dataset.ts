@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, readSync, fsyncSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { decodeAll } from './decode.ts';
 import { loadIdx } from './idx.ts';
@@ -200,4 +200,28 @@ async function buildCache(
   const index: CacheIndex = { version: CACHE_VERSION, key: c.key, height: c.size, width: c.size, channels: c.channels, classes: src.classes, layout: src.layout, files };
   writeFileAtomic(c.indexPath, JSON.stringify(index));
   return index;
+}
+
+/** A class of at most this share of the largest (and under THIN_CLASS_MAX images) is reported. */
+const THIN_CLASS_SHARE = 0.1;
+const THIN_CLASS_MAX = 5;
+
+/**
+ * One line per class with only a handful of images beside much larger ones: in a photo dump
+ * that is nearly always a stray file (`notes.v2.jpg` in a Kaggle folder is class "notes"),
+ * and the network would get an output for it.
+ */
+export function thinClassWarnings(set: Pick<ImageSet, 'layout' | 'classes' | 'labels' | 'names'>): string[] {
+  if (set.layout === 'idx') return []; // labels from a labels file: no stray files
+  const counts = set.classes.map(() => 0);
+  for (const l of set.labels) counts[l]++;
+  const largest = Math.max(...counts);
+  return set.classes.flatMap((name, c) => {
+    const n = counts[c];
+    if (n >= THIN_CLASS_MAX || n > THIN_CLASS_SHARE * largest) return [];
+    const examples = set.names.filter((_, i) => set.labels[i] === c).slice(0, 2).map((p) => basename(p));
+    const rule = set.layout === 'kaggle' ? 'the Kaggle layout takes the class from the name up to its first dot' : 'each folder is a class';
+    const what = n === 0 ? 'no readable images' : `only ${n} image${n > 1 ? 's' : ''} (${examples.join(', ')})`;
+    return [`warning: class "${name}" has ${what} against ${largest} in the largest; ${rule}: move or rename stray files, or the model gets an output for it`];
+  });
 }

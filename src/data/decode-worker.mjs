@@ -3,9 +3,8 @@
 // {id, pixels} (u8, HWC, exactly height*width*channels bytes) or {id, error}.
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
+import { describeDecodeError, LIMIT_INPUT_PIXELS } from './decode-errors.mjs';
 
-// Decompression bombs: refuse images that declare more than 100 megapixels.
-const LIMIT_INPUT_PIXELS = 100_000_000;
 sharp.concurrency(1); // one libvips thread per worker: the parallelism is the workers
 
 parentPort.on('message', async (job) => {
@@ -21,15 +20,6 @@ parentPort.on('message', async (job) => {
     const pixels = new Uint8Array(data.buffer, data.byteOffset, data.length).slice();
     parentPort.postMessage({ id: job.id, pixels }, [pixels.buffer]);
   } catch (e) {
-    parentPort.postMessage({ id: job.id, error: describe(e) });
+    parentPort.postMessage({ id: job.id, error: describeDecodeError(e) });
   }
 });
-
-function describe(e) {
-  const msg = String(e?.message ?? e).split('\n')[0];
-  if (/unsupported image format|Input file contains unsupported/i.test(msg)) return 'not an image (unsupported format)';
-  if (/empty|zero/i.test(msg) && /file|input/i.test(msg)) return 'empty file';
-  if (/pixel limit/i.test(msg)) return `too large (over ${LIMIT_INPUT_PIXELS / 1e6} megapixels)`;
-  if (/premature end|truncated|VipsJpeg|Corrupt/i.test(msg)) return `truncated or corrupt (${msg})`;
-  return msg;
-}

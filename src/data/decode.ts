@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { statSync } from 'node:fs';
+import { EMPTY_FILE } from './decode-errors.mjs';
 
 export interface DecodeResult {
   pixels?: Uint8Array;
@@ -32,7 +33,7 @@ export async function decodeAll(
                 const id = next++;
                 // Zero-byte files are the commonest breakage in real dumps; say so plainly.
                 if (statSync(paths[id], { throwIfNoEntry: false })?.size === 0) {
-                  onResult(id, { error: 'empty file (0 bytes)' });
+                  onResult(id, { error: EMPTY_FILE });
                   onProgress?.(++done);
                   continue;
                 }

@@ -5,10 +5,10 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gpu } from '../gpu/runtime.ts';
-import { prepareDataset, type ImageSet } from '../data/dataset.ts';
+import { prepareDataset, thinClassWarnings, type ImageSet } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
 import { buildModel, loadModelFile, ModelFileError, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
-import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, type Arch } from '../nn/model.ts';
+import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, parseBlocks, type Arch } from '../nn/model.ts';
 import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
 import { evalStep, maxMicroBatch, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
@@ -92,6 +92,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (!(o.batch >= 1)) throw new TrainingError(`--batch ${o.batch}: must be at least 1`);
   if (!(o.valSplit >= 0 && o.valSplit < 1)) throw new TrainingError(`--val-split ${o.valSplit}: must be in [0, 1)`);
   if (!((o.weightDecay ?? 0) >= 0)) throw new TrainingError(`--weight-decay ${o.weightDecay}: must be >= 0`);
+  if (o.arch) parseBlocks(o.arch); // a typo is one line before minutes of decoding, not after
 
   const devices = o.devices ?? 1;
   if (!(Number.isInteger(devices) && devices >= 1)) throw new TrainingError(`--devices ${devices}: must be a whole number >= 1`);
@@ -112,6 +113,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     log(`data: ${o.data} (${data.layout} layout), ${data.count} images ${data.width}x${data.height}x${data.channels} [${counts}], cache ${data.cache}`);
     if (data.layout === 'idx' && o.size !== undefined && o.size !== data.height) log(`note: IDX images keep their own ${data.width}x${data.height} size; --size ${o.size} applies to photos only`);
     if (data.bad.length) log(`skipped ${data.bad.length} unreadable file${data.bad.length > 1 ? 's' : ''} (listed in ${data.badReport})`);
+    for (const line of thinClassWarnings(data)) log(line);
     const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, o.valSplit, o.seed);
     if (trainIdx.length === 0) throw new TrainingError('no training images left after the validation split');
 
