@@ -101,6 +101,27 @@ describe('conv2d_grad_weight on a GPU', () => {
   });
 });
 
+describe('conv2d_subgroup on a GPU', () => {
+  it('keeps one output channel per lane there (two on a CPU driver) and still matches the reference', async () => {
+    // The same device, seen as a GPU; Co = 70 makes two channel blocks of one channel per lane.
+    const asGpu = Object.create(gpu, { onCpu: { value: false } }) as Gpu;
+    const s = { N: 2, Ci: 3, H: 9, W: 21, Co: 70 };
+    const cases: [AnyKernel, object][] = [
+      [conv2dForward, { ...s, relu: true }],
+      [conv2dReluMaxPool, { ...s, keepArgmax: true }],
+      [conv2dGradInput, s],
+    ];
+    for (const [k, p] of cases) {
+      const v = k.variants.find((x) => x.name === 'subgroup')!;
+      if (!isSupported(v, asGpu)) continue;
+      for (const device of [gpu, asGpu]) {
+        const errors = await validate(device, k, v, p, new Rng(4).fn);
+        for (const err of Object.values(errors)) expect(err, `${k.name} onCpu=${device.onCpu}`).toBeLessThanOrEqual(toleranceAt(k, p));
+      }
+    }
+  });
+});
+
 describe('tolerance at large shapes', () => {
   it('allows conv2d_grad_weight the rounding of its longest serial sums, and no more on small ones', () => {
     expect(toleranceAt(conv2dGradWeight, { N: 2, Ci: 5, H: 20, W: 13, Co: 9 })).toBe(conv2dGradWeight.tolerance);

@@ -9,10 +9,11 @@
 // SIMD lanes with a bounds check per lane, whatever the address, while a broadcast from a
 // constant lane is one shuffle. Here the 6x10 window's 60 inputs cost 8 lane-loads (lane l
 // loads element 8*round + l) instead of 60, and each lane's 9 weights 3 vec4 loads, for 288
-// multiply-adds per input channel (4x16: 14 + 3 loads for 576; 4x4: 5 + 3 for 144). Needs subgroups of >= 8
-// lanes (lanes past 8 load duplicates); on a GPU the same shape is a broadcast-friendly
-// register tile.
-// Grid: x = column tile, y = row tile, z = n * channelBlocks + channel block.
+// multiply-adds per input channel (4x16: 14 + 3 loads for 576; 4x4: 5 + 3 for 144). With
+// CO_PER_LANE = 2 (the launcher's choice on a CPU driver) a lane also computes channel co + WG
+// on a 4x8 tile: 8 + 6 loads and 64 broadcasts for 576. Needs subgroups of >= 8 lanes (lanes
+// past 8 load duplicates); on a GPU the same shape is a broadcast-friendly register tile.
+// Grid: x = column tile, y = row tile, z = n * channelBlocks + channel block (of WG * CO_PER_LANE).
 enable subgroups;
 
 struct Params { N: u32, Ci: u32, H: u32, W: u32, Co: u32, Ho: u32, Wo: u32, CoP: u32, channelBlocks: u32 }
@@ -45,7 +46,12 @@ override TILE_COLS: u32 = 8u;
 override WINDOW_COLS: u32 = TILE_COLS + 2u;
 override WINDOW: u32 = (TILE_ROWS + 2u) * WINDOW_COLS;  // 36, 60 or 108 inputs
 override ROUNDS: u32 = (WINDOW + 7u) / 8u;  // 5, 8 or 14 rounds of 8 inputs
-override BLOCKS: u32 = TILE_COLS / 4u;      // vec4 accumulators per tile row
+override BLOCKS: u32 = TILE_COLS / 4u;      // vec4 accumulators per tile row and channel
+// Output channels per lane: co and co + WG. A second channel doubles the multiply-adds each
+// broadcast window value feeds; its accumulators take the row's spare slots, so
+// CO_PER_LANE * BLOCKS <= 4 (a 4x16 tile has room for one channel, 4x8 and 4x4 for two).
+override CO_PER_LANE: u32 = 1u;
+override SLOTS: u32 = CO_PER_LANE * BLOCKS;  // accumulators per tile row
 
 /** This lane's share of round `round` of the window: element 8*round + lane, 0 outside the image. */
 fn windowElement(plane: u32, iy0: i32, ix0: i32, lane: u32, round: u32) -> f32 {
@@ -90,22 +96,37 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
   let ox0 = wid.x * TILE_COLS;
   let oy0 = wid.y * TILE_ROWS;
   let n = wid.z / p.channelBlocks;
-  let co = (wid.z % p.channelBlocks) * WG + lane;
+  let co = (wid.z % p.channelBlocks) * WG * CO_PER_LANE + lane;
   let wco = min(co, p.CoP - 1u);
+  let wco2 = min(co + WG, p.CoP - 1u);
   let loader = sgLane % 8u;
   let iy0 = i32(oy0) - i32(PAD);
   let ix0 = i32(ox0) - i32(PAD);
 
-  // acc[4*row + cb] holds output row `row`, columns 4*cb .. 4*cb+3 of the tile.
+  // acc[4*row + j] holds output row `row` of channel j / BLOCKS (co, then co + WG), columns
+  // 4*(j % BLOCKS) .. +3 of the tile.
   var acc: array<vec4f, 16>;
   let bias = vec4f(select(0.0, b[min(co, p.Co - 1u)], BIAS));
-  acc = array<vec4f, 16>(bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias);
+  let bias2 = vec4f(select(0.0, b[min(co + WG, p.Co - 1u)], BIAS && CO_PER_LANE > 1u));
+  let s1 = select(bias, bias2, 1u >= BLOCKS);
+  let s2 = select(bias, bias2, 2u >= BLOCKS);
+  let s3 = select(bias, bias2, 3u >= BLOCKS);
+  acc = array<vec4f, 16>(bias, s1, s2, s3, bias, s1, s2, s3, bias, s1, s2, s3, bias, s1, s2, s3);
   var win: Window;
   for (var ci = 0u; ci < p.Ci; ci++) {
     let t = (ci * p.CoP + wco) * 3u;
     let wa = wq[t];
     let wb = wq[t + 1u];
     let wc = wq[t + 2u];
+    var wa2 = wa;
+    var wb2 = wb;
+    var wc2 = wc;
+    if (CO_PER_LANE > 1u) {
+      let t2 = (ci * p.CoP + wco2) * 3u;
+      wa2 = wq[t2];
+      wb2 = wq[t2 + 1u];
+      wc2 = wq[t2 + 2u];
+    }
     let plane = (n * p.Ci + ci) * p.H;
     if (0u < ROUNDS) { win[0] = spread(windowElement(plane, iy0, ix0, loader, 0u)); }
     if (1u < ROUNDS) { win[1] = spread(windowElement(plane, iy0, ix0, loader, 1u)); }
@@ -121,52 +142,56 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
     if (11u < ROUNDS) { win[11] = spread(windowElement(plane, iy0, ix0, loader, 11u)); }
     if (12u < ROUNDS) { win[12] = spread(windowElement(plane, iy0, ix0, loader, 12u)); }
     if (13u < ROUNDS) { win[13] = spread(windowElement(plane, iy0, ix0, loader, 13u)); }
-    if (0u < BLOCKS) { acc[0] = kernel3x3(acc[0], &win, 0u, 0u, wa, wb, wc); }
-    if (1u < BLOCKS) { acc[1] = kernel3x3(acc[1], &win, 0u, 1u, wa, wb, wc); }
-    if (2u < BLOCKS) { acc[2] = kernel3x3(acc[2], &win, 0u, 2u, wa, wb, wc); }
-    if (3u < BLOCKS) { acc[3] = kernel3x3(acc[3], &win, 0u, 3u, wa, wb, wc); }
-    if (0u < BLOCKS) { acc[4] = kernel3x3(acc[4], &win, 1u, 0u, wa, wb, wc); }
-    if (1u < BLOCKS) { acc[5] = kernel3x3(acc[5], &win, 1u, 1u, wa, wb, wc); }
-    if (2u < BLOCKS) { acc[6] = kernel3x3(acc[6], &win, 1u, 2u, wa, wb, wc); }
-    if (3u < BLOCKS) { acc[7] = kernel3x3(acc[7], &win, 1u, 3u, wa, wb, wc); }
-    if (0u < BLOCKS) { acc[8] = kernel3x3(acc[8], &win, 2u, 0u, wa, wb, wc); }
-    if (1u < BLOCKS) { acc[9] = kernel3x3(acc[9], &win, 2u, 1u, wa, wb, wc); }
-    if (2u < BLOCKS) { acc[10] = kernel3x3(acc[10], &win, 2u, 2u, wa, wb, wc); }
-    if (3u < BLOCKS) { acc[11] = kernel3x3(acc[11], &win, 2u, 3u, wa, wb, wc); }
-    if (0u < BLOCKS) { acc[12] = kernel3x3(acc[12], &win, 3u, 0u, wa, wb, wc); }
-    if (1u < BLOCKS) { acc[13] = kernel3x3(acc[13], &win, 3u, 1u, wa, wb, wc); }
-    if (2u < BLOCKS) { acc[14] = kernel3x3(acc[14], &win, 3u, 2u, wa, wb, wc); }
-    if (3u < BLOCKS) { acc[15] = kernel3x3(acc[15], &win, 3u, 3u, wa, wb, wc); }
+    if (0u < SLOTS) { acc[0] = kernel3x3(acc[0], &win, 0u, 0u % BLOCKS, wa, wb, wc); }
+    if (1u < SLOTS) { acc[1] = kernel3x3(acc[1], &win, 0u, 1u % BLOCKS, select(wa, wa2, 1u >= BLOCKS), select(wb, wb2, 1u >= BLOCKS), select(wc, wc2, 1u >= BLOCKS)); }
+    if (2u < SLOTS) { acc[2] = kernel3x3(acc[2], &win, 0u, 2u % BLOCKS, select(wa, wa2, 2u >= BLOCKS), select(wb, wb2, 2u >= BLOCKS), select(wc, wc2, 2u >= BLOCKS)); }
+    if (3u < SLOTS) { acc[3] = kernel3x3(acc[3], &win, 0u, 3u % BLOCKS, select(wa, wa2, 3u >= BLOCKS), select(wb, wb2, 3u >= BLOCKS), select(wc, wc2, 3u >= BLOCKS)); }
+    if (0u < SLOTS) { acc[4] = kernel3x3(acc[4], &win, 1u, 0u % BLOCKS, wa, wb, wc); }
+    if (1u < SLOTS) { acc[5] = kernel3x3(acc[5], &win, 1u, 1u % BLOCKS, select(wa, wa2, 1u >= BLOCKS), select(wb, wb2, 1u >= BLOCKS), select(wc, wc2, 1u >= BLOCKS)); }
+    if (2u < SLOTS) { acc[6] = kernel3x3(acc[6], &win, 1u, 2u % BLOCKS, select(wa, wa2, 2u >= BLOCKS), select(wb, wb2, 2u >= BLOCKS), select(wc, wc2, 2u >= BLOCKS)); }
+    if (3u < SLOTS) { acc[7] = kernel3x3(acc[7], &win, 1u, 3u % BLOCKS, select(wa, wa2, 3u >= BLOCKS), select(wb, wb2, 3u >= BLOCKS), select(wc, wc2, 3u >= BLOCKS)); }
+    if (0u < SLOTS) { acc[8] = kernel3x3(acc[8], &win, 2u, 0u % BLOCKS, wa, wb, wc); }
+    if (1u < SLOTS) { acc[9] = kernel3x3(acc[9], &win, 2u, 1u % BLOCKS, select(wa, wa2, 1u >= BLOCKS), select(wb, wb2, 1u >= BLOCKS), select(wc, wc2, 1u >= BLOCKS)); }
+    if (2u < SLOTS) { acc[10] = kernel3x3(acc[10], &win, 2u, 2u % BLOCKS, select(wa, wa2, 2u >= BLOCKS), select(wb, wb2, 2u >= BLOCKS), select(wc, wc2, 2u >= BLOCKS)); }
+    if (3u < SLOTS) { acc[11] = kernel3x3(acc[11], &win, 2u, 3u % BLOCKS, select(wa, wa2, 3u >= BLOCKS), select(wb, wb2, 3u >= BLOCKS), select(wc, wc2, 3u >= BLOCKS)); }
+    if (0u < SLOTS) { acc[12] = kernel3x3(acc[12], &win, 3u, 0u % BLOCKS, wa, wb, wc); }
+    if (1u < SLOTS) { acc[13] = kernel3x3(acc[13], &win, 3u, 1u % BLOCKS, select(wa, wa2, 1u >= BLOCKS), select(wb, wb2, 1u >= BLOCKS), select(wc, wc2, 1u >= BLOCKS)); }
+    if (2u < SLOTS) { acc[14] = kernel3x3(acc[14], &win, 3u, 2u % BLOCKS, select(wa, wa2, 2u >= BLOCKS), select(wb, wb2, 2u >= BLOCKS), select(wc, wc2, 2u >= BLOCKS)); }
+    if (3u < SLOTS) { acc[15] = kernel3x3(acc[15], &win, 3u, 3u % BLOCKS, select(wa, wa2, 3u >= BLOCKS), select(wb, wb2, 3u >= BLOCKS), select(wc, wc2, 3u >= BLOCKS)); }
   }
-  if (co >= p.Co) { return; }
-  let base = (n * p.Co + co) * p.Ho * p.Wo;
-  for (var row = 0u; row < TILE_ROWS && STORE_Y; row++) {
-    let oy = oy0 + row;
-    if (oy >= p.Ho) { break; }
-    for (var j = 0u; j < TILE_COLS; j++) {
-      if (ox0 + j >= p.Wo) { break; }
-      y[base + oy * p.Wo + ox0 + j] = activation(acc[4u * row + j / 4u][j % 4u]);
+  for (var c = 0u; c < CO_PER_LANE; c++) {
+    let coc = co + c * WG;
+    if (coc >= p.Co) { break; }
+    let slot0 = c * BLOCKS;
+    let base = (n * p.Co + coc) * p.Ho * p.Wo;
+    for (var row = 0u; row < TILE_ROWS && STORE_Y; row++) {
+      let oy = oy0 + row;
+      if (oy >= p.Ho) { break; }
+      for (var j = 0u; j < TILE_COLS; j++) {
+        if (ox0 + j >= p.Wo) { break; }
+        y[base + oy * p.Wo + ox0 + j] = activation(acc[4u * row + slot0 + j / 4u][j % 4u]);
+      }
     }
-  }
-  if (POOL) {
-    let Hp = p.Ho / 2u;
-    let Wp = p.Wo / 2u;
-    let pooledBase = (n * p.Co + co) * Hp * Wp;
-    for (var i = 0u; i < TILE_ROWS / 2u; i++) {
-      let py = oy0 / 2u + i;
-      if (py >= Hp) { break; }
-      for (var j = 0u; j < TILE_COLS / 2u; j++) {
-        let px = ox0 / 2u + j;
-        if (px >= Wp) { break; }
-        let top = acc[8u * i + j / 2u];
-        let bottom = acc[8u * i + 4u + j / 2u];
-        let k = 2u * (j % 2u);
-        let v = array<f32, 4>(top[k], top[k + 1u], bottom[k], bottom[k + 1u]);
-        var best = 0u;
-        for (var q = 1u; q < 4u; q++) { if (v[q] > v[best]) { best = q; } }
-        let o = pooledBase + py * Wp + px;
-        pooled[o] = activation(v[best]);
-        if (ARGMAX) { argmax[o] = select(4u, best, v[best] > 0.0); }
+    if (POOL) {
+      let Hp = p.Ho / 2u;
+      let Wp = p.Wo / 2u;
+      let pooledBase = (n * p.Co + coc) * Hp * Wp;
+      for (var i = 0u; i < TILE_ROWS / 2u; i++) {
+        let py = oy0 / 2u + i;
+        if (py >= Hp) { break; }
+        for (var j = 0u; j < TILE_COLS / 2u; j++) {
+          let px = ox0 / 2u + j;
+          if (px >= Wp) { break; }
+          let top = acc[8u * i + slot0 + j / 2u];
+          let bottom = acc[8u * i + 4u + slot0 + j / 2u];
+          let k = 2u * (j % 2u);
+          let v = array<f32, 4>(top[k], top[k + 1u], bottom[k], bottom[k + 1u]);
+          var best = 0u;
+          for (var q = 1u; q < 4u; q++) { if (v[q] > v[best]) { best = q; } }
+          let o = pooledBase + py * Wp + px;
+          pooled[o] = activation(v[best]);
+          if (ARGMAX) { argmax[o] = select(4u, best, v[best] > 0.0); }
+        }
       }
     }
   }
