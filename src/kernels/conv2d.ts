@@ -128,6 +128,15 @@ function convVec4(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuff
 const hasSubgroups8 = (gpu: Gpu) => gpu.subgroupMinSize >= 8;
 
 /**
+ * Output channels across the lanes of the subgroup kernels, `perLane` each (co, co + WG, ...):
+ * the workgroup size (whole subgroups of 8, at most 64) and the blocks of WG * perLane channels.
+ */
+function channelLanes(Co: number, perLane: number): { WG: number; blocks: number } {
+  const WG = Math.min(64, Math.ceil(Co / (8 * perLane)) * 8);
+  return { WG, blocks: Math.ceil(Co / (WG * perLane)) };
+}
+
+/**
  * Tile width of conv2d_subgroup for an output `Wo` wide: the one with the least time per
  * row of output, empty columns included. Speed per output relative to 16 columns, on
  * lavapipe at N=8, Ci=32, 111x111, Co=64: 4 -> 16.4, 8 -> 20.4, 16 -> 24.3 GFLOP/s.
@@ -171,8 +180,7 @@ function convSubgroup(
   const CO_PER_LANE = gpu.onCpu && s.Co > 8 ? 2 : 1;
   // The second channel's accumulators take the tile row's spare slots: 4x8 at most.
   const TILE_COLS = Math.min(subgroupTileCols(Wo), 16 / CO_PER_LANE);
-  const WG = Math.min(64, Math.ceil(s.Co / (8 * CO_PER_LANE)) * 8);
-  const channelBlocks = Math.ceil(s.Co / (WG * CO_PER_LANE));
+  const { WG, blocks: channelBlocks } = channelLanes(s.Co, CO_PER_LANE);
   // An output not asked for is bound to a 4-byte placeholder of its own the kernel never writes.
   const outputs = [y, pooled, argmax];
   const bound = outputs.map((o) => o ?? gpu.pool.acquire(4));
@@ -424,8 +432,7 @@ function gradWeightSubgroup(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvSh
   const { Ho, Wo } = out(s);
   const CI_BLOCK = 4;
   const CO_PER_LANE = s.Co > 8 ? 2 : 1;
-  const WG = Math.min(64, Math.ceil(s.Co / (8 * CO_PER_LANE)) * 8);
-  const coBlocks = Math.ceil(s.Co / (WG * CO_PER_LANE));
+  const { WG, blocks: coBlocks } = channelLanes(s.Co, CO_PER_LANE);
   const groups = Math.ceil(s.Ci / CI_BLOCK) * coBlocks;
   const chunks = s.N * Math.ceil(Ho / 2);
   // Workgroups to aim for, each slice costing a partial sum: ~128 keep a CPU's threads busy;
