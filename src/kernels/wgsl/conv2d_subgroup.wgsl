@@ -82,12 +82,23 @@ fn taps(acc: vec4f, win: ptr<function, Window>, i: u32, w0: f32, w1: f32, w2: f3
   return fma(vec4f(w2), quad(win, i + 2u), b);
 }
 
+/** One lane's 9 taps of one input channel, as conv2d_pack_taps packs them: rows a.xyz, a.w b.xy, b.zw c.x. */
+struct Taps { a: vec4f, b: vec4f, c: vec4f }
+
 /** acc + the 3x3 kernel at output (row, column block cb) of the tile. */
-fn kernel3x3(acc: vec4f, win: ptr<function, Window>, row: u32, cb: u32, wa: vec4f, wb: vec4f, wc: vec4f) -> vec4f {
+fn kernel3x3(acc: vec4f, win: ptr<function, Window>, row: u32, cb: u32, w: Taps) -> vec4f {
   let i = row * WINDOW_COLS + cb * 4u;
-  let a = taps(acc, win, i, wa.x, wa.y, wa.z);
-  let b = taps(a, win, i + WINDOW_COLS, wa.w, wb.x, wb.y);
-  return taps(b, win, i + 2u * WINDOW_COLS, wb.z, wb.w, wc.x);
+  let a = taps(acc, win, i, w.a.x, w.a.y, w.a.z);
+  let b = taps(a, win, i + WINDOW_COLS, w.a.w, w.b.x, w.b.y);
+  return taps(b, win, i + 2u * WINDOW_COLS, w.b.z, w.b.w, w.c.x);
+}
+
+/** Slot j of tile row `row` after one more input channel: channel j / BLOCKS (first, then
+ *  second), column block j % BLOCKS. j is a constant, so the choice folds away. */
+fn slot(acc: vec4f, win: ptr<function, Window>, row: u32, j: u32, first: Taps, second: Taps) -> vec4f {
+  var w = first;
+  if (j >= BLOCKS) { w = second; }
+  return kernel3x3(acc, win, row, j % BLOCKS, w);
 }
 
 @compute @workgroup_size(WG)
@@ -115,17 +126,11 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
   var win: Window;
   for (var ci = 0u; ci < p.Ci; ci++) {
     let t = (ci * p.CoP + wco) * 3u;
-    let wa = wq[t];
-    let wb = wq[t + 1u];
-    let wc = wq[t + 2u];
-    var wa2 = wa;
-    var wb2 = wb;
-    var wc2 = wc;
+    let w = Taps(wq[t], wq[t + 1u], wq[t + 2u]);
+    var w2 = w;
     if (CO_PER_LANE > 1u) {
       let t2 = (ci * p.CoP + wco2) * 3u;
-      wa2 = wq[t2];
-      wb2 = wq[t2 + 1u];
-      wc2 = wq[t2 + 2u];
+      w2 = Taps(wq[t2], wq[t2 + 1u], wq[t2 + 2u]);
     }
     let plane = (n * p.Ci + ci) * p.H;
     if (0u < ROUNDS) { win[0] = spread(windowElement(plane, iy0, ix0, loader, 0u)); }
@@ -142,22 +147,22 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(subgroup_invocation
     if (11u < ROUNDS) { win[11] = spread(windowElement(plane, iy0, ix0, loader, 11u)); }
     if (12u < ROUNDS) { win[12] = spread(windowElement(plane, iy0, ix0, loader, 12u)); }
     if (13u < ROUNDS) { win[13] = spread(windowElement(plane, iy0, ix0, loader, 13u)); }
-    if (0u < SLOTS) { acc[0] = kernel3x3(acc[0], &win, 0u, 0u % BLOCKS, wa, wb, wc); }
-    if (1u < SLOTS) { acc[1] = kernel3x3(acc[1], &win, 0u, 1u % BLOCKS, select(wa, wa2, 1u >= BLOCKS), select(wb, wb2, 1u >= BLOCKS), select(wc, wc2, 1u >= BLOCKS)); }
-    if (2u < SLOTS) { acc[2] = kernel3x3(acc[2], &win, 0u, 2u % BLOCKS, select(wa, wa2, 2u >= BLOCKS), select(wb, wb2, 2u >= BLOCKS), select(wc, wc2, 2u >= BLOCKS)); }
-    if (3u < SLOTS) { acc[3] = kernel3x3(acc[3], &win, 0u, 3u % BLOCKS, select(wa, wa2, 3u >= BLOCKS), select(wb, wb2, 3u >= BLOCKS), select(wc, wc2, 3u >= BLOCKS)); }
-    if (0u < SLOTS) { acc[4] = kernel3x3(acc[4], &win, 1u, 0u % BLOCKS, wa, wb, wc); }
-    if (1u < SLOTS) { acc[5] = kernel3x3(acc[5], &win, 1u, 1u % BLOCKS, select(wa, wa2, 1u >= BLOCKS), select(wb, wb2, 1u >= BLOCKS), select(wc, wc2, 1u >= BLOCKS)); }
-    if (2u < SLOTS) { acc[6] = kernel3x3(acc[6], &win, 1u, 2u % BLOCKS, select(wa, wa2, 2u >= BLOCKS), select(wb, wb2, 2u >= BLOCKS), select(wc, wc2, 2u >= BLOCKS)); }
-    if (3u < SLOTS) { acc[7] = kernel3x3(acc[7], &win, 1u, 3u % BLOCKS, select(wa, wa2, 3u >= BLOCKS), select(wb, wb2, 3u >= BLOCKS), select(wc, wc2, 3u >= BLOCKS)); }
-    if (0u < SLOTS) { acc[8] = kernel3x3(acc[8], &win, 2u, 0u % BLOCKS, wa, wb, wc); }
-    if (1u < SLOTS) { acc[9] = kernel3x3(acc[9], &win, 2u, 1u % BLOCKS, select(wa, wa2, 1u >= BLOCKS), select(wb, wb2, 1u >= BLOCKS), select(wc, wc2, 1u >= BLOCKS)); }
-    if (2u < SLOTS) { acc[10] = kernel3x3(acc[10], &win, 2u, 2u % BLOCKS, select(wa, wa2, 2u >= BLOCKS), select(wb, wb2, 2u >= BLOCKS), select(wc, wc2, 2u >= BLOCKS)); }
-    if (3u < SLOTS) { acc[11] = kernel3x3(acc[11], &win, 2u, 3u % BLOCKS, select(wa, wa2, 3u >= BLOCKS), select(wb, wb2, 3u >= BLOCKS), select(wc, wc2, 3u >= BLOCKS)); }
-    if (0u < SLOTS) { acc[12] = kernel3x3(acc[12], &win, 3u, 0u % BLOCKS, wa, wb, wc); }
-    if (1u < SLOTS) { acc[13] = kernel3x3(acc[13], &win, 3u, 1u % BLOCKS, select(wa, wa2, 1u >= BLOCKS), select(wb, wb2, 1u >= BLOCKS), select(wc, wc2, 1u >= BLOCKS)); }
-    if (2u < SLOTS) { acc[14] = kernel3x3(acc[14], &win, 3u, 2u % BLOCKS, select(wa, wa2, 2u >= BLOCKS), select(wb, wb2, 2u >= BLOCKS), select(wc, wc2, 2u >= BLOCKS)); }
-    if (3u < SLOTS) { acc[15] = kernel3x3(acc[15], &win, 3u, 3u % BLOCKS, select(wa, wa2, 3u >= BLOCKS), select(wb, wb2, 3u >= BLOCKS), select(wc, wc2, 3u >= BLOCKS)); }
+    if (0u < SLOTS) { acc[0] = slot(acc[0], &win, 0u, 0u, w, w2); }
+    if (1u < SLOTS) { acc[1] = slot(acc[1], &win, 0u, 1u, w, w2); }
+    if (2u < SLOTS) { acc[2] = slot(acc[2], &win, 0u, 2u, w, w2); }
+    if (3u < SLOTS) { acc[3] = slot(acc[3], &win, 0u, 3u, w, w2); }
+    if (0u < SLOTS) { acc[4] = slot(acc[4], &win, 1u, 0u, w, w2); }
+    if (1u < SLOTS) { acc[5] = slot(acc[5], &win, 1u, 1u, w, w2); }
+    if (2u < SLOTS) { acc[6] = slot(acc[6], &win, 1u, 2u, w, w2); }
+    if (3u < SLOTS) { acc[7] = slot(acc[7], &win, 1u, 3u, w, w2); }
+    if (0u < SLOTS) { acc[8] = slot(acc[8], &win, 2u, 0u, w, w2); }
+    if (1u < SLOTS) { acc[9] = slot(acc[9], &win, 2u, 1u, w, w2); }
+    if (2u < SLOTS) { acc[10] = slot(acc[10], &win, 2u, 2u, w, w2); }
+    if (3u < SLOTS) { acc[11] = slot(acc[11], &win, 2u, 3u, w, w2); }
+    if (0u < SLOTS) { acc[12] = slot(acc[12], &win, 3u, 0u, w, w2); }
+    if (1u < SLOTS) { acc[13] = slot(acc[13], &win, 3u, 1u, w, w2); }
+    if (2u < SLOTS) { acc[14] = slot(acc[14], &win, 3u, 2u, w, w2); }
+    if (3u < SLOTS) { acc[15] = slot(acc[15], &win, 3u, 3u, w, w2); }
   }
   for (var c = 0u; c < CO_PER_LANE; c++) {
     let coc = co + c * WG;
