@@ -131,7 +131,7 @@ describe('large batches', () => {
     const photos = inputs.map((data) => ({ data, width: 16, height: 16 }));
     const opts = { mode: 'contrast' as const, contrast: 'runner-up' as const, cls: -1, rawScale: 1, allClasses: false };
     const whole = await new Explainer(gpu, backend, model).explain(inputs, photos, opts);
-    const chunked = await new Explainer(gpu, backend, model, 2).explain(inputs, photos, opts);
+    const chunked = await new Explainer(gpu, backend, model, { maxBatch: 2 }).explain(inputs, photos, opts);
     expect(chunked.length).toBe(5);
     chunked.forEach((r, i) => {
       expect(Array.from(r.cam)).toEqual(Array.from(whole[i].cam));

@@ -9,7 +9,8 @@ import type { Backend } from '../src/tensor/backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
 import { Classifier, type Arch } from '../src/nn/model.ts';
 import { Adam, Sgd } from '../src/nn/optim.ts';
-import { evalStep, maxMicroBatch, takeStats, trainStep, type Batch } from '../src/nn/train-step.ts';
+import { evalStep, takeStats, trainStep, type Batch } from '../src/nn/train-step.ts';
+import { imagesThatFit, trainingNeed } from '../src/nn/memory.ts';
 import { makeDataset } from '../src/data/synthetic.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -145,9 +146,10 @@ describe('long runs and adapter limits', () => {
   });
 
   it('splits a batch that would exceed the binding limit, and names the limit when one image is too big', () => {
-    const big = new Classifier(new CpuBackend(), { blocks: 'c32-p-c64-p-c128-p-c256', inputChannels: 3, height: 224, width: 224, classes: 2 }, new Rng(1));
+    const need = trainingNeed({ blocks: 'c32-p-c64-p-c128-p-c256', inputChannels: 3, height: 224, width: 224, classes: 2 }, 2);
+    const plenty = { bytes: 2 ** 40, source: 'test' };
     // conv1's output for one image: 32 x 222 x 222 floats = 6.3 MB; lavapipe binds 128 MiB.
-    expect(maxMicroBatch(big, 128 * 2 ** 20)).toBe(21);
-    expect(() => maxMicroBatch(big, 4 * 2 ** 20)).toThrow(/over this adapter's maxStorageBufferBindingSize \(4194304\); use a smaller --size/);
+    expect(imagesThatFit('m', need, 64, plenty, 128 * 2 ** 20)).toBe(21);
+    expect(() => imagesThatFit('m', need, 64, plenty, 4 * 2 ** 20)).toThrow(/^m: one image needs a 6.0 MiB buffer, over this adapter's maxStorageBufferBindingSize of 4.0 MiB/);
   });
 });

@@ -10,7 +10,7 @@ import { cam, runUpsample, type CamMode } from '../kernels/cam.ts';
 import { packBytes } from '../kernels/images.ts';
 import type { Classifier } from '../nn/model.ts';
 import { featureShapes } from '../nn/model.ts';
-import { maxMicroBatch } from '../nn/train-step.ts';
+import { defaultMemoryLimit, imagesThatFit, inferenceNeed, type MemoryLimit, type MemoryNeed } from '../nn/memory.ts';
 import type { GpuBackend } from '../tensor/gpu-backend.ts';
 import { tidy } from '../tensor/tensor.ts';
 import { cellGeometry } from './geometry.ts';
@@ -45,28 +45,59 @@ export interface Explained {
   allMaps?: Float32Array;
 }
 
-export class Explainer {
-  /** Images per forward pass: by default as many as fit the adapter's storage-binding limit. */
-  private readonly maxBatch: number;
+/** A model whose outputs overflowed float32 (finite but huge weights do it): its maps mean nothing. */
+export class NonFiniteOutputError extends Error {}
 
+export interface ExplainerOptions {
+  /** Images per forward pass at most (default: as many as fit). */
+  maxBatch?: number;
+  /** Host/GPU memory the explanations may take (default: half of this machine's memory). */
+  limit?: MemoryLimit;
+  /** Names the model in errors (its file). */
+  source?: string;
+}
+
+export class Explainer {
+  private readonly maxBatch: number;
+  private readonly need: MemoryNeed;
+  private readonly limit: MemoryLimit;
+  private readonly source: string;
+
+  /** Throws a MemoryLimitError when not even one image fits the adapter or the memory limit. */
   constructor(
     private gpu: Gpu,
     private backend: GpuBackend,
     readonly model: Classifier,
-    maxBatch?: number,
+    o: ExplainerOptions = {},
   ) {
-    this.maxBatch = Math.min(maxBatch ?? Infinity, maxMicroBatch(model, gpu.maxBindingBytes));
+    this.need = inferenceNeed(model.arch);
+    this.limit = o.limit ?? defaultMemoryLimit();
+    this.source = o.source ?? 'the model';
+    this.maxBatch = imagesThatFit(this.source, this.need, o.maxBatch ?? Infinity, this.limit, gpu.maxBindingBytes);
   }
 
   /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
   async explain(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
-    // As in training, a batch whose activations would exceed one storage binding is split.
-    const limit = this.maxBatch;
-    if (inputs.length > limit) {
-      const out: Explained[] = [];
-      for (let i = 0; i < inputs.length; i += limit) out.push(...(await this.explain(inputs.slice(i, i + limit), photos.slice(i, i + limit), o)));
-      return out;
+    // Every buffer a batch allocates counts: activations and CAM buffers per image, and each
+    // photo's upsampled map (on the GPU and read back), so a batch of large photos is split.
+    const photoBytes = (ph: Photo) => 8 * ph.width * ph.height;
+    const budget = this.limit.bytes - this.need.fixed;
+    const batches: [number, number][] = [];
+    for (let start = 0, used = 0, i = 0; i < inputs.length; i++) {
+      const cost = this.need.perImage + photoBytes(photos[i]);
+      if (i > start && (i - start >= this.maxBatch || used + cost > budget)) {
+        batches.push([start, i]);
+        [start, used] = [i, 0];
+      }
+      used += cost;
+      if (i === inputs.length - 1) batches.push([start, inputs.length]);
     }
+    const out: Explained[] = [];
+    for (const [a, b] of batches) out.push(...(await this.explainBatch(inputs.slice(a, b), photos.slice(a, b), o)));
+    return out;
+  }
+
+  private async explainBatch(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
     const { arch } = this.model;
     const N = inputs.length;
     const [K, h, w] = featureShapes(arch).at(-1)!;
@@ -99,6 +130,9 @@ export class Explainer {
       const u8 = new Uint32Array(await this.gpu.read(outs.r.u8, N * HW * 4));
       const raw = new Float32Array(await this.gpu.read(outs.r.raw, N * HW * 4));
       const maps = o.allClasses ? new Float32Array(await this.gpu.read(outs.r.maps, N * arch.classes * HW * 4)) : null;
+      if (!probs.every(Number.isFinite) || !raw.every(Number.isFinite) || (maps && !maps.every(Number.isFinite))) {
+        throw new NonFiniteOutputError(`${this.source}: the model's outputs are not finite numbers (its weights overflow float32); its predictions and maps would mean nothing`);
+      }
       const results: Explained[] = [];
       for (let n = 0; n < N; n++) {
         const ph = photos[n];

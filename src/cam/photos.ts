@@ -5,6 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import sharp from 'sharp';
+import { whyNotAFile } from '../io/input-path.ts';
 import { describeDecodeError, EMPTY_FILE, LIMIT_INPUT_PIXELS } from '../data/decode-errors.mjs';
 import type { InputSpec } from '../io/model-file.ts';
 import type { Photo } from './explain.ts';
@@ -13,7 +14,9 @@ export const MAX_OVERLAY_SIDE = 4096;
 export class PhotoError extends Error {}
 
 export async function loadPhoto(path: string, input: InputSpec): Promise<{ photo: Photo; input: Uint8Array }> {
-  if (statSync(path, { throwIfNoEntry: false })?.size === 0) throw new PhotoError(`${path}: ${EMPTY_FILE}`);
+  const why = whyNotAFile(path); // never open a FIFO or a device: it would block or never end
+  if (why) throw new PhotoError(`${path}: ${why}`);
+  if (statSync(path).size === 0) throw new PhotoError(`${path}: ${EMPTY_FILE}`);
   try {
     const { data, info } = await sharp(path, { limitInputPixels: LIMIT_INPUT_PIXELS, failOn: 'truncated', animated: false })
       .rotate()

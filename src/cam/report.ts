@@ -3,6 +3,8 @@ import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
 import type { CamRecord } from './outputs.ts';
 
+export const REPORT_NAME = 'index.html';
+
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export function writeReport(outDir: string, records: CamRecord[], title: string): string {
@@ -28,7 +30,7 @@ img{width:240px;height:auto;border-radius:4px}figcaption{line-height:1.35}button
 <main id="g">${cards}</main>
 <script>function sortBy(k,d){const g=document.getElementById('g');[...g.children].sort((a,b)=>{const x=a.dataset[k],y=b.dataset[k];
 return (k==='conf'?(x-y):x.localeCompare(y))*d}).forEach(e=>g.appendChild(e))}</script>\n`;
-  const path = join(outDir, 'index.html');
+  const path = join(outDir, REPORT_NAME);
   writeFileAtomic(path, html);
   return path;
 }

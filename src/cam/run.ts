@@ -2,10 +2,17 @@
  * The CAM job behind `npm run cam`: load a model, explain images in batches, write
  * the outputs, print predictions, optionally score boxes and write a gallery.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { Gpu } from '../gpu/runtime.ts';
-import { buildModel, loadModelFile } from '../io/model-file.ts';
+import { removeStaleTemporaries } from '../io/atomic.ts';
+import { isInside, whyNotAFile, whyNotAFolder } from '../io/input-path.ts';
+import { buildModel, loadModelFile, type LoadedModel } from '../io/model-file.ts';
+import { lockRunFolder } from '../io/run-lock.ts';
+import { quoteName } from '../io/safetensors.ts';
+import type { MemoryLimit } from '../nn/memory.ts';
+import { StopRequest, stopWords } from '../util/stop.ts';
+import { printable } from '../util/terminal.ts';
 import { IMAGE_EXTENSIONS } from '../data/layout.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import type { Box } from './box.ts';
@@ -15,7 +22,7 @@ import { scoreBoxes, type BoxScores } from './evaluate.ts';
 import { Explainer, type CamOptions } from './explain.ts';
 import { safeStem, writeCamOutputs, type CamRecord, type OutputOptions } from './outputs.ts';
 import { loadPhoto } from './photos.ts';
-import { writeReport } from './report.ts';
+import { REPORT_NAME, writeReport } from './report.ts';
 
 export interface CamJob extends Omit<CamOptions, 'cls'> {
   model: string;
@@ -32,6 +39,10 @@ export interface CamJob extends Omit<CamOptions, 'cls'> {
   overwrite: boolean;
   batch: number;
   evalBoxes?: string;
+  /** The memory the explanations may take (default: half of this machine's memory). */
+  memoryLimit?: MemoryLimit;
+  /** Set by signals: the job stops after the current batch. */
+  stop?: StopRequest;
   print?: (line: string) => void;
   warn?: (line: string) => void;
 }
@@ -41,91 +52,185 @@ export interface CamJobResult {
   failed: number;
   scores?: BoxScores;
   reportPath?: string;
+  /** A signal stopped the job before every image was explained. */
+  stopped?: boolean;
 }
 
-/** Files named on the command line, and the images inside named folders (recursively, sorted). */
-export function expandInputs(inputs: string[]): { files: string[]; missing: string[] } {
+export interface ExpandedInputs {
+  files: string[];
+  /** Inputs that are not there or cannot be read as images (a FIFO, a dangling link), with why. */
+  unreadable: { path: string; reason: string }[];
+  /** The folders named on the command line (their images were listed). */
+  folders: string[];
+}
+
+/** Files named on the command line, and the images inside named folders (recursively, sorted; links followed once). */
+export function expandInputs(inputs: string[]): ExpandedInputs {
   const files: string[] = [];
-  const missing: string[] = [];
+  const unreadable: { path: string; reason: string }[] = [];
+  const folders: string[] = [];
+  const seen = new Set<string>();
   const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      return;
+    }
+    if (seen.has(real)) return; // a link loop, or the same folder named twice
+    seen.add(real);
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+    } catch (e) {
+      unreadable.push({ path: dir, reason: `cannot list the folder (${(e as NodeJS.ErrnoException).code})` });
+      return;
+    }
+    for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase())) files.push(p);
+      if (whyNotAFolder(p) === null) walk(p);
+      else if (IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase())) {
+        const why = whyNotAFile(p);
+        if (why) unreadable.push({ path: p, reason: why });
+        else files.push(p);
+      }
     }
   };
   for (const i of inputs) {
-    if (!existsSync(i)) missing.push(i);
-    else if (statSync(i).isDirectory()) walk(i);
+    if (whyNotAFolder(i) === null) {
+      folders.push(i);
+      walk(i);
+      continue;
+    }
+    const why = whyNotAFile(i);
+    if (why) unreadable.push({ path: i, reason: why });
     else files.push(i);
   }
-  return { files, missing };
+  return { files, unreadable, folders };
 }
 
+/** A box file larger than this is refused (a box is ~40 bytes: this is ~1.5 million images). */
+const MAX_BOX_FILE = 64 * 2 ** 20;
+
 export function readBoxes(path: string): Map<string, Box> {
+  const why = whyNotAFile(path);
+  if (why) throw new Error(`${path}: ${why}`);
+  if (statSync(path).size > MAX_BOX_FILE) throw new Error(`${path}: larger than ${MAX_BOX_FILE / 2 ** 20} MiB; not a box file`);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new Error(`${path}: cannot read boxes (${(e as Error).message.split('\n')[0]})`);
   }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${path}: boxes must be a JSON object {"image.jpg": [x0, y0, x1, y1], ...}`);
   const map = new Map<string, Box>();
   for (const [name, box] of Object.entries(raw as Record<string, unknown>)) {
-    if (!Array.isArray(box) || box.length !== 4 || !box.every(Number.isFinite)) throw new Error(`${path}: box of '${name}' is not [x0, y0, x1, y1]`);
+    const shown = quoteName(name);
+    if (!Array.isArray(box) || box.length !== 4 || !box.every(Number.isFinite)) throw new Error(`${path}: box of ${shown} is not [x0, y0, x1, y1]`);
+    if (!(box[0] < box[2] && box[1] < box[3])) throw new Error(`${path}: box of ${shown} is empty (needs x0 < x1 and y0 < y1)`);
     map.set(basename(name), box as Box);
   }
   return map;
 }
 
-export async function runCam(job: CamJob): Promise<CamJobResult> {
-  const print = job.print ?? ((s) => process.stdout.write(s + '\n'));
-  const warn = job.warn ?? ((s) => process.stderr.write(`wgcam: ${s}\n`));
-  const loaded = loadModelFile(job.model);
-  const { classes, input } = loaded.meta;
-  let cls = -1;
-  if (job.className !== undefined) {
-    cls = classes.findIndex((c) => c.toLowerCase() === job.className!.toLowerCase());
-    if (cls < 0 && /^\d+$/.test(job.className) && Number(job.className) < classes.length) cls = Number(job.className);
-    if (cls < 0) throw new Error(`--class ${job.className}: the model's classes are ${classes.join(', ')}`);
-  }
-  const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
-  const { files, missing } = expandInputs(job.inputs);
-  let failed = missing.length;
-  for (const m of missing) warn(`${m}: no such file or folder`);
-  if (files.length === 0) {
-    if (!missing.length) warn('no images found in the given inputs');
-    return { records: [], failed: Math.max(1, failed) };
-  }
-  try {
-    mkdirSync(job.outDir, { recursive: true });
-  } catch (e) {
-    throw new Error(`cannot create ${job.outDir} (${(e as NodeJS.ErrnoException).code})`);
-  }
-  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: job.overwrite, boxThreshold: job.boxThreshold ?? 0.2 };
-  const opts: CamOptions = { mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
-
-  const gpu = await Gpu.create();
-  const backend = new GpuBackend(gpu);
-  const model = buildModel(backend, loaded);
-  const explainer = new Explainer(gpu, backend, model);
-  const records: CamRecord[] = [];
-  const geometry = cellGeometry(loaded.meta.arch.blocks);
+/** Output stems for the input files, unique within the output folder, in input order. */
+function outputStems(files: string[]): string[] {
   const stems = new Set<string>();
-  const stemFor = (file: string) => {
+  return files.map((file) => {
     const base = safeStem(basename(file));
     let stem = base;
     for (let k = 2; stems.has(stem); k++) stem = `${base}-${k}`;
     stems.add(stem);
     return stem;
-  };
+  });
+}
+
+export async function runCam(job: CamJob): Promise<CamJobResult> {
+  const print = job.print ?? ((s) => process.stdout.write(printable(s) + '\n'));
+  const warn = job.warn ?? ((s) => process.stderr.write(`wgcam: ${printable(s)}\n`));
+  const stop = job.stop ?? new StopRequest();
+  const loaded = loadModelFile(job.model);
+  const { classes } = loaded.meta;
+  let cls = -1;
+  if (job.className !== undefined) {
+    cls = classes.findIndex((c) => c.toLowerCase() === job.className!.toLowerCase());
+    if (cls < 0 && /^\d+$/.test(job.className) && Number(job.className) < classes.length) cls = Number(job.className);
+    if (cls < 0) throw new Error(`--class ${job.className}: the model's classes are ${classes.slice(0, 20).join(', ')}${classes.length > 20 ? `, ... (${classes.length})` : ''}`);
+  }
+  const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
+  const { files, unreadable, folders } = expandInputs(job.inputs);
+  // Overlays written into a folder being explained would be explained (and trained on) next time.
+  const inside = folders.find((f) => isInside(job.outDir, f));
+  if (inside !== undefined) throw new Error(`--out ${job.outDir} is inside the input folder ${inside}; pick an --out outside it`);
+  let failed = unreadable.length;
+  for (const u of unreadable) warn(`${u.path}: ${u.reason}`);
+  if (files.length === 0) {
+    if (!unreadable.length) warn('no images found in the given inputs');
+    return { records: [], failed: Math.max(1, failed) };
+  }
+  const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
+  if (whyNot) throw new Error(`cannot use the output folder ${job.outDir} (${whyNot})`);
   try {
+    mkdirSync(job.outDir, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create ${job.outDir} (${(e as NodeJS.ErrnoException).code})`);
+  }
+  const unlock = lockRunFolder(job.outDir, 'cam', warn);
+  try {
+    removeStaleTemporaries(job.outDir);
+    const stems = outputStems(files);
+    // Nothing in --out is replaced without --overwrite: check every name before any work.
+    if (!job.overwrite) {
+      const planned = stems.flatMap((stem) => [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : [])]);
+      if (job.report) planned.push(REPORT_NAME);
+      const clashes = planned.filter((f) => existsSync(join(job.outDir, f)));
+      if (clashes.length) {
+        throw new Error(`${job.outDir} already holds ${clashes.length} of this run's output files (${clashes.slice(0, 3).join(', ')}${clashes.length > 3 ? ', ...' : ''}); pass --overwrite to replace them, or pick another --out`);
+      }
+    }
+    return await explainAll(job, loaded, cls, files, stems, failed, truth, stop, print, warn);
+  } finally {
+    unlock();
+  }
+}
+
+async function explainAll(
+  job: CamJob,
+  loaded: LoadedModel,
+  cls: number,
+  files: string[],
+  stems: string[],
+  failedBefore: number,
+  truth: Map<string, Box> | null,
+  stop: StopRequest,
+  print: (line: string) => void,
+  warn: (line: string) => void,
+): Promise<CamJobResult> {
+  const { classes, input } = loaded.meta;
+  let failed = failedBefore;
+  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2 };
+  const opts: CamOptions = { mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
+
+  const gpu = await Gpu.create();
+  const backend = new GpuBackend(gpu);
+  const model = buildModel(backend, loaded);
+  const records: CamRecord[] = [];
+  const geometry = cellGeometry(loaded.meta.arch.blocks);
+  let stopped = false;
+  try {
+    const explainer = new Explainer(gpu, backend, model, { limit: job.memoryLimit, source: job.model });
     for (let b = 0; b < files.length; b += job.batch) {
+      if (stop.requested) {
+        stopped = true;
+        warn(`${stopWords(stop.reason!)}: stopped after ${records.length} of ${files.length} images; the files written so far are complete`);
+        break;
+      }
       const chunk = files.slice(b, b + job.batch);
       const loadedPhotos = await Promise.allSettled(chunk.map((f) => loadPhoto(f, input)));
-      const ok: { file: string; photo: { data: Uint8Array; width: number; height: number }; input: Uint8Array }[] = [];
+      const ok: { file: string; stem: string; photo: { data: Uint8Array; width: number; height: number }; input: Uint8Array }[] = [];
       loadedPhotos.forEach((r, i) => {
-        if (r.status === 'fulfilled') ok.push({ file: chunk[i], ...r.value });
+        if (r.status === 'fulfilled') ok.push({ file: chunk[i], stem: stems[b + i], ...r.value });
         else {
           failed++;
           warn((r.reason as Error).message);
@@ -140,7 +245,7 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
       for (let i = 0; i < ok.length; i++) {
         try {
           const ph = ok[i].photo;
-          const rec = await writeCamOutputs(ok[i].file, stemFor(ok[i].file), results[i], ph, classes, output, cellToPhoto(geometry, input.width, input.height, ph.width, ph.height));
+          const rec = await writeCamOutputs(ok[i].file, ok[i].stem, results[i], ph, classes, output, cellToPhoto(geometry, input.width, input.height, ph.width, ph.height));
           records.push(rec);
           const preds = rec.predictions
             .slice(0, 3)
@@ -157,15 +262,19 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
     model.dispose();
     gpu.destroy();
   }
-  const result: CamJobResult = { records, failed };
+  const result: CamJobResult = { records, failed, stopped };
   if (truth) {
     result.scores = scoreBoxes(records, truth);
     const s = result.scores;
     print(`pointing game ${(100 * s.pointing).toFixed(1)}%  box accuracy (IoU >= 0.5) ${(100 * s.boxAccuracy).toFixed(1)}%  over ${s.images} images with known boxes`);
   }
   if (job.report) {
-    result.reportPath = writeReport(job.outDir, records, `wgcam: ${basename(job.model)}`);
-    print(`gallery: ${result.reportPath}`);
+    if (records.length) {
+      result.reportPath = writeReport(job.outDir, records, `wgcam: ${basename(job.model)}`);
+      print(`gallery: ${result.reportPath}`);
+    } else {
+      warn('no gallery written: no image was explained');
+    }
   }
   return result;
 }

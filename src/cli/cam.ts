@@ -2,7 +2,8 @@
 import { runCam } from '../cam/run.ts';
 import { COLORMAPS, type ColormapName } from '../cam/colormap.ts';
 import { CAM_MODES, type CamMode } from '../kernels/cam.ts';
-import { int, num, parse, run, UsageError } from './main.ts';
+import { int, memoryLimit, num, parse, run, UsageError } from './main.ts';
+import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 
 const HELP = `
 Usage: npm run cam -- model.bin IMAGE|FOLDER... [options]
@@ -30,7 +31,11 @@ Options:
   --report             write index.html, a gallery of all results
   --eval-boxes FILE    score localization against {"image.jpg": [x0,y0,x1,y1], ...}:
                        pointing game and box accuracy (IoU >= 0.5)
-  --batch N            images per forward pass (default 16)
+  --batch N            images per forward pass (default 16; fewer where the memory
+                       estimate needs it)
+  --max-memory SIZE    refuse a model estimated to need more memory than SIZE for one
+                       image, e.g. 8G (default: half of this machine's memory; also
+                       WGCAM_MAX_MEMORY)
   --overwrite          replace existing output files
   -h, --help           this help
 `;
@@ -53,6 +58,7 @@ run(async () => {
       report: { type: 'boolean' },
       'eval-boxes': { type: 'string' },
       batch: { type: 'string' },
+      'max-memory': { type: 'string' },
       overwrite: { type: 'boolean' },
     },
     HELP,
@@ -71,6 +77,7 @@ run(async () => {
   const boxThreshold = num('box-threshold', v['box-threshold'], 0.2);
   if (!(boxThreshold > 0 && boxThreshold <= 1)) throw new UsageError('--box-threshold must be in (0, 1]');
   if (!(rawScale > 0)) throw new UsageError('--raw-max must be > 0');
+  const { stop, release } = catchStops((reason) => process.stderr.write(`wgcam: ${stopWords(reason)}: finishing the current batch\n`));
   const result = await runCam({
     model,
     inputs,
@@ -89,6 +96,9 @@ run(async () => {
     overwrite: Boolean(v.overwrite),
     batch: int('batch', v.batch, 16),
     evalBoxes: v['eval-boxes'],
-  });
+    memoryLimit: memoryLimit(v['max-memory']),
+    stop,
+  }).finally(release);
+  if (result.stopped) return STOP_EXIT_CODE[stop.reason!];
   return result.failed > 0 ? 1 : 0;
 });

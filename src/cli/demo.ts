@@ -57,7 +57,8 @@ run(async () => {
   });
   if (result.stoppedEarly) return 130;
 
-  progress.log(`\nexplaining ${result.valFiles.length} validation photos with ${result.modelPath}:`);
+  progress.log("");
+  progress.log(`explaining ${result.valFiles.length} validation photos with ${result.modelPath}:`);
   const camOut = join(out, 'cam');
   let shown = 0;
   const cam = await runCam({

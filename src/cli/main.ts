@@ -1,9 +1,14 @@
 /**
  * The shell around every command: known failures (bad input, no GPU, a broken file)
- * become one line on stderr and exit code 1; usage mistakes exit 2. Set WGCAM_DEBUG=1
- * for stack traces.
+ * become one line on stderr and exit code 1; usage mistakes exit 2; a stop by signal
+ * exits as the shell reports that signal (130 for SIGINT, 143 for SIGTERM). Every line
+ * is printed with control characters escaped (it may quote a file's contents). Set
+ * WGCAM_DEBUG=1 for stack traces.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { defaultMemoryLimit, parseByteSize, type MemoryLimit } from '../nn/memory.ts';
+import { STOP_EXIT_CODE, StopError } from '../util/stop.ts';
+import { printable } from '../util/terminal.ts';
 
 export class UsageError extends Error {}
 
@@ -23,7 +28,7 @@ export function parse<T extends ParseArgsConfig['options']>(argv: string[], opti
 export function num(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} ${v}: not a number`);
+  if (!Number.isFinite(n) || v.trim() === '') throw new UsageError(`--${name} ${v}: not a number`);
   return n;
 }
 
@@ -33,13 +38,27 @@ export function int(name: string, v: string | undefined, fallback: number, min =
   return n;
 }
 
+/** An option the user may leave out (undefined then), checked like `num` / `int` when given. */
+export const optionalNum = (name: string, v: string | undefined) => (v === undefined ? undefined : num(name, v, 0));
+export const optionalInt = (name: string, v: string | undefined, min = 1) => (v === undefined ? undefined : int(name, v, 0, min));
+
+/** --max-memory SIZE (or WGCAM_MAX_MEMORY): the memory cap a command's estimate is held to. */
+export function memoryLimit(v: string | undefined): MemoryLimit {
+  const text = v ?? process.env.WGCAM_MAX_MEMORY;
+  if (text === undefined) return defaultMemoryLimit();
+  const bytes = parseByteSize(text);
+  if (bytes === null) throw new UsageError(`${v === undefined ? 'WGCAM_MAX_MEMORY' : '--max-memory'} ${text}: not a size (e.g. 8G, 512M)`);
+  return { bytes, source: v === undefined ? 'WGCAM_MAX_MEMORY' : '--max-memory' };
+}
+
 export function run(main: () => Promise<number | void>): void {
   main().then(
     (code) => process.exit(code ?? 0),
-    (e: Error) => {
-      process.stderr.write(`\nwgcam: ${e.message}\n`);
-      if (process.env.WGCAM_DEBUG) process.stderr.write(`${e.stack}\n`);
-      process.exit(e instanceof UsageError ? 2 : 1);
+    (e: unknown) => {
+      const message = e instanceof Error ? e.message : String(e);
+      process.stderr.write(`\nwgcam: ${printable(message)}\n`);
+      if (process.env.WGCAM_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+      process.exit(e instanceof UsageError ? 2 : e instanceof StopError ? STOP_EXIT_CODE[e.reason] : 1);
     },
   );
 }

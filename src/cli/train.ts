@@ -1,7 +1,10 @@
 /** npm run train -- --data DIR [options] */
 import { DEFAULT_ARCH } from '../nn/model.ts';
 import { train } from '../train/trainer.ts';
-import { int, num, parse, run, UsageError } from './main.ts';
+import { int, memoryLimit, optionalInt, optionalNum, parse, run, UsageError } from './main.ts';
+import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
+import { Progress } from '../util/progress.ts';
+import { printable } from '../util/terminal.ts';
 import { watchCallback } from '../cam/watch.ts';
 import { listAdapters } from '../gpu/runtime.ts';
 
@@ -10,13 +13,15 @@ Usage: npm run train -- --data DIR [options]
 
 Trains a CAM-ready CNN (3x3 valid convs + ReLU, 2x2 max-pools, global average pooling,
 one dense layer) on the GPU and writes checkpoints and model.bin into --out.
+Ctrl-C (or SIGTERM) finishes the current step and saves interrupted.bin; --resume continues.
 
 Data layouts (detected): Kaggle Dogs vs. Cats (DIR/train/cat.0.jpg ...), one folder per
 class (DIR/<class>/*.jpg), or IDX files (train-images-idx3-ubyte[.gz] + labels).
 
 Options:
   --data DIR           the data folder (required)
-  --out DIR            output folder (default: runs/latest)
+  --out DIR            output folder (default: runs/latest), locked while the run lasts;
+                       not inside --data
   --epochs N           epochs to train (default 10)
   --batch N            images per step (default 64)
   --lr X               learning rate (default 0.001 for adam, 0.01 for sgd)
@@ -30,14 +35,20 @@ Options:
   --val-split X        share of each class held out for validation (default 0.2)
   --no-flip            no random horizontal flips (augmentation is on by default)
   --classes LIST       IDX only: class subset by name or index, e.g. Sneaker,Sandal
-  --cache DIR          where decoded images are cached (default DATA/.wgcam-cache)
-  --resume             continue from the newest checkpoint in --out
+  --cache DIR          where decoded images are cached (default DATA/.wgcam-cache, or
+                       DATA/train/.wgcam-cache for the Kaggle layout)
+  --resume             continue from the newest checkpoint in --out, with its settings
+                       (size, batch, arch, optimizer, lr, seed, flips, val split); a flag
+                       that contradicts them is refused
   --overwrite          start a fresh run in an --out that holds another run (removes its files)
   --watch N            after every epoch, write CAM overlays of N validation images
                        into --out/cam-epoch-NNN/
-  --devices N          data-parallel training on N WebGPU devices: the batch is split
-                       evenly, gradients are summed across devices each step, one model
-                       is saved (with one adapter, N logical devices share it)
+  --devices N          data-parallel training on N WebGPU devices (at most 16): the batch
+                       is split evenly, gradients are summed across devices each step, one
+                       model is saved (with one adapter, N logical devices share it)
+  --max-memory SIZE    refuse (or split into micro-batches) a step estimated to need more
+                       memory than SIZE, e.g. 8G (default: half of this machine's memory;
+                       also WGCAM_MAX_MEMORY)
   --list-devices       list the WebGPU adapters Dawn offers and exit
   -h, --help           this help
 `;
@@ -64,39 +75,53 @@ run(async () => {
       overwrite: { type: 'boolean' },
       watch: { type: 'string' },
       devices: { type: 'string' },
+      'max-memory': { type: 'string' },
       'list-devices': { type: 'boolean' },
     },
     HELP,
   );
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (see --help)`);
   if (v['list-devices']) {
-    for (const a of await listAdapters()) process.stdout.write(`${a}\n`);
+    for (const a of await listAdapters()) process.stdout.write(`${printable(a)}\n`);
     return 0;
   }
   if (!v.data) throw new UsageError('--data DIR is required (see --help)');
-  const optimizer = v.optimizer ?? 'adam';
-  if (optimizer !== 'adam' && optimizer !== 'sgd') throw new UsageError(`--optimizer ${optimizer}: use adam or sgd`);
+  const optimizer = v.optimizer;
+  if (optimizer !== undefined && optimizer !== 'adam' && optimizer !== 'sgd') throw new UsageError(`--optimizer ${optimizer}: use adam or sgd`);
+  if (v.resume && v.overwrite) throw new UsageError('--resume and --overwrite contradict each other: continue the run in --out, or start over');
   const out = v.out ?? 'runs/latest';
   const watch = v.watch === undefined ? 0 : int('watch', v.watch, 0, 0);
-  const result = await train({
-    data: v.data,
-    out,
-    epochs: int('epochs', v.epochs, 10),
-    batch: int('batch', v.batch, 64),
-    lr: v.lr === undefined ? undefined : num('lr', v.lr, 0),
-    optimizer,
-    weightDecay: num('weight-decay', v['weight-decay'], 0),
-    size: v.size === undefined ? undefined : int('size', v.size, 224, 3),
-    arch: v.arch ?? '',
-    seed: int('seed', v.seed, 1, 0),
-    valSplit: num('val-split', v['val-split'], 0.2),
-    resume: Boolean(v.resume),
-    overwrite: Boolean(v.overwrite),
-    cache: v.cache,
-    classes: v.classes,
-    flip: !v['no-flip'],
-    afterEpoch: watch > 0 ? watchCallback(out, watch) : undefined,
-    devices: int('devices', v.devices, 1),
-  });
-  return result.stoppedEarly ? 130 : 0;
+  const progress = new Progress();
+  // From the start (decoding a photo dump takes minutes): a signal stops at the next safe point.
+  const { stop, release } = catchStops((reason) =>
+    progress.log(`${stopWords(reason)}: finishing the current step and saving${reason === 'parent exited' ? '' : ' (send it again after a second to quit at once)'}`),
+  );
+  try {
+    const result = await train({
+      data: v.data,
+      out,
+      epochs: int('epochs', v.epochs, 10),
+      batch: optionalInt('batch', v.batch),
+      lr: optionalNum('lr', v.lr),
+      optimizer,
+      weightDecay: optionalNum('weight-decay', v['weight-decay']),
+      size: optionalInt('size', v.size, 3),
+      arch: v.arch,
+      seed: optionalInt('seed', v.seed, 0),
+      valSplit: optionalNum('val-split', v['val-split']),
+      resume: Boolean(v.resume),
+      overwrite: Boolean(v.overwrite),
+      cache: v.cache,
+      classes: v.classes,
+      flip: v['no-flip'] ? false : undefined,
+      afterEpoch: watch > 0 ? watchCallback(out, watch) : undefined,
+      devices: int('devices', v.devices, 1),
+      memoryLimit: memoryLimit(v['max-memory']),
+      stop,
+      progress,
+    });
+    return result.stoppedEarly ? STOP_EXIT_CODE[stop.reason ?? 'SIGINT'] : 0;
+  } finally {
+    release();
+  }
 });

@@ -7,7 +7,9 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, readSync, fsyncSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { removeStaleTemporaries, temporaryPath, writeFileAtomic } from '../io/atomic.ts';
+import { forgetOnExit, removeOnExit } from '../util/stop.ts';
+import { printable } from '../util/terminal.ts';
 import { decodeAll } from './decode.ts';
 import { loadIdx } from './idx.ts';
 import { DataError, detectLayout, type Source } from './layout.ts';
@@ -44,6 +46,8 @@ export interface PrepareOptions {
   /** IDX class subset by name or index. */
   classes?: string;
   onProgress?: (done: number, total: number) => void;
+  /** Aborting it stops the preparation (its temporary files removed) with a StopError. */
+  signal?: AbortSignal;
 }
 
 const CACHE_VERSION = 1;
@@ -96,15 +100,20 @@ async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOpt
   const channels = 3;
   const cacheDir = opts.cacheDir ?? join(src.root, '.wgcam-cache');
   const fingerprint = src.files.map((f) => {
-    const st = statSync(f.path);
-    return [relative(src.root, f.path), f.label, st.size, Math.round(st.mtimeMs)];
+    const rel = relative(src.root, f.path);
+    try {
+      const st = statSync(f.path);
+      return [rel, f.label, st.size, Math.round(st.mtimeMs), st.isFile()];
+    } catch (e) {
+      return [rel, f.label, (e as NodeJS.ErrnoException).code ?? 'unreadable'];
+    }
   });
   const key = createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, size, channels, classes: src.classes, fingerprint })).digest('hex').slice(0, 16);
   const indexPath = join(cacheDir, `images-${size}.json`);
   const dataPath = join(cacheDir, `images-${size}.u8`);
   const per = size * size * channels;
 
-  let index = readIndex(indexPath);
+  let index = readIndex(indexPath, src.files.length);
   let cache: ImageSet['cache'] = 'reused';
   if (!index || index.key !== key || !existsSync(dataPath) || statSync(dataPath).size !== index.files.length * per) {
     cache = 'built';
@@ -113,7 +122,8 @@ async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOpt
     } catch (e) {
       throw new DataError(`cannot create the cache folder ${cacheDir} (${(e as NodeJS.ErrnoException).code}); pass --cache DIR`);
     }
-    index = await buildCache(src, { size, channels, key, dataPath, indexPath, per }, opts.onProgress);
+    removeStaleTemporaries(cacheDir); // a build killed before it could clean up
+    index = await buildCache(src, { size, channels, key, dataPath, indexPath, per }, opts.onProgress, opts.signal);
   }
 
   const okSlots: number[] = [];
@@ -126,7 +136,8 @@ async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOpt
   let badReport: string | undefined;
   if (bad.length) {
     badReport = join(cacheDir, `bad-files-${size}.txt`);
-    writeFileAtomic(badReport, bad.map((b) => `${b.path}\t${b.reason}\n`).join(''));
+    // One line per file, as a person reads it: names with control characters stay one printable line.
+    writeFileAtomic(badReport, bad.map((b) => `${printable(b.path)}\t${printable(b.reason)}\n`).join(''));
   }
   const fd = openSync(dataPath, 'r');
   return {
@@ -150,10 +161,17 @@ async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOpt
   };
 }
 
-function readIndex(path: string): CacheIndex | null {
+/** The cache index if it is one this version wrote for `files` files (anything else is rebuilt). */
+function readIndex(path: string, files: number): CacheIndex | null {
   try {
     const idx = JSON.parse(readFileSync(path, 'utf8')) as CacheIndex;
-    return idx.version === CACHE_VERSION ? idx : null;
+    const valid =
+      idx.version === CACHE_VERSION &&
+      typeof idx.key === 'string' &&
+      Array.isArray(idx.files) &&
+      idx.files.length === files &&
+      idx.files.every((f) => f && typeof f.path === 'string' && Number.isSafeInteger(f.label) && typeof f.ok === 'boolean');
+    return valid ? idx : null;
   } catch {
     return null;
   }
@@ -164,12 +182,14 @@ async function buildCache(
   src: Extract<Source, { kind: 'files' }>,
   c: { size: number; channels: number; key: string; dataPath: string; indexPath: string; per: number },
   onProgress?: (done: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<CacheIndex> {
   // The old index describes another file list: drop it first, so an interrupted rebuild
   // can never pair it with the new data file.
   if (existsSync(c.indexPath)) unlinkSync(c.indexPath);
-  const tmp = `${c.dataPath}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w');
+  const tmp = temporaryPath(c.dataPath);
+  removeOnExit(tmp); // also on a quit-at-once (a second Ctrl-C)
+  const fd = openSync(tmp, 'wx');
   const files: CacheIndex['files'] = src.files.map((f) => ({ path: relative(src.root, f.path), label: f.label, ok: false }));
   const zeros = new Uint8Array(c.per);
   let writeError: Error | null = null;
@@ -187,16 +207,19 @@ async function buildCache(
         }
       },
       (done) => onProgress?.(done, src.files.length),
+      signal,
     );
     if (writeError) throw new DataError(`cannot write the cache ${tmp}: ${(writeError as NodeJS.ErrnoException).code ?? (writeError as Error).message}`);
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     unlinkSync(tmp);
+    forgetOnExit(tmp);
     throw e;
   }
   closeSync(fd);
   renameSync(tmp, c.dataPath);
+  forgetOnExit(tmp);
   const index: CacheIndex = { version: CACHE_VERSION, key: c.key, height: c.size, width: c.size, channels: c.channels, classes: src.classes, layout: src.layout, files };
   writeFileAtomic(c.indexPath, JSON.stringify(index));
   return index;
@@ -212,7 +235,6 @@ const THIN_CLASS_MAX = 5;
  * and the network would get an output for it.
  */
 export function thinClassWarnings(set: Pick<ImageSet, 'layout' | 'classes' | 'labels' | 'names'>): string[] {
-  if (set.layout === 'idx') return []; // labels from a labels file: no stray files
   const counts = set.classes.map(() => 0);
   for (const l of set.labels) counts[l]++;
   const largest = Math.max(...counts);
@@ -220,8 +242,9 @@ export function thinClassWarnings(set: Pick<ImageSet, 'layout' | 'classes' | 'la
     const n = counts[c];
     if (n >= THIN_CLASS_MAX || n > THIN_CLASS_SHARE * largest) return [];
     const examples = set.names.filter((_, i) => set.labels[i] === c).slice(0, 2).map((p) => basename(p));
-    const rule = set.layout === 'kaggle' ? 'the Kaggle layout takes the class from the name up to its first dot' : 'each folder is a class';
-    const what = n === 0 ? 'no readable images' : `only ${n} image${n > 1 ? 's' : ''} (${examples.join(', ')})`;
-    return [`warning: class "${name}" has ${what} against ${largest} in the largest; ${rule}: move or rename stray files, or the model gets an output for it`];
+    const rule = { kaggle: 'the Kaggle layout takes the class from the name up to its first dot', folders: 'each folder is a class', idx: 'the labels file gives each image its class' }[set.layout];
+    const what = n === 0 ? 'no readable images' : `only ${n} image${n > 1 ? 's' : ''}${set.layout === 'idx' ? '' : ` (${examples.join(', ')})`}`;
+    const fix = set.layout === 'idx' ? 'pick the classes you want with --classes' : 'move or rename stray files';
+    return [`warning: class "${name}" has ${what} against ${largest} in the largest; ${rule}: ${fix}, or the model gets an output for it`];
   });
 }

@@ -1,23 +1,35 @@
 /** IDX files (MNIST's format): big-endian magic, dimensions, then u8 data. Optionally gzipped. */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { whyNotAFile } from '../io/input-path.ts';
 import { DataError } from './layout.ts';
 
 const FASHION = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
+/** IDX files larger than this (decompressed) are refused: Fashion-MNIST's training images are 47 MB. */
+const MAX_IDX_BYTES = 4 * 2 ** 30;
+
 function readIdx(path: string): { dims: number[]; data: Uint8Array } {
+  const why = whyNotAFile(path);
+  if (why) throw new DataError(`${path}: ${why}`);
   let buf: Buffer;
   try {
     buf = readFileSync(path);
-    if (path.endsWith('.gz')) buf = gunzipSync(buf);
+    // A small .gz can inflate without bound: stop at the largest file we would accept.
+    if (path.endsWith('.gz')) buf = gunzipSync(buf, { maxOutputLength: MAX_IDX_BYTES });
   } catch (e) {
-    throw new DataError(`${path}: cannot read (${(e as Error).message.split('\n')[0]})`);
+    const err = e as NodeJS.ErrnoException;
+    const reason = err.code === 'ERR_BUFFER_TOO_LARGE' ? `decompresses to more than ${MAX_IDX_BYTES / 2 ** 30} GiB` : `cannot read (${err.code ?? err.message.split('\n')[0]})`;
+    throw new DataError(`${path}: ${reason}`);
   }
   if (buf.length < 4 || buf[0] !== 0 || buf[1] !== 0 || buf[2] !== 0x08) throw new DataError(`${path}: not a u8 IDX file`);
   const rank = buf[3];
-  const dims = Array.from({ length: rank }, (_, i) => buf.readUInt32BE(4 + 4 * i));
   const start = 4 + 4 * rank;
-  const count = dims.reduce((a, b) => a * b, 1);
+  if (rank < 1 || buf.length < start) throw new DataError(`${path}: truncated IDX header (rank ${rank})`);
+  const dims = Array.from({ length: rank }, (_, i) => buf.readUInt32BE(4 + 4 * i));
+  // The product, bounded as it grows: a header may claim more than any file holds.
+  let count = 1;
+  for (const d of dims) count = Math.min(count * d, Number.MAX_SAFE_INTEGER);
   if (buf.length < start + count) throw new DataError(`${path}: truncated (${buf.length - start} of ${count} data bytes)`);
   return { dims, data: new Uint8Array(buf.buffer, buf.byteOffset + start, count) };
 }
@@ -52,6 +64,13 @@ export function loadIdx(imagesFile: string, labelsFile: string, select?: string)
     });
     if (new Set(chosen).size < 2) throw new DataError('--classes: pick at least 2 different classes');
   }
+  if (height < 1 || width < 1 || height > 8192 || width > 8192) throw new DataError(`${imagesFile}: images of ${width}x${height} pixels (need 1..8192 a side)`);
+  // As with photo folders, a class without images gets no output, and at least 2 must remain.
+  const present = new Set(lb.data);
+  const empty = chosen.filter((c) => !present.has(c));
+  if (select && empty.length) throw new DataError(`--classes: no images of ${empty.map((c) => names[c]).join(', ')} in ${labelsFile}`);
+  chosen = chosen.filter((c) => present.has(c));
+  if (chosen.length < 2) throw new DataError(`${labelsFile}: labels of only ${chosen.length} class (${chosen.map((c) => names[c]).join(', ')}); need at least 2`);
   const keep: number[] = [];
   for (let i = 0; i < n; i++) if (chosen.includes(lb.data[i])) keep.push(i);
   const per = height * width;

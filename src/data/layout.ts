@@ -4,8 +4,9 @@
  *  - one folder per class: DIR/<class>/*.jpg, subfolders included (PetImages' Cat/ Dog/ too)
  *  - IDX files (MNIST, Fashion-MNIST): DIR/train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz]
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import { whyNotAFolder } from '../io/input-path.ts';
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
 /** Folders that are never a class (Kaggle's unlabeled test set, our own cache). */
@@ -18,14 +19,39 @@ export type Source =
   | { kind: 'idx'; root: string; imagesFile: string; labelsFile: string };
 
 const isImage = (name: string) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
+const isLink = (path: string) => {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+};
 
+/**
+ * A folder's entries: sub-folders (links to folders followed) and everything else with a
+ * name, links and special files included, so that a dangling link or a FIFO among the
+ * photos is reported as a bad file instead of stopping the run or vanishing unseen.
+ */
 function listDir(dir: string): { files: string[]; dirs: string[] } {
   const files: string[] = [];
   const dirs: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new DataError(`${dir}: cannot list the folder (${(e as NodeJS.ErrnoException).code})`);
+  }
+  for (const e of entries) {
     if (e.name.startsWith('.')) continue;
-    if (e.isDirectory()) dirs.push(e.name);
-    else if (e.isFile() || e.isSymbolicLink()) files.push(e.name);
+    let isDir = e.isDirectory();
+    if (e.isSymbolicLink()) {
+      try {
+        isDir = statSync(join(dir, e.name)).isDirectory();
+      } catch {
+        isDir = false; // dangling or looping: a bad file if its name is an image's
+      }
+    }
+    (isDir ? dirs : files).push(e.name);
   }
   return { files: files.sort(), dirs: dirs.sort() };
 }
@@ -44,10 +70,18 @@ function kaggle(dir: string): Source | null {
   };
 }
 
-/** Every image under `dir`, subfolders included, in a stable order. */
-function imagesUnder(dir: string): string[] {
+/** Every image under `dir`, subfolders included, in a stable order; a folder reached twice (a link loop) is listed once. */
+function imagesUnder(dir: string, seen = new Set<string>()): string[] {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    return [];
+  }
+  if (seen.has(real)) return [];
+  seen.add(real);
   const { files, dirs } = listDir(dir);
-  return [...files.filter(isImage).map((f) => join(dir, f)), ...dirs.flatMap((d) => imagesUnder(join(dir, d)))];
+  return [...files.filter(isImage).map((f) => join(dir, f)), ...dirs.flatMap((d) => imagesUnder(join(dir, d), seen))];
 }
 
 function folders(dir: string): Source | null {
@@ -65,19 +99,20 @@ function folders(dir: string): Source | null {
 }
 
 function idx(dir: string): Source | null {
-  const find = (stem: string) => [stem, `${stem}.gz`].map((f) => join(dir, f)).find((p) => existsSync(p));
+  // lstat-free existence: a FIFO or a dangling link named like an IDX file is found, then refused by loadIdx.
+  const find = (stem: string) => [stem, `${stem}.gz`].map((f) => join(dir, f)).find((p) => existsSync(p) || isLink(p));
   const imagesFile = find('train-images-idx3-ubyte');
   const labelsFile = find('train-labels-idx1-ubyte');
   return imagesFile && labelsFile ? { kind: 'idx', root: dir, imagesFile, labelsFile } : null;
 }
 
 export function detectLayout(dir: string): Source {
-  if (!existsSync(dir)) throw new DataError(`${dir}: no such folder`);
-  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: not a folder`);
+  const why = whyNotAFolder(dir);
+  if (why) throw new DataError(`${dir}: ${why === 'no such file or folder' ? 'no such folder' : why}`);
   const train = join(dir, 'train');
   const found =
     idx(dir) ??
-    (existsSync(train) && statSync(train).isDirectory() ? kaggle(train) ?? folders(train) : null) ??
+    (whyNotAFolder(train) === null ? kaggle(train) ?? folders(train) : null) ??
     kaggle(dir) ??
     folders(dir);
   if (found) return found;

@@ -8,7 +8,7 @@ import { featureShapes, parseBlocks, type Arch, Classifier } from '../nn/model.t
 import type { Optimizer } from '../nn/optim.ts';
 import type { Backend } from '../tensor/backend.ts';
 import { Rng } from '../util/rng.ts';
-import { ModelFileError, readSafetensors, writeSafetensors, type NamedTensor } from './safetensors.ts';
+import { describeValue, ModelFileError, quoteName, readSafetensors, writeSafetensors, type NamedTensor } from './safetensors.ts';
 
 export { ModelFileError };
 export const FORMAT_VERSION = 1;
@@ -32,6 +32,12 @@ export interface TrainingState {
   lr: number;
   batch: number;
   optimizerSteps: number;
+  /** Random horizontal flips (absent in checkpoints written before it was recorded). */
+  flip?: boolean;
+  valSplit?: number;
+  weightDecay?: number;
+  /** The --classes subset of an IDX run, as given. */
+  classesOption?: string;
 }
 
 export interface ModelMeta {
@@ -81,43 +87,124 @@ export async function saveModel(path: string, model: Classifier, meta: ModelMeta
   writeSafetensors(path, tensors, metadata);
 }
 
-function json<T>(path: string, meta: Record<string, string>, key: string): T {
+/** Parses a JSON metadata value; a value nested too deeply to parse is invalid JSON too. */
+function json(path: string, meta: Record<string, string>, key: string): unknown {
   if (meta[key] === undefined) throw new ModelFileError(`${path}: not a wgcam model (no '${key}' in its metadata)`);
   try {
-    return JSON.parse(meta[key]) as T;
+    return JSON.parse(meta[key]);
   } catch {
     throw new ModelFileError(`${path}: metadata '${key}' is not valid JSON`);
   }
 }
 
-const isPosInt = (v: unknown, max = 1 << 20) => Number.isSafeInteger(v) && (v as number) > 0 && (v as number) <= max;
+const isInt = (v: unknown, min: number, max: number) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+const isObject = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === 'object' && !Array.isArray(v);
+
+/** Image sides the loader accepts (the CLI's --size goes to 4096; IDX sets are smaller). */
+export const MAX_INPUT_SIDE = 8192;
+export const MAX_CLASSES = 100_000;
+const MAX_CLASS_NAME = 255;
+/** What wgcam feeds a network: gray (1 channel) or sRGB (3) pixels. */
+const INPUT_CHANNELS = [1, 3];
+
+function validArch(path: string, raw: unknown): Arch {
+  if (!isObject(raw) || typeof raw.blocks !== 'string' || raw.blocks.length > 20_000) throw new ModelFileError(`${path}: metadata 'arch' is malformed`);
+  if (!INPUT_CHANNELS.includes(raw.inputChannels as number)) {
+    throw new ModelFileError(`${path}: metadata 'arch' asks for ${describeValue(raw.inputChannels)} input channels; wgcam feeds 1 (gray) or 3 (RGB)`);
+  }
+  for (const k of ['height', 'width'] as const) {
+    if (!isInt(raw[k], 1, MAX_INPUT_SIDE)) throw new ModelFileError(`${path}: metadata 'arch' has ${k} ${describeValue(raw[k])}; need 1..${MAX_INPUT_SIDE}`);
+  }
+  if (!isInt(raw.classes, 2, MAX_CLASSES)) throw new ModelFileError(`${path}: metadata 'arch' has ${describeValue(raw.classes)} classes; need 2..${MAX_CLASSES}`);
+  const arch: Arch = { blocks: raw.blocks, inputChannels: raw.inputChannels as number, height: raw.height as number, width: raw.width as number, classes: raw.classes as number };
+  try {
+    featureShapes(arch);
+  } catch (e) {
+    throw new ModelFileError(`${path}: ${(e as Error).message}`);
+  }
+  return arch;
+}
+
+function validClasses(path: string, raw: unknown, count: number): string[] {
+  if (!Array.isArray(raw) || raw.length !== count) throw new ModelFileError(`${path}: metadata 'classes' must list ${count} class names`);
+  if (!raw.every((c) => typeof c === 'string' && c.length > 0 && c.length <= MAX_CLASS_NAME)) {
+    throw new ModelFileError(`${path}: metadata 'classes' must hold names of 1..${MAX_CLASS_NAME} characters`);
+  }
+  if (new Set(raw).size !== raw.length) throw new ModelFileError(`${path}: metadata 'classes' names a class twice`);
+  return raw as string[];
+}
+
+function validInput(path: string, raw: unknown, arch: Arch): InputSpec {
+  if (!isObject(raw) || raw.height !== arch.height || raw.width !== arch.width || raw.channels !== arch.inputChannels) {
+    throw new ModelFileError(`${path}: metadata 'input' does not match the architecture`);
+  }
+  if (raw.resize !== 'fill' || raw.scale !== '1/255') {
+    throw new ModelFileError(`${path}: metadata 'input' asks for resize ${describeValue(raw.resize)}, scale ${describeValue(raw.scale)}; wgcam prepares images as resize "fill", scale "1/255"`);
+  }
+  return { height: arch.height, width: arch.width, channels: arch.inputChannels, resize: 'fill', scale: '1/255' };
+}
+
+function validTraining(path: string, raw: unknown): TrainingState {
+  const bad = (what: string) => new ModelFileError(`${path}: metadata 'training' has an invalid ${what}`);
+  if (!isObject(raw)) throw bad('value (not an object)');
+  if (!isInt(raw.epoch, 0, 1e9)) throw bad('epoch');
+  if (!isInt(raw.step, 0, 1e12)) throw bad('step');
+  if (!isInt(raw.seed, 0, 2 ** 32)) throw bad('seed');
+  if (raw.optimizer !== 'adam' && raw.optimizer !== 'sgd') throw bad('optimizer');
+  if (!(typeof raw.lr === 'number' && raw.lr > 0 && Number.isFinite(raw.lr))) throw bad('lr');
+  if (!isInt(raw.batch, 1, 1e9)) throw bad('batch');
+  if (!isInt(raw.optimizerSteps, 0, 1e15)) throw bad('optimizerSteps');
+  const t: TrainingState = { epoch: raw.epoch as number, step: raw.step as number, seed: raw.seed as number, optimizer: raw.optimizer, lr: raw.lr, batch: raw.batch as number, optimizerSteps: raw.optimizerSteps as number };
+  // Settings recorded since format 1 gained them; a checkpoint from before lacks them.
+  if (raw.flip !== undefined) {
+    if (typeof raw.flip !== 'boolean') throw bad('flip');
+    t.flip = raw.flip;
+  }
+  if (raw.valSplit !== undefined) {
+    if (!(typeof raw.valSplit === 'number' && raw.valSplit >= 0 && raw.valSplit < 1)) throw bad('valSplit');
+    t.valSplit = raw.valSplit;
+  }
+  if (raw.weightDecay !== undefined) {
+    if (!(typeof raw.weightDecay === 'number' && raw.weightDecay >= 0 && Number.isFinite(raw.weightDecay))) throw bad('weightDecay');
+    t.weightDecay = raw.weightDecay;
+  }
+  if (raw.classesOption !== undefined) {
+    if (typeof raw.classesOption !== 'string' || raw.classesOption.length > 10_000) throw bad('classesOption');
+    t.classesOption = raw.classesOption;
+  }
+  return t;
+}
+
+function validFigure(path: string, m: Record<string, string>, key: string, max: number): number | undefined {
+  if (m[key] === undefined) return undefined;
+  const v = Number(m[key]);
+  if (!(Number.isFinite(v) && v >= 0 && v <= max)) throw new ModelFileError(`${path}: metadata '${key}' is ${describeValue(m[key])}, not a number in 0..${max}`);
+  return v;
+}
+
+const OPTIMIZER_SLOTS: Record<TrainingState['optimizer'], string[]> = { sgd: ['momentum'], adam: ['exp_avg', 'exp_avg_sq'] };
 
 /** Reads and validates a model file or checkpoint; every problem is one clear ModelFileError. */
 export function loadModelFile(path: string): LoadedModel {
   const file = readSafetensors(path);
   const m = file.metadata;
   if (m.format !== 'wgcam') throw new ModelFileError(`${path}: not a wgcam model (safetensors metadata has no format=wgcam)`);
-  if (Number(m.format_version) > FORMAT_VERSION) throw new ModelFileError(`${path}: format version ${m.format_version} is newer than this wgcam (${FORMAT_VERSION})`);
-  const arch = json<Arch>(path, m, 'arch');
-  const classes = json<string[]>(path, m, 'classes');
-  const input = json<InputSpec>(path, m, 'input');
-  if (!arch || typeof arch.blocks !== 'string' || ![arch.inputChannels, arch.height, arch.width, arch.classes].every((v) => isPosInt(v, 1 << 16))) {
-    throw new ModelFileError(`${path}: metadata 'arch' is malformed`);
-  }
-  try {
-    featureShapes(arch);
-  } catch (e) {
-    throw new ModelFileError(`${path}: ${(e as Error).message}`);
-  }
-  if (!Array.isArray(classes) || classes.length !== arch.classes || !classes.every((c) => typeof c === 'string')) {
-    throw new ModelFileError(`${path}: metadata 'classes' must list ${arch.classes} class names`);
-  }
-  if (!input || input.height !== arch.height || input.width !== arch.width || input.channels !== arch.inputChannels) {
-    throw new ModelFileError(`${path}: metadata 'input' does not match the architecture`);
-  }
+  const version = Number(m.format_version);
+  if (!Number.isSafeInteger(version) || version < 1) throw new ModelFileError(`${path}: metadata 'format_version' is ${describeValue(m.format_version)}, not a version number`);
+  if (version > FORMAT_VERSION) throw new ModelFileError(`${path}: format version ${version} is newer than this wgcam (${FORMAT_VERSION})`);
+  const arch = validArch(path, json(path, m, 'arch'));
+  const classes = validClasses(path, json(path, m, 'classes'), arch.classes);
+  const input = validInput(path, json(path, m, 'input'), arch);
+  const meta: ModelMeta = { arch, classes, input };
+  const valAccuracy = validFigure(path, m, 'val_accuracy', 1);
+  if (valAccuracy !== undefined) meta.valAccuracy = valAccuracy;
+  const valLoss = validFigure(path, m, 'val_loss', Number.MAX_VALUE);
+  if (valLoss !== undefined) meta.valLoss = valLoss;
+  if (m.training !== undefined) meta.training = validTraining(path, json(path, m, 'training'));
+
   const weights = new Map<string, Float32Array>();
-  const optimizerState = new Map<string, Float32Array>();
   const expected = expectedParams(arch);
+  const shapes = new Map(expected);
   for (const [name, shape] of expected) {
     const t = file.tensors.get(name);
     if (!t) throw new ModelFileError(`${path}: tensor '${name}' is missing`);
@@ -127,14 +214,18 @@ export function loadModelFile(path: string): LoadedModel {
     if (!t.data.every(Number.isFinite)) throw new ModelFileError(`${path}: tensor '${name}' contains NaN or Inf`);
     weights.set(name, t.data);
   }
+  const optimizerState = new Map<string, Float32Array>();
+  const slots = meta.training ? OPTIMIZER_SLOTS[meta.training.optimizer] : [];
   for (const [name, t] of file.tensors) {
-    if (name.startsWith('optimizer.')) optimizerState.set(name.slice('optimizer.'.length), t.data);
-    else if (!weights.has(name)) throw new ModelFileError(`${path}: unexpected tensor '${name}' for architecture '${arch.blocks}'`);
+    if (weights.has(name)) continue;
+    if (!name.startsWith('optimizer.')) throw new ModelFileError(`${path}: unexpected tensor ${quoteName(name)} for architecture '${arch.blocks}'`);
+    const key = name.slice('optimizer.'.length);
+    const slot = slots.find((s) => key.endsWith(`.${s}`));
+    const param = slot && shapes.get(key.slice(0, -slot.length - 1));
+    if (!param || t.shape.join() !== param.join()) throw new ModelFileError(`${path}: unexpected optimizer tensor ${quoteName(name)}`);
+    if (!t.data.every(Number.isFinite)) throw new ModelFileError(`${path}: tensor ${quoteName(name)} contains NaN or Inf`);
+    optimizerState.set(key, t.data);
   }
-  const meta: ModelMeta = { arch, classes, input };
-  if (m.val_accuracy !== undefined) meta.valAccuracy = Number(m.val_accuracy);
-  if (m.val_loss !== undefined) meta.valLoss = Number(m.val_loss);
-  if (m.training !== undefined) meta.training = json<TrainingState>(path, m, 'training');
   return { meta, weights, optimizerState };
 }
 

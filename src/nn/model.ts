@@ -96,12 +96,16 @@ export class Classifier {
     let h = x;
     for (let i = 0; i < layers.length; i++) {
       const layer = layers[i];
+      const input = h;
       if (layer instanceof Conv2d && layer.withRelu && layers[i + 1] instanceof MaxPool2d) {
         h = conv2dReluMaxPool(h, layer.weight, layer.bias);
         i++;
       } else {
         h = layer.forward(h);
       }
+      // Without a backward pass nothing needs an intermediate activation once the next one
+      // exists: freeing it keeps inference at two activations, however deep the network.
+      if (input !== x && !h.node) input.dispose();
     }
     return h;
   }

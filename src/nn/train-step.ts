@@ -9,7 +9,6 @@ import { backward, noGrad } from '../autograd/tape.ts';
 import { packBytes } from '../kernels/images.ts';
 import { Tensor, tidy } from '../tensor/tensor.ts';
 import type { Classifier } from './model.ts';
-import { featureShapes } from './model.ts';
 import type { Optimizer } from './optim.ts';
 
 export interface Batch {
@@ -19,22 +18,6 @@ export interface Batch {
   /** 1 where the image is to be flipped horizontally (augmentation), else 0. */
   flips?: Float32Array;
   n: number;
-}
-
-/** Bytes of the largest activation one image produces (input included). */
-export function activationBytesPerImage(model: Classifier): number {
-  const a = model.arch;
-  const sizes = [a.inputChannels * a.height * a.width, ...featureShapes(a).map(([c, h, w]) => c * h * w)];
-  return 4 * Math.max(...sizes);
-}
-
-/** The largest micro-batch whose every activation fits one storage binding. */
-export function maxMicroBatch(model: Classifier, maxBindingBytes: number): number {
-  const per = activationBytesPerImage(model);
-  if (per > maxBindingBytes) {
-    throw new Error(`one ${model.arch.width}x${model.arch.height} image needs ${per} bytes for an activation, over this adapter's maxStorageBufferBindingSize (${maxBindingBytes}); use a smaller --size`);
-  }
-  return Math.max(1, Math.floor(maxBindingBytes / per));
 }
 
 function chunkInput(model: Classifier, b: Batch, start: number, count: number): { x: Tensor; labels: Tensor } {

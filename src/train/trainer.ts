@@ -2,45 +2,73 @@
  * The training job: prepare the data, build (or resume) the model, train on the GPU
  * with progress, validate and checkpoint every epoch, keep the best, write model.bin.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeStaleTemporaries, writeFileAtomic } from '../io/atomic.ts';
+import { isInside, whyNotAFolder } from '../io/input-path.ts';
+import { lockRunFolder } from '../io/run-lock.ts';
+import { defaultMemoryLimit, imagesThatFit, trainingNeed, type MemoryLimit } from '../nn/memory.ts';
+import { StopRequest, stopWords } from '../util/stop.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { prepareDataset, thinClassWarnings, type ImageSet } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
 import { buildModel, loadModelFile, ModelFileError, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
 import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, parseBlocks, type Arch } from '../nn/model.ts';
 import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
-import { evalStep, maxMicroBatch, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
+import { evalStep, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { destroyReplicas, gatherStats, parallelStep, type Replica } from './data-parallel.ts';
 import { Rng } from '../util/rng.ts';
 import { bar, formatDuration, Progress } from '../util/progress.ts';
 
+/**
+ * A training run's settings. The optional ones are what the user may leave out: a fresh run
+ * takes the defaults, a resumed run the checkpoint's (and refuses a flag that contradicts it).
+ */
 export interface TrainOptions {
   data: string;
   out: string;
   epochs: number;
-  batch: number;
+  batch?: number;
   lr?: number;
-  optimizer: 'sgd' | 'adam';
+  optimizer?: 'sgd' | 'adam';
   /** L2 weight decay (SGD) or decoupled weight decay (Adam); default 0. */
   weightDecay?: number;
   size?: number;
-  arch: string;
-  seed: number;
-  valSplit: number;
+  arch?: string;
+  seed?: number;
+  valSplit?: number;
+  flip?: boolean;
+  /** IDX class subset. */
+  classes?: string;
   resume: boolean;
   /** Start a fresh run in an --out that holds another run's files (they are removed). */
   overwrite?: boolean;
   cache?: string;
-  classes?: string;
-  flip: boolean;
   /** WebGPU devices to train on in data parallel (default 1). */
   devices?: number;
+  /** The memory a training step may take (default: half of this machine's memory). */
+  memoryLimit?: MemoryLimit;
+  /** Set by signals (see util/stop.ts): the run saves after the current step and returns. */
+  stop?: StopRequest;
   /** Called after each epoch's checkpoint (the CAM --watch hook). */
   afterEpoch?: (ctx: { epoch: number; model: Classifier; data: ImageSet; val: number[]; meta: ModelMeta }) => Promise<void>;
   progress?: Progress;
+}
+
+/** The settings in force once defaults (fresh run) or the checkpoint (resume) filled the gaps. */
+interface Settings {
+  batch: number;
+  lr: number;
+  optimizer: 'sgd' | 'adam';
+  weightDecay: number;
+  size?: number;
+  arch: string;
+  seed: number;
+  valSplit: number;
+  flip: boolean;
+  classes?: string;
 }
 
 export interface TrainResult {
@@ -49,11 +77,16 @@ export interface TrainResult {
   bestValAccuracy: number;
   modelPath: string;
   stoppedEarly: boolean;
+  /** The run was already complete: nothing was trained and no file changed. */
+  nothingToDo?: boolean;
   /** Source paths of the validation images. */
   valFiles: string[];
 }
 
 export class TrainingError extends Error {}
+
+/** Logical devices on one adapter beyond this are refused (Dawn runs out of driver resources near 200). */
+export const MAX_DEVICES = 16;
 
 const pad3 = (n: number) => String(n).padStart(3, '0');
 
@@ -85,101 +118,186 @@ function latestCheckpoint(out: string): string | null {
   return best?.path ?? null;
 }
 
+/** Fills the settings a resumed run leaves out from its checkpoint; a contradicting flag is refused naming both. */
+function resumeSettings(o: TrainOptions, from: string, meta: ModelMeta): Settings {
+  const t = meta.training!;
+  const given: [string, unknown, unknown][] = [
+    ['--batch', o.batch, t.batch],
+    ['--lr', o.lr, t.lr],
+    ['--optimizer', o.optimizer, t.optimizer],
+    ['--weight-decay', o.weightDecay, t.weightDecay],
+    ['--arch', o.arch?.toLowerCase(), meta.arch.blocks],
+    ['--seed', o.seed, t.seed],
+    ['--val-split', o.valSplit, t.valSplit],
+    ['--classes', o.classes, t.classesOption],
+  ];
+  for (const [flag, value, recorded] of given) {
+    if (value !== undefined && recorded !== undefined && value !== recorded) {
+      throw new TrainingError(`${flag} ${value} contradicts the run being resumed (${from} has ${flag} ${recorded}); leave ${flag} out to continue it, or start a new run in another --out`);
+    }
+  }
+  if (o.flip !== undefined && t.flip !== undefined && o.flip !== t.flip) {
+    throw new TrainingError(`${o.flip ? 'flips' : '--no-flip'} contradicts the run being resumed (${from} was trained ${t.flip ? 'with flips' : 'with --no-flip'}); leave it out to continue the run`);
+  }
+  if (o.size !== undefined && o.size !== meta.arch.height && meta.input.channels === 3) {
+    throw new TrainingError(`--size ${o.size} contradicts the run being resumed (${from} has --size ${meta.arch.height}); leave --size out to continue it`);
+  }
+  return {
+    batch: t.batch,
+    lr: t.lr,
+    optimizer: t.optimizer,
+    weightDecay: t.weightDecay ?? o.weightDecay ?? 0,
+    size: meta.input.channels === 3 ? meta.arch.height : o.size,
+    arch: meta.arch.blocks,
+    seed: t.seed,
+    valSplit: t.valSplit ?? o.valSplit ?? 0.2,
+    flip: t.flip ?? o.flip ?? true,
+    classes: t.classesOption ?? o.classes,
+  };
+}
+
+function freshSettings(o: TrainOptions): Settings {
+  const optimizer = o.optimizer ?? 'adam';
+  return {
+    batch: o.batch ?? 64,
+    lr: o.lr ?? (optimizer === 'adam' ? 1e-3 : 0.01),
+    optimizer,
+    weightDecay: o.weightDecay ?? 0,
+    size: o.size,
+    arch: o.arch ?? '',
+    seed: o.seed ?? 1,
+    valSplit: o.valSplit ?? 0.2,
+    flip: o.flip ?? true,
+    classes: o.classes,
+  };
+}
+
+function checkNumbers(o: TrainOptions): void {
+  if (!(o.epochs >= 1)) throw new TrainingError(`--epochs ${o.epochs}: must be at least 1`);
+  if (o.batch !== undefined && !(o.batch >= 1)) throw new TrainingError(`--batch ${o.batch}: must be at least 1`);
+  if (o.valSplit !== undefined && !(o.valSplit >= 0 && o.valSplit < 1)) throw new TrainingError(`--val-split ${o.valSplit}: must be in [0, 1)`);
+  if (o.weightDecay !== undefined && !(o.weightDecay >= 0)) throw new TrainingError(`--weight-decay ${o.weightDecay}: must be >= 0`);
+  if (o.lr !== undefined && !(o.lr > 0 && Number.isFinite(o.lr))) throw new TrainingError(`--lr ${o.lr}: must be a number > 0`);
+  const devices = o.devices ?? 1;
+  if (!(Number.isInteger(devices) && devices >= 1 && devices <= MAX_DEVICES)) {
+    throw new TrainingError(`--devices ${devices}: must be a whole number from 1 to ${MAX_DEVICES} (logical devices share one adapter's driver resources)`);
+  }
+  if (o.arch) parseBlocks(o.arch); // a typo is one line before minutes of decoding, not after
+}
+
+/** The run's earlier metrics lines up to `epochs` (a resume from an older checkpoint drops the later ones). */
+function keepMetricsUpTo(out: string, epochs: number): void {
+  const path = join(out, 'metrics.jsonl');
+  if (!existsSync(path)) return;
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => {
+    try {
+      return l && (JSON.parse(l) as { epoch: number }).epoch <= epochs;
+    } catch {
+      return false;
+    }
+  });
+  writeFileAtomic(path, lines.map((l) => l + '\n').join(''));
+}
+
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const progress = o.progress ?? new Progress();
   const log = (s: string) => progress.log(s);
-  if (!(o.epochs >= 1)) throw new TrainingError(`--epochs ${o.epochs}: must be at least 1`);
-  if (!(o.batch >= 1)) throw new TrainingError(`--batch ${o.batch}: must be at least 1`);
-  if (!(o.valSplit >= 0 && o.valSplit < 1)) throw new TrainingError(`--val-split ${o.valSplit}: must be in [0, 1)`);
-  if (!((o.weightDecay ?? 0) >= 0)) throw new TrainingError(`--weight-decay ${o.weightDecay}: must be >= 0`);
-  if (o.arch) parseBlocks(o.arch); // a typo is one line before minutes of decoding, not after
+  checkNumbers(o);
+  if (isInside(o.out, o.data)) {
+    throw new TrainingError(`--out ${o.out} is inside --data ${o.data}: the next run would train on its own outputs; pick an --out outside the data folder`);
+  }
+  const whyNot = existsSync(o.out) ? whyNotAFolder(o.out) : null;
+  if (whyNot) throw new TrainingError(`cannot use the output folder ${o.out} (${whyNot})`);
+  try {
+    mkdirSync(o.out, { recursive: true });
+  } catch (e) {
+    throw new TrainingError(`cannot create the output folder ${o.out} (${(e as NodeJS.ErrnoException).code})`);
+  }
+  const unlock = lockRunFolder(o.out, 'train', log);
+  try {
+    return await trainLocked(o, progress);
+  } finally {
+    unlock();
+  }
+}
+
+async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainResult> {
+  const log = (s: string) => progress.log(s);
+  const stop = o.stop ?? new StopRequest();
+  const leftovers = removeStaleTemporaries(o.out);
+  if (leftovers.length) log(`removed ${leftovers.length} temporary file${leftovers.length > 1 ? 's' : ''} left in ${o.out} by an interrupted run`);
+  // A fresh run must not mix with an earlier one (a later --resume would pick its newest checkpoint).
+  const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f));
+  if (!o.resume && earlier.length) {
+    if (!o.overwrite) {
+      throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
+    }
+    for (const f of earlier) rmSync(join(o.out, f), { force: true });
+  }
+  const resumeFrom = o.resume ? latestCheckpoint(o.out) : null;
+  if (o.resume && !resumeFrom) log(`--resume: no checkpoint in ${o.out}, starting fresh`);
+  const loaded = resumeFrom ? loadModelFile(resumeFrom) : null;
+  if (loaded && loaded.optimizerState.size === 0) throw new ModelFileError(`${resumeFrom}: holds no optimizer state, so training cannot continue from it`);
+  const set = loaded ? resumeSettings(o, resumeFrom!, loaded.meta) : freshSettings(o);
+  const done = loaded?.meta.training;
+  const modelPath = join(o.out, 'model.bin');
+  if (done && done.step === 0 && done.epoch >= o.epochs && (existsSync(modelPath) || done.epoch > o.epochs)) {
+    log(`nothing to do: ${o.out} already holds ${done.epoch} trained epoch${done.epoch > 1 ? 's' : ''} (--epochs ${o.epochs}); pass a larger --epochs to train further`);
+    return { epochs: done.epoch, valAccuracy: loaded!.meta.valAccuracy ?? NaN, bestValAccuracy: NaN, modelPath, stoppedEarly: false, nothingToDo: true, valFiles: [] };
+  }
 
   const devices = o.devices ?? 1;
-  if (!(Number.isInteger(devices) && devices >= 1)) throw new TrainingError(`--devices ${devices}: must be a whole number >= 1`);
-  const gpus: Gpu[] = [];
-  for (let i = 0; i < devices; i++) gpus.push(await Gpu.create());
-  const gpu = gpus[0];
+  if (devices > set.batch) throw new TrainingError(`--devices ${devices}: more devices than images in a batch (--batch ${set.batch})`);
   const data = await prepareDataset(o.data, {
-    size: o.size,
+    size: set.size,
     cacheDir: o.cache,
-    classes: o.classes,
-    onProgress: (done, total) => progress.update(`preparing images ${bar(done / total)} ${done}/${total}`),
-  }).catch((e) => {
-    for (const g of gpus) g.destroy();
-    throw e;
+    classes: set.classes,
+    signal: stop.signal,
+    onProgress: (n, total) => progress.update(`preparing images ${bar(n / total)} ${n}/${total}`),
   });
+  const gpus: Gpu[] = [];
   try {
     const counts = data.classes.map((c, i) => `${c} ${data.labels.filter((l) => l === i).length}`).join(', ');
     log(`data: ${o.data} (${data.layout} layout), ${data.count} images ${data.width}x${data.height}x${data.channels} [${counts}], cache ${data.cache}`);
     if (data.layout === 'idx' && o.size !== undefined && o.size !== data.height) log(`note: IDX images keep their own ${data.width}x${data.height} size; --size ${o.size} applies to photos only`);
     if (data.bad.length) log(`skipped ${data.bad.length} unreadable file${data.bad.length > 1 ? 's' : ''} (listed in ${data.badReport})`);
     for (const line of thinClassWarnings(data)) log(line);
-    const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, o.valSplit, o.seed);
+    const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, set.valSplit, set.seed);
     if (trainIdx.length === 0) throw new TrainingError('no training images left after the validation split');
 
-    const blocks = o.arch || defaultArchFor(data.channels, data.height, data.width);
-    if (!o.arch && blocks !== DEFAULT_ARCH) log(`arch: ${blocks} (the default ${DEFAULT_ARCH}, shortened to fit ${data.width}x${data.height} images)`);
+    const blocks = set.arch || defaultArchFor(data.channels, data.height, data.width);
+    if (!set.arch && blocks !== DEFAULT_ARCH) log(`arch: ${blocks} (the default ${DEFAULT_ARCH}, shortened to fit ${data.width}x${data.height} images)`);
     const arch: Arch = { blocks, inputChannels: data.channels, height: data.height, width: data.width, classes: data.classes.length };
     featureShapes(arch); // a clear error if the images are too small for the network
-    try {
-      mkdirSync(o.out, { recursive: true });
-    } catch (e) {
-      throw new TrainingError(`cannot create the output folder ${o.out} (${(e as NodeJS.ErrnoException).code})`);
+    if (loaded && (JSON.stringify(loaded.meta.arch) !== JSON.stringify(arch) || JSON.stringify(loaded.meta.classes) !== JSON.stringify(data.classes))) {
+      throw new ModelFileError(`${resumeFrom}: trained for arch ${loaded.meta.arch.blocks} at ${loaded.meta.arch.width}x${loaded.meta.arch.height} on [${loaded.meta.classes}], not this data (${data.width}x${data.height}, [${data.classes}]); use another --out`);
     }
-    // Temporary files of a run that was killed mid-write: never a checkpoint, so drop them.
-    for (const f of readdirSync(o.out)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.out, f), { force: true });
-    // A fresh run must not mix with an earlier one (a later --resume would pick its newest checkpoint).
-    const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f));
-    if (!o.resume && earlier.length) {
-      if (!o.overwrite) {
-        throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
-      }
-      for (const f of earlier) rmSync(join(o.out, f), { force: true });
-    }
+    const need = trainingNeed(arch, set.optimizer === 'adam' ? 2 : 1);
+    for (let i = 0; i < devices; i++) gpus.push(await Gpu.create());
+    const gpu = gpus[0];
+    const what = resumeFrom ?? `model ${arch.blocks} at ${arch.width}x${arch.height}`;
+    const micro = imagesThatFit(what, need, Math.ceil(set.batch / devices), o.memoryLimit ?? defaultMemoryLimit(), gpu.maxBindingBytes, devices);
     const valFiles = valIdx.map((i) => data.names[i]);
 
-    let startEpoch = 0;
-    let startStep = 0;
-    const lr = o.lr ?? (o.optimizer === 'adam' ? 1e-3 : 0.01);
+    const startEpoch = done?.epoch ?? 0;
+    const startStep = done?.step ?? 0;
+    const { lr } = set;
     const makeOpt = (backend: GpuBackend, m: Classifier): Optimizer =>
-      o.optimizer === 'adam'
-        ? new Adam(backend, m.parameters(), lr, 0.9, 0.999, 1e-8, o.weightDecay ?? 0)
-        : new Sgd(backend, m.parameters(), lr, 0.9, o.weightDecay ?? 0);
-    const resumeFrom = o.resume ? latestCheckpoint(o.out) : null;
-    if (o.resume && !resumeFrom) log(`--resume: no checkpoint in ${o.out}, starting fresh`);
-    const loaded = resumeFrom ? loadModelFile(resumeFrom) : null;
-    if (loaded) {
-      const t = loaded.meta.training!;
-      if (JSON.stringify(loaded.meta.arch) !== JSON.stringify(arch) || JSON.stringify(loaded.meta.classes) !== JSON.stringify(data.classes)) {
-        throw new ModelFileError(`${resumeFrom}: trained for arch ${loaded.meta.arch.blocks} on [${loaded.meta.classes}], not this data/arch; use another --out`);
-      }
-      if (t.optimizer !== o.optimizer) throw new TrainingError(`${resumeFrom} was trained with --optimizer ${t.optimizer}`);
-      // The split and every epoch's order come from the seed; a mid-epoch position counts batches.
-      if (t.seed !== o.seed) throw new TrainingError(`${resumeFrom} was trained with --seed ${t.seed}; resume with the same seed`);
-      if (t.step > 0 && t.batch !== o.batch) throw new TrainingError(`${resumeFrom} stopped inside an epoch with --batch ${t.batch}; resume with the same batch`);
-      startEpoch = t.epoch;
-      startStep = t.step;
-      log(`resuming from ${resumeFrom}: epoch ${t.epoch + 1}, step ${t.step + 1}`);
+      set.optimizer === 'adam' ? new Adam(backend, m.parameters(), lr, 0.9, 0.999, 1e-8, set.weightDecay) : new Sgd(backend, m.parameters(), lr, 0.9, set.weightDecay);
+    if (done) {
+      keepMetricsUpTo(o.out, startEpoch);
+      log(`resuming from ${resumeFrom}: epoch ${startEpoch + 1}, step ${startStep + 1} (batch ${set.batch}, ${set.optimizer} lr ${lr}, seed ${set.seed}${set.flip ? '' : ', no flips'})`);
     }
     // One replica per device, identical from the start (same seed, or the same checkpoint).
     const replicas: Replica[] = gpus.map((g) => {
       const backend = new GpuBackend(g);
-      const model = loaded ? buildModel(backend, loaded) : new Classifier(backend, arch, new Rng(o.seed));
+      const model = loaded ? buildModel(backend, loaded) : new Classifier(backend, arch, new Rng(set.seed));
       const opt = makeOpt(backend, model);
-      if (loaded) opt.load(loaded.meta.training!.optimizerSteps, loaded.optimizerState);
+      if (loaded) opt.load(done!.optimizerSteps, loaded.optimizerState);
       return { gpu: g, backend, model, opt, stats: Tensor.zeros(backend, [4]).keep() };
     });
     const { model, opt, stats } = replicas[0];
-    const micro = Math.min(o.batch, maxMicroBatch(model, gpu.maxBindingBytes));
-    // From here on Ctrl-C finishes the current step and saves instead of killing the run.
-    let interrupted = false;
-    const onSigint = () => {
-      if (interrupted) process.exit(130);
-      interrupted = true;
-      progress.log('interrupt: finishing the current step and saving (Ctrl-C again to quit at once)');
-    };
-    process.on('SIGINT', onSigint);
-    log(`model: ${arch.blocks} -> GAP -> dense ${arch.classes}; ${model.parameters().reduce((a, [, t]) => a + t.size, 0)} parameters; ${o.optimizer} lr ${lr}; batch ${o.batch}${micro < o.batch ? ` (micro-batches of ${micro})` : ''}; ${gpu.adapterName}${devices > 1 ? ` x ${devices} devices` : ''}`);
+    log(`model: ${arch.blocks} -> GAP -> dense ${arch.classes}; ${model.parameters().reduce((a, [, t]) => a + t.size, 0)} parameters; ${set.optimizer} lr ${lr}; batch ${set.batch}${micro * devices < set.batch ? ` (micro-batches of ${micro})` : ''}; ${gpu.adapterName}${devices > 1 ? ` x ${devices} devices` : ''}`);
 
     let best = -1;
     const bestPath = join(o.out, 'best.bin');
@@ -192,7 +310,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
 
     const meta = (epoch: number, step: number, valAccuracy?: number, valLoss?: number): ModelMeta => {
-      const training: TrainingState = { epoch, step, seed: o.seed, optimizer: o.optimizer, lr, batch: o.batch, optimizerSteps: opt.steps };
+      const training: TrainingState = {
+        epoch,
+        step,
+        seed: set.seed,
+        optimizer: set.optimizer,
+        lr,
+        batch: set.batch,
+        optimizerSteps: opt.steps,
+        flip: set.flip,
+        valSplit: set.valSplit,
+        weightDecay: set.weightDecay,
+        ...(set.classes !== undefined ? { classesOption: set.classes } : {}),
+      };
       return {
         arch,
         classes: data.classes,
@@ -203,28 +333,28 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       };
     };
 
-    const steps = Math.ceil(trainIdx.length / o.batch);
-    let lastVal = { loss: NaN, accuracy: NaN };
-    let epoch = startEpoch;
+    const steps = Math.ceil(trainIdx.length / set.batch);
+    let lastVal = { loss: loaded?.meta.valLoss ?? NaN, accuracy: loaded?.meta.valAccuracy ?? NaN };
+    const stoppedBy = () => stopWords(stop.reason!);
     try {
-      for (; epoch < o.epochs; epoch++) {
-        const plan = epochPlan(o.seed, epoch, trainIdx, o.flip);
+      for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+        const plan = epochPlan(set.seed, epoch, trainIdx, set.flip);
         const t0 = performance.now();
         let seen = 0;
         let running = { lossSum: 0, correct: 0, count: 0 };
         let lastRead = performance.now();
         for (let step = epoch === startEpoch ? startStep : 0; step < steps; step++) {
-          const lo = step * o.batch;
-          const idx = plan.order.slice(lo, lo + o.batch);
+          const lo = step * set.batch;
+          const idx = plan.order.slice(lo, lo + set.batch);
           const batch = makeBatch(data, idx, plan.flips.subarray(lo, lo + idx.length));
           if (replicas.length === 1) trainStep(model, opt, batch, stats, micro);
           else await parallelStep(replicas, batch, micro);
           // Recording a step never waits for the GPU, so give signal handlers their turn:
-          // Ctrl-C is then seen right after the step it interrupted.
+          // a stop is then seen right after the step it interrupted.
           await new Promise((resolve) => setImmediate(resolve));
           seen += idx.length;
           const last = step === steps - 1;
-          if (last || interrupted || performance.now() - lastRead > 1000) {
+          if (last || stop.requested || performance.now() - lastRead > 1000) {
             await gatherStats(replicas);
             const s = await takeStats(stats);
             lastRead = performance.now();
@@ -234,21 +364,24 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
             }
             const secs = (performance.now() - t0) / 1000;
             const ips = seen / secs;
-            const left = (steps - step - 1) * o.batch / ips + (o.epochs - epoch - 1) * (trainIdx.length / ips);
+            const left = ((steps - step - 1) * set.batch) / ips + (o.epochs - epoch - 1) * (trainIdx.length / ips);
             progress.update(
               `epoch ${epoch + 1}/${o.epochs} ${bar((step + 1) / steps)} step ${step + 1}/${steps}  loss ${(running.lossSum / running.count).toFixed(4)}  acc ${((100 * running.correct) / running.count).toFixed(1)}%  ${ips.toFixed(1)} img/s  ETA ${formatDuration(left)}`,
             );
           }
-          if (interrupted && !last) {
+          if (stop.requested && !last) {
             const path = join(o.out, 'interrupted.bin');
             await saveModel(path, model, meta(epoch, step + 1), opt);
-            log(`saved ${path} (epoch ${epoch + 1}, step ${step + 1}); continue with --resume`);
+            log(`${stoppedBy()}: saved ${path} (epoch ${epoch + 1}, step ${step + 1}); continue with --resume`);
             return { epochs: epoch, valAccuracy: lastVal.accuracy, bestValAccuracy: best, modelPath: path, stoppedEarly: true, valFiles };
           }
         }
         const trainSecs = (performance.now() - t0) / 1000;
-        for (let v = 0; v < valIdx.length; v += o.batch) evalStep(model, makeBatch(data, valIdx.slice(v, v + o.batch)), stats, micro);
+        for (let v = 0; v < valIdx.length; v += set.batch) evalStep(model, makeBatch(data, valIdx.slice(v, v + set.batch)), stats, micro);
         const val = valIdx.length ? await takeStats(stats) : { loss: NaN, accuracy: NaN, count: 0 };
+        if (valIdx.length && !Number.isFinite(val.loss)) {
+          throw new TrainingError(`the validation loss became ${val.loss} after epoch ${epoch + 1}; lower --lr (now ${lr}). Checkpoints written so far are intact.`);
+        }
         lastVal = val;
         const trainLoss = running.lossSum / running.count;
         const trainAcc = running.correct / running.count;
@@ -271,17 +404,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
             `${valIdx.length ? `val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(1)}%` : 'no validation set'}  ${formatDuration(trainSecs)} (${(seen / trainSecs).toFixed(1)} img/s)  -> ${ckpt}${improved ? ' (best)' : ''}`,
         );
         if (o.afterEpoch) await o.afterEpoch({ epoch: epoch + 1, model, data, val: valIdx, meta: epochMeta });
-        if (interrupted) {
-          log(`interrupted after epoch ${epoch + 1}; continue with --resume`);
+        if (stop.requested && epoch + 1 < o.epochs) {
+          log(`${stoppedBy()} after epoch ${epoch + 1}; continue with --resume`);
           return { epochs: epoch + 1, valAccuracy: val.accuracy, bestValAccuracy: best, modelPath: ckpt, stoppedEarly: true, valFiles };
         }
       }
-      const modelPath = join(o.out, 'model.bin');
-      await saveModel(modelPath, model, meta(o.epochs, 0, valIdx.length ? lastVal.accuracy : undefined, valIdx.length ? lastVal.loss : undefined));
+      const finalMeta = meta(o.epochs, 0, valIdx.length ? lastVal.accuracy : undefined, valIdx.length ? lastVal.loss : undefined);
+      await saveModel(modelPath, model, finalMeta);
       log(`wrote ${modelPath}${best >= 0 ? ` (best validation accuracy ${(100 * best).toFixed(1)}% in ${bestPath})` : ''}`);
       return { epochs: o.epochs, valAccuracy: lastVal.accuracy, bestValAccuracy: best, modelPath, stoppedEarly: false, valFiles };
     } finally {
-      process.off('SIGINT', onSigint);
       destroyReplicas(replicas);
     }
   } finally {

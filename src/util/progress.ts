@@ -1,4 +1,9 @@
-/** Progress lines: one updating line on a terminal, plain periodic lines in a log. */
+/**
+ * Progress lines: one updating line on a terminal, plain periodic lines in a log. Lines may
+ * quote file names and class names, so they are printed with control characters escaped.
+ */
+import { printable } from './terminal.ts';
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);
@@ -21,7 +26,8 @@ export class Progress {
   }
 
   /** A transient status line (overwritten on a terminal, throttled otherwise). */
-  update(line: string): void {
+  update(text: string): void {
+    const line = printable(text);
     if (this.tty) {
       const width = this.stream.columns || 100;
       this.stream.write(`\r\x1b[2K${line.slice(0, width - 1)}`);
@@ -38,7 +44,7 @@ export class Progress {
       this.stream.write('\r\x1b[2K');
       this.open = false;
     }
-    process.stdout.write(line + '\n');
+    process.stdout.write(printable(line) + '\n');
   }
 }
 

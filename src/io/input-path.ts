@@ -1,0 +1,83 @@
+/**
+ * Paths the user hands us are checked with stat() before anything opens them: opening a
+ * FIFO for reading blocks until a writer comes (forever, in practice), a device can be
+ * endless, a folder fails with EISDIR. The reason is worded for people, one phrase.
+ */
+import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+
+/** What a stat result is, in words, when it is not a regular file. */
+export function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+/** Why `path` cannot be read as a file (a regular file, links followed), or null when it can. */
+export function whyNotAFile(path: string): string | null {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    return describeStatError(path, e as NodeJS.ErrnoException);
+  }
+  return st.isFile() ? null : `${kindOf(st)}, not a file`;
+}
+
+/** Why `path` cannot be listed as a folder, or null when it can. */
+export function whyNotAFolder(path: string): string | null {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    return describeStatError(path, e as NodeJS.ErrnoException);
+  }
+  return st.isDirectory() ? null : `${st.isFile() ? 'a file' : kindOf(st)}, not a folder`;
+}
+
+function describeStatError(path: string, e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ENOENT': {
+      // A link whose target is gone reads as "no such file" to stat; say which it is.
+      let dangling = false;
+      try {
+        dangling = lstatSync(path).isSymbolicLink();
+      } catch {
+        // the path itself does not exist
+      }
+      return dangling ? 'a symbolic link to a missing file' : 'no such file or folder';
+    }
+    case 'ELOOP':
+      return 'a symbolic link loop';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOTDIR':
+      return 'a path through something that is not a folder';
+    case 'ENAMETOOLONG':
+      return 'the name is too long';
+    default:
+      return `cannot be read (${e.code ?? e.message})`;
+  }
+}
+
+/** Absolute path with symbolic links resolved as far as the path exists. */
+function realish(path: string): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = dirname(abs);
+    return parent === abs ? abs : join(realish(parent), basename(abs));
+  }
+}
+
+/** `inner` is `outer` or lies inside it. */
+export function isInside(inner: string, outer: string): boolean {
+  const rel = relative(realish(outer), realish(inner));
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
