@@ -1,6 +1,6 @@
 // CAM: receptive-field geometry, a hand-built model whose answer is known, the fused
 // kernel against its CPU reference on real model features, boxes, and bad input.
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -202,10 +202,12 @@ describe('npm run cam, bad input', () => {
     expect(readdirSync(join(dir, 'out')).sort()).toEqual(['good.cam.png', 'good.json', 'good.overlay.png', 'index.html', 'odd_..name_.cam.png', 'odd_..name_.json', 'odd_..name_.overlay.png']);
     const meta = await sharp(join(dir, 'out', 'good.overlay.png')).metadata();
     expect([meta.width, meta.height]).toEqual([30, 20]); // the photo's own size
-    // A second run does not clobber without --overwrite.
-    const again = await runCam({ ...job, inputs: [join(dir, 'in', 'good.jpg')], report: false });
-    expect(again.failed).toBe(1);
-    expect(warnings.at(-1)).toMatch(/exists; pass --overwrite/);
+    // A second run replaces nothing without --overwrite: it refuses before any work, the gallery included.
+    const before = readFileSync(join(dir, 'out', 'index.html'), 'utf8');
+    await expect(runCam({ ...job, inputs: [join(dir, 'in', 'good.jpg')] })).rejects.toThrow(
+      /out already holds 4 of this run's output files \(good\.cam\.png, good\.overlay\.png, good\.json, \.\.\.\); pass --overwrite to replace them/,
+    );
+    expect(readFileSync(join(dir, 'out', 'index.html'), 'utf8')).toBe(before);
     expect((await runCam({ ...job, inputs: [join(dir, 'in', 'good.jpg')], report: false, overwrite: true })).failed).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 // The commands as a user runs them: train (checkpoints, resume, NaN, Ctrl-C, bad input) and cam.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -81,7 +81,7 @@ describe('npm run train', () => {
     expect(existsSync(join(out, 'model.bin'))).toBe(false);
     const otherBatch = cli('train', [...args, '--epochs', '6', '--resume', '--batch', '4']);
     expect(otherBatch.code).toBe(1);
-    expect(otherBatch.err).toMatch(/interrupted\.bin stopped inside an epoch with --batch 2; resume with the same batch$/);
+    expect(otherBatch.err).toMatch(/^wgcam: --batch 4 contradicts the run being resumed \(.*interrupted\.bin has --batch 2\); leave --batch out to continue it/);
     const resumed = cli('train', [...args, '--epochs', '6', '--resume']);
     expect(resumed.code).toBe(0);
     expect(resumed.out).toContain(`interrupted.bin: epoch 1, step ${at.step + 1}`);
@@ -130,7 +130,7 @@ describe('npm run cam', () => {
     expect(existsSync(join(out, 'disc.0.overlay.png'))).toBe(true);
     const bad = cli('cam', [join(root, 'none.bin'), join(data, 'train', 'disc.0.jpg')]);
     expect(bad.code).toBe(1);
-    expect(bad.err).toBe(`wgcam: ${join(root, 'none.bin')}: cannot open (ENOENT)`);
+    expect(bad.err).toBe(`wgcam: ${join(root, 'none.bin')}: no such file`);
   });
 });
 
@@ -166,9 +166,13 @@ describe('kill -9 during training', () => {
   });
 
   it('an output path that cannot be a folder is one clear line', () => {
-    const r = cli('train', [...tiny, '--out', join(data, 'boxes.json', 'run')]);
+    const file = join(root, 'a-file');
+    writeFileSync(file, 'not a folder');
+    const r = cli('train', [...tiny, '--out', join(file, 'run')]);
     expect(r.code).toBe(1);
-    expect(r.err).toBe(`wgcam: cannot create the output folder ${join(data, 'boxes.json', 'run')} (ENOTDIR)`);
+    expect(r.err).toBe(`wgcam: cannot create the output folder ${join(file, 'run')} (ENOTDIR)`);
+    const same = cli('train', [...tiny, '--out', file]);
+    expect(same.err).toBe(`wgcam: cannot use the output folder ${file} (a file, not a folder)`);
   });
 });
 
@@ -189,9 +193,9 @@ describe('a full disk', () => {
   it('stops with a clear error and keeps the checkpoints already written intact (needs root for a small tmpfs)', () => {
     const out = join(root, 'full');
     mkdirSync(out);
-    // 4 pages: room for epoch-001.bin (2 pages with the optimizer state), best.bin and
-    // metrics.jsonl, not for epoch-002.bin.
-    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', out], { encoding: 'utf8' });
+    // 5 pages: room for the run lock, epoch-001.bin (2 pages with the optimizer state),
+    // best.bin and metrics.jsonl, not for epoch-002.bin.
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=20k', 'tmpfs', out], { encoding: 'utf8' });
     expect(mount.status, `mount a small tmpfs: ${mount.stderr}`).toBe(0);
     try {
       const r = cli('train', [...tiny, '--epochs', '3', '--out', out]);

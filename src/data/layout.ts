@@ -108,7 +108,7 @@ function idx(dir: string): Source | null {
 
 export function detectLayout(dir: string): Source {
   const why = whyNotAFolder(dir);
-  if (why) throw new DataError(`${dir}: ${why === 'no such file or folder' ? 'no such folder' : why}`);
+  if (why) throw new DataError(`${dir}: ${why}`);
   const train = join(dir, 'train');
   const found =
     idx(dir) ??

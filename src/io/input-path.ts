@@ -22,7 +22,7 @@ export function whyNotAFile(path: string): string | null {
   try {
     st = statSync(path);
   } catch (e) {
-    return describeStatError(path, e as NodeJS.ErrnoException);
+    return describeStatError(path, e as NodeJS.ErrnoException, 'file');
   }
   return st.isFile() ? null : `${kindOf(st)}, not a file`;
 }
@@ -33,12 +33,12 @@ export function whyNotAFolder(path: string): string | null {
   try {
     st = statSync(path);
   } catch (e) {
-    return describeStatError(path, e as NodeJS.ErrnoException);
+    return describeStatError(path, e as NodeJS.ErrnoException, 'folder');
   }
   return st.isDirectory() ? null : `${st.isFile() ? 'a file' : kindOf(st)}, not a folder`;
 }
 
-function describeStatError(path: string, e: NodeJS.ErrnoException): string {
+function describeStatError(path: string, e: NodeJS.ErrnoException, wanted: 'file' | 'folder'): string {
   switch (e.code) {
     case 'ENOENT': {
       // A link whose target is gone reads as "no such file" to stat; say which it is.
@@ -48,7 +48,7 @@ function describeStatError(path: string, e: NodeJS.ErrnoException): string {
       } catch {
         // the path itself does not exist
       }
-      return dangling ? 'a symbolic link to a missing file' : 'no such file or folder';
+      return dangling ? 'a symbolic link to a missing file' : `no such ${wanted}`;
     }
     case 'ELOOP':
       return 'a symbolic link loop';
