@@ -171,13 +171,19 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
   }
   const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
   if (whyNot) throw new Error(`cannot use the output folder ${job.outDir} (${whyNot})`);
+  // The model's memory estimate is checked (by the Explainer) before --out is touched.
+  const gpu = await Gpu.create();
+  const backend = new GpuBackend(gpu);
+  const model = buildModel(backend, loaded);
+  let unlock = () => {};
   try {
-    mkdirSync(job.outDir, { recursive: true });
-  } catch (e) {
-    throw new Error(`cannot create ${job.outDir} (${(e as NodeJS.ErrnoException).code})`);
-  }
-  const unlock = lockRunFolder(job.outDir, 'cam', warn);
-  try {
+    const explainer = new Explainer(gpu, backend, model, { limit: job.memoryLimit, source: job.model });
+    try {
+      mkdirSync(job.outDir, { recursive: true });
+    } catch (e) {
+      throw new Error(`cannot create ${job.outDir} (${(e as NodeJS.ErrnoException).code})`);
+    }
+    unlock = lockRunFolder(job.outDir, 'cam', warn);
     removeStaleTemporaries(job.outDir);
     const stems = outputStems(files);
     // Nothing in --out is replaced without --overwrite: check every name before any work.
@@ -189,14 +195,17 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
         throw new Error(`${job.outDir} already holds ${clashes.length} of this run's output files (${clashes.slice(0, 3).join(', ')}${clashes.length > 3 ? ', ...' : ''}); pass --overwrite to replace them, or pick another --out`);
       }
     }
-    return await explainAll(job, loaded, cls, files, stems, failed, truth, stop, print, warn);
+    return await explainAll(job, explainer, loaded, cls, files, stems, failed, truth, stop, print, warn);
   } finally {
+    model.dispose();
+    gpu.destroy();
     unlock();
   }
 }
 
 async function explainAll(
   job: CamJob,
+  explainer: Explainer,
   loaded: LoadedModel,
   cls: number,
   files: string[],
@@ -212,55 +221,46 @@ async function explainAll(
   const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2 };
   const opts: CamOptions = { mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
 
-  const gpu = await Gpu.create();
-  const backend = new GpuBackend(gpu);
-  const model = buildModel(backend, loaded);
   const records: CamRecord[] = [];
   const geometry = cellGeometry(loaded.meta.arch.blocks);
   let stopped = false;
-  try {
-    const explainer = new Explainer(gpu, backend, model, { limit: job.memoryLimit, source: job.model });
-    for (let b = 0; b < files.length; b += job.batch) {
-      if (stop.requested) {
-        stopped = true;
-        warn(`${stopWords(stop.reason!)}: stopped after ${records.length} of ${files.length} images; the files written so far are complete`);
-        break;
+  for (let b = 0; b < files.length; b += job.batch) {
+    if (stop.requested) {
+      stopped = true;
+      warn(`${stopWords(stop.reason!)}: stopped after ${records.length} of ${files.length} images; the files written so far are complete`);
+      break;
+    }
+    const chunk = files.slice(b, b + job.batch);
+    const loadedPhotos = await Promise.allSettled(chunk.map((f) => loadPhoto(f, input)));
+    const ok: { file: string; stem: string; photo: { data: Uint8Array; width: number; height: number }; input: Uint8Array }[] = [];
+    loadedPhotos.forEach((r, i) => {
+      if (r.status === 'fulfilled') ok.push({ file: chunk[i], stem: stems[b + i], ...r.value });
+      else {
+        failed++;
+        warn((r.reason as Error).message);
       }
-      const chunk = files.slice(b, b + job.batch);
-      const loadedPhotos = await Promise.allSettled(chunk.map((f) => loadPhoto(f, input)));
-      const ok: { file: string; stem: string; photo: { data: Uint8Array; width: number; height: number }; input: Uint8Array }[] = [];
-      loadedPhotos.forEach((r, i) => {
-        if (r.status === 'fulfilled') ok.push({ file: chunk[i], stem: stems[b + i], ...r.value });
-        else {
-          failed++;
-          warn((r.reason as Error).message);
-        }
-      });
-      if (!ok.length) continue;
-      const results = await explainer.explain(
-        ok.map((o) => o.input),
-        ok.map((o) => o.photo),
-        opts,
-      );
-      for (let i = 0; i < ok.length; i++) {
-        try {
-          const ph = ok[i].photo;
-          const rec = await writeCamOutputs(ok[i].file, ok[i].stem, results[i], ph, classes, output, cellToPhoto(geometry, input.width, input.height, ph.width, ph.height));
-          records.push(rec);
-          const preds = rec.predictions
-            .slice(0, 3)
-            .map((p) => `${p.class} ${(100 * p.probability).toFixed(1)}%`)
-            .join('  ');
-          print(`${ok[i].file}  ${preds}${job.box && rec.box ? `  box ${rec.box.join(',')}` : ''}`);
-        } catch (e) {
-          failed++;
-          warn(`${ok[i].file}: ${(e as Error).message}`);
-        }
+    });
+    if (!ok.length) continue;
+    const results = await explainer.explain(
+      ok.map((o) => o.input),
+      ok.map((o) => o.photo),
+      opts,
+    );
+    for (let i = 0; i < ok.length; i++) {
+      try {
+        const ph = ok[i].photo;
+        const rec = await writeCamOutputs(ok[i].file, ok[i].stem, results[i], ph, classes, output, cellToPhoto(geometry, input.width, input.height, ph.width, ph.height));
+        records.push(rec);
+        const preds = rec.predictions
+          .slice(0, 3)
+          .map((p) => `${p.class} ${(100 * p.probability).toFixed(1)}%`)
+          .join('  ');
+        print(`${ok[i].file}  ${preds}${job.box && rec.box ? `  box ${rec.box.join(',')}` : ''}`);
+      } catch (e) {
+        failed++;
+        warn(`${ok[i].file}: ${(e as Error).message}`);
       }
     }
-  } finally {
-    model.dispose();
-    gpu.destroy();
   }
   const result: CamJobResult = { records, failed, stopped };
   if (truth) {
