@@ -10,6 +10,8 @@ import { writeSamplePhotos } from '../data/sample-photos.ts';
 import { train } from '../train/trainer.ts';
 import { bar, Progress } from '../util/progress.ts';
 import { int, parse, run, UsageError } from './main.ts';
+import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
+import { printable } from '../util/terminal.ts';
 
 const HELP = `
 Usage: npm run demo [-- options]
@@ -31,6 +33,7 @@ run(async () => {
   const out = v.out ?? 'runs/demo';
   const dataDir = join(out, 'data');
   const progress = new Progress();
+  const { stop } = catchStops((reason) => progress.log(`${stopWords(reason)}: finishing the current step`));
   const t0 = performance.now();
   const { created } = await writeSamplePhotos(
     { dir: dataDir, shapes: ['disc', 'cross'], perClass: int('per-class', v['per-class'], 400), seed: 2016, minSize: 72, maxSize: 144 },
@@ -54,8 +57,9 @@ run(async () => {
     overwrite: true, // a rerun of the demo starts over
     flip: true,
     progress,
+    stop,
   });
-  if (result.stoppedEarly) return 130;
+  if (result.stoppedEarly) return STOP_EXIT_CODE[stop.reason ?? 'SIGINT'];
 
   progress.log("");
   progress.log(`explaining ${result.valFiles.length} validation photos with ${result.modelPath}:`);
@@ -77,11 +81,13 @@ run(async () => {
     overwrite: true,
     batch: 32,
     evalBoxes: join(dataDir, 'boxes.json'),
+    stop,
     print: (line) => {
       // Every file's line would drown the summary: show the first few, then the scores.
-      if (!line.startsWith(dataDir) || shown++ < 6) process.stdout.write(line + '\n');
+      if (!line.startsWith(dataDir) || shown++ < 6) process.stdout.write(printable(line) + '\n');
     },
   });
+  if (cam.stopped) return STOP_EXIT_CODE[stop.reason!];
   const s = cam.scores!;
   process.stdout.write(
     `\ndemo done in ${((performance.now() - t0) / 1000).toFixed(0)} s: validation accuracy ${(100 * result.valAccuracy).toFixed(1)}%, ` +
