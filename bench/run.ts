@@ -1,6 +1,6 @@
 /**
- * npm run bench [-- --quick] [--filter NAME] [--json FILE] [--size 64|224]
- * npm run bench -- --verify [--filter NAME]
+ * wgcam bench [--quick] [--filter NAME] [--json FILE] [--size 64|224]
+ * wgcam bench --verify [--filter NAME]
  *
  * Driven by the kernel registry the tests use: every GPU variant of every kernel, at
  * the real layer shapes of the default model (batch 16), is first validated against
@@ -34,14 +34,44 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { medianMs, runsToFill, sampleMs } from './timing.ts';
+import { fail, int, parse, run, UsageError } from '../src/cli/main.ts';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const filter = args.includes('--filter') ? args[args.indexOf('--filter') + 1] : undefined;
-const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const HELP = `
+Usage: wgcam bench [options]      (or: npm run bench -- [options])
+
+Validates every GPU variant of every kernel against its CPU reference, then times them at
+the default model's layer shapes (batch 16), then the whole model (train step, inference,
+CAM). About 13 minutes on a 2-core machine without a GPU; --quick takes a few.
+
+Options:
+  --quick          one image size (64) and one sample per figure
+  --filter NAME    only kernels whose name contains NAME ("model": the whole-model figures)
+  --size N         the model's image side for the shapes (default 64 and 224; at least 16)
+  --json FILE      also write every figure to FILE
+  --verify         only the kernel checks (every variant on awkward shapes), no timing
+  --vs tfjs        head-to-head with TensorFlow.js (WebGPU and WASM) on the same adapter
+  -h, --help       this help
+`;
+/** The options, checked before anything is set up (a typo must not cost a 13-minute run). */
+function options() {
+  const { values: o, positionals } = parse(
+    process.argv.slice(2),
+    { quick: { type: 'boolean' }, filter: { type: 'string' }, size: { type: 'string' }, json: { type: 'string' }, verify: { type: 'boolean' }, vs: { type: 'string' } },
+    HELP,
+  );
+  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (see --help)`);
+  if (o.vs !== undefined && o.vs !== 'tfjs') throw new UsageError(`--vs ${o.vs}: the peer to compare with is tfjs`);
+  const quick = Boolean(o.quick);
+  return { ...o, quick, sizes: o.size !== undefined ? [int('size', o.size, 0, 16)] : quick ? [64] : [64, 224] };
+}
+let opts: ReturnType<typeof options>;
+try {
+  opts = options();
+} catch (e) {
+  fail(e);
+}
+const { quick, filter, json: jsonOut, sizes: SIZES } = opts;
 const BATCH = 16;
-const SIZES = args.includes('--size') ? [Number(args[args.indexOf('--size') + 1])] : quick ? [64] : [64, 224];
-if (!SIZES.every((s) => Number.isInteger(s) && s >= 16)) throw new Error('--size wants an image side in pixels, at least 16');
 /** The CPU reference is timed only where one run costs less than this many flops. */
 const CPU_REFERENCE_LIMIT = 3e8;
 /** Validation runs the CPU reference at the bench shape up to this cost, else at batch 1. */
@@ -373,7 +403,7 @@ async function verify(gpu: Gpu): Promise<void> {
 
 async function main(): Promise<void> {
   const gpu = await Gpu.create();
-  if (args.includes('--verify')) {
+  if (opts.verify) {
     console.log(`wgcam kernel check on ${gpu.adapterName}\n`);
     try {
       await verify(gpu);
@@ -424,10 +454,8 @@ async function main(): Promise<void> {
   }
 }
 
-(args.includes('--vs') ? import('./vs-tfjs.ts').then((m) => m.vsTfjs(args)) : main()).then(
-  () => process.exit(process.exitCode ?? 0),
-  (e) => {
-    console.error(`wgcam bench: ${(e as Error).message}`);
-    process.exit(1);
-  },
-);
+run(async () => {
+  if (opts.vs) await (await import('./vs-tfjs.ts')).vsTfjs({ size: opts.size === undefined ? 64 : SIZES[0], quick });
+  else await main();
+  return process.exitCode === undefined ? 0 : Number(process.exitCode);
+});

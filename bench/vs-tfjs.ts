@@ -123,9 +123,9 @@ async function tfjs(tf: Tf, size: number, reps: number, quiet: boolean): Promise
   return { fwd, gradInput, gradWeight, stepMs };
 }
 
-export async function vsTfjs(args: string[]): Promise<void> {
-  const size = args.includes('--size') ? Number(args[args.indexOf('--size') + 1]) : 64;
-  const reps = args.includes('--quick') ? 1 : 3;
+export async function vsTfjs(o: { size: number; quick: boolean }): Promise<void> {
+  const { size } = o;
+  const reps = o.quick ? 1 : 3;
   const instance = createInstance();
   Object.defineProperty(globalThis, 'navigator', { value: { gpu: instance, userAgent: 'node' }, configurable: true });
   // The umbrella package registers the gradients (tfjs-core alone has none) and shares core's engine.

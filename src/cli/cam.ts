@@ -6,7 +6,7 @@ import { int, memoryLimit, num, parse, run, UsageError } from './main.ts';
 import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 
 const HELP = `
-Usage: npm run cam -- model.bin IMAGE|FOLDER... [options]
+Usage: wgcam cam model.bin IMAGE|FOLDER... [options]      (or: npm run cam -- ...)
 
 Prints each image's top classes and writes, into --out:
   NAME.cam.png      the class activation map (u8, at the feature map's resolution)
@@ -64,7 +64,7 @@ run(async () => {
     HELP,
   );
   const [model, ...inputs] = positionals;
-  if (!model || inputs.length === 0) throw new UsageError('usage: npm run cam -- model.bin IMAGE|FOLDER... (see --help)');
+  if (!model || inputs.length === 0) throw new UsageError('usage: wgcam cam model.bin IMAGE|FOLDER... (see --help)');
   const mode = (v.mode ?? 'contrast') as CamMode;
   if (!(mode in CAM_MODES)) throw new UsageError(`--mode ${mode}: use contrast, class or raw`);
   const contrast = v.contrast ?? 'runner-up';

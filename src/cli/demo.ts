@@ -14,7 +14,7 @@ import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
 
 const HELP = `
-Usage: npm run demo [-- options]
+Usage: wgcam demo [options]      (or: npm run demo [-- options])
 
   --out DIR       where data, checkpoints and CAM outputs go (default: runs/demo)
   --per-class N   sample photos per class (default 400)

@@ -9,6 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { defaultMemoryLimit, parseByteSize, type MemoryLimit } from '../nn/memory.ts';
 import { STOP_EXIT_CODE, StopError } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
+import { closest } from './suggest.ts';
 
 export class UsageError extends Error {}
 
@@ -21,8 +22,23 @@ export function parse<T extends ParseArgsConfig['options']>(argv: string[], opti
     }
     return r;
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.split('\n')[0]} (see --help)`);
+    throw new UsageError(`${usageProblem(e as Error & { code?: string }, Object.keys(options ?? {}))} (see --help)`);
   }
+}
+
+/** parseArgs' complaint in a user's words, with the nearest known option for a misspelt one. */
+function usageProblem(e: Error & { code?: string }, known: string[]): string {
+  const option = /'(-{1,2}[^' <]+)/.exec(e.message)?.[1] ?? '';
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const guess = option.startsWith('--') ? closest(option.slice(2), [...known, 'help']) : null;
+    return `unknown option ${option}${guess ? `; did you mean --${guess}?` : ''}`;
+  }
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (/does not take an argument/.test(e.message)) return `${option} takes no value`;
+    if (/ambiguous/.test(e.message)) return `${option} needs a value (to pass one that starts with a dash, write ${option}=-VALUE)`;
+    return `${option} needs a value`;
+  }
+  return e.message.split('\n')[0];
 }
 
 export function num(name: string, v: string | undefined, fallback: number): number {
@@ -51,14 +67,14 @@ export function memoryLimit(v: string | undefined): MemoryLimit {
   return { bytes, source: v === undefined ? 'WGCAM_MAX_MEMORY' : '--max-memory' };
 }
 
+/** Ends the process for a failure: one printable line on stderr, the exit code its kind calls for. */
+export function fail(e: unknown): never {
+  const message = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`\nwgcam: ${printable(message)}\n`);
+  if (process.env.WGCAM_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  process.exit(e instanceof UsageError ? 2 : e instanceof StopError ? STOP_EXIT_CODE[e.reason] : 1);
+}
+
 export function run(main: () => Promise<number | void>): void {
-  main().then(
-    (code) => process.exit(code ?? 0),
-    (e: unknown) => {
-      const message = e instanceof Error ? e.message : String(e);
-      process.stderr.write(`\nwgcam: ${printable(message)}\n`);
-      if (process.env.WGCAM_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-      process.exit(e instanceof UsageError ? 2 : e instanceof StopError ? STOP_EXIT_CODE[e.reason] : 1);
-    },
-  );
+  main().then((code) => process.exit(code ?? 0), fail);
 }

@@ -9,7 +9,7 @@ import { watchCallback } from '../cam/watch.ts';
 import { listAdapters } from '../gpu/runtime.ts';
 
 const HELP = `
-Usage: npm run train -- --data DIR [options]
+Usage: wgcam train --data DIR [options]      (or: npm run train -- ...)
 
 Trains a CAM-ready CNN (3x3 valid convs + ReLU, 2x2 max-pools, global average pooling,
 one dense layer) on the GPU and writes checkpoints and model.bin into --out.

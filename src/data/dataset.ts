@@ -12,7 +12,7 @@ import { forgetOnExit, removeOnExit } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
 import { decodeAll } from './decode.ts';
 import { loadIdx } from './idx.ts';
-import { DataError, detectLayout, type Source } from './layout.ts';
+import { DataError, detectLayout, type IdxSplit, type Source } from './layout.ts';
 
 export interface BadFile {
   path: string;
@@ -46,6 +46,8 @@ export interface PrepareOptions {
   /** IDX class subset by name or index. */
   classes?: string;
   onProgress?: (done: number, total: number) => void;
+  /** IDX data: the training files (default) or the test files. */
+  idxSplit?: IdxSplit;
   /** Aborting it stops the preparation (its temporary files removed) with a StopError. */
   signal?: AbortSignal;
 }
@@ -53,7 +55,7 @@ export interface PrepareOptions {
 const CACHE_VERSION = 1;
 
 export async function prepareDataset(dir: string, opts: PrepareOptions = {}): Promise<ImageSet> {
-  const src = detectLayout(dir);
+  const src = detectLayout(dir, opts.idxSplit);
   if (src.kind === 'idx') return idxSet(src, opts);
   if (opts.classes) throw new DataError('--classes selects classes of IDX data; for photo folders, remove the folders you do not want');
   return fileSet(src, opts);

@@ -3,6 +3,7 @@
  *  - Kaggle Dogs vs. Cats: DIR/train/cat.0.jpg (or DIR itself is that folder); class = name before the first dot
  *  - one folder per class: DIR/<class>/*.jpg, subfolders included (PetImages' Cat/ Dog/ too)
  *  - IDX files (MNIST, Fashion-MNIST): DIR/train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz]
+ *    (t10k-* for the test split)
  */
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
@@ -98,20 +99,24 @@ function folders(dir: string): Source | null {
   };
 }
 
-function idx(dir: string): Source | null {
+/** Which IDX pair to read: the training files, or the test files (MNIST's t10k-*) for evaluation. */
+export type IdxSplit = 'train' | 'test';
+
+function idx(dir: string, split: IdxSplit): Source | null {
   // lstat-free existence: a FIFO or a dangling link named like an IDX file is found, then refused by loadIdx.
   const find = (stem: string) => [stem, `${stem}.gz`].map((f) => join(dir, f)).find((p) => existsSync(p) || isLink(p));
-  const imagesFile = find('train-images-idx3-ubyte');
-  const labelsFile = find('train-labels-idx1-ubyte');
+  const stem = split === 'train' ? 'train' : 't10k';
+  const imagesFile = find(`${stem}-images-idx3-ubyte`);
+  const labelsFile = find(`${stem}-labels-idx1-ubyte`);
   return imagesFile && labelsFile ? { kind: 'idx', root: dir, imagesFile, labelsFile } : null;
 }
 
-export function detectLayout(dir: string): Source {
+export function detectLayout(dir: string, idxSplit: IdxSplit = 'train'): Source {
   const why = whyNotAFolder(dir);
   if (why) throw new DataError(`${dir}: ${why}`);
   const train = join(dir, 'train');
   const found =
-    idx(dir) ??
+    idx(dir, idxSplit) ??
     (whyNotAFolder(train) === null ? kaggle(train) ?? folders(train) : null) ??
     kaggle(dir) ??
     folders(dir);

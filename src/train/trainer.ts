@@ -9,6 +9,9 @@ import { isInside, whyNotAFolder } from '../io/input-path.ts';
 import { lockRunFolder } from '../io/run-lock.ts';
 import { defaultMemoryLimit, imagesThatFit, trainingNeed, type MemoryLimit } from '../nn/memory.ts';
 import { StopRequest, stopWords } from '../util/stop.ts';
+import { reportLines } from '../eval/metrics.ts';
+import { Predictor } from '../eval/predictor.ts';
+import { EVAL_FILES, evaluateImages, saveEvaluation } from '../eval/run.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { prepareDataset, thinClassWarnings, type ImageSet } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
@@ -199,6 +202,21 @@ function keepMetricsUpTo(out: string, epochs: number): void {
   writeFileAtomic(path, lines.map((l) => l + '\n').join(''));
 }
 
+/** The validation report of best.bin (accuracy, per-class figures, confusion matrix), printed and saved into --out. */
+async function reportBest(bestPath: string, gpu: Gpu, data: ImageSet, valIdx: number[], out: string, log: (s: string) => void): Promise<void> {
+  const loaded = loadModelFile(bestPath);
+  const model = buildModel(new GpuBackend(gpu), loaded);
+  try {
+    const e = await evaluateImages(new Predictor(gpu, model, bestPath), loaded.meta.classes, data, valIdx, data.classes.map((_, c) => c));
+    log(`${bestPath}: the best epoch, ${loaded.meta.training?.epoch ?? '?'}, on the ${valIdx.length} validation images:`);
+    for (const line of reportLines(e.report)) log(`  ${line}`);
+    const saved = await saveEvaluation(out, e, { model: bestPath, split: 'validation' }, `${bestPath} on the validation images`, true);
+    log(`wrote ${saved.join(', ')}`);
+  } finally {
+    model.dispose();
+  }
+}
+
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const progress = o.progress ?? new Progress();
   const log = (s: string) => progress.log(s);
@@ -227,7 +245,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
   const leftovers = removeStaleTemporaries(o.out);
   if (leftovers.length) log(`removed ${leftovers.length} temporary file${leftovers.length > 1 ? 's' : ''} left in ${o.out} by an interrupted run`);
   // A fresh run must not mix with an earlier one (a later --resume would pick its newest checkpoint).
-  const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f));
+  const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f) || EVAL_FILES.includes(f));
   if (!o.resume && earlier.length) {
     if (!o.overwrite) {
       throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
@@ -411,7 +429,9 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
       }
       const finalMeta = meta(o.epochs, 0, valIdx.length ? lastVal.accuracy : undefined, valIdx.length ? lastVal.loss : undefined);
       await saveModel(modelPath, model, finalMeta);
-      log(`wrote ${modelPath}${best >= 0 ? ` (best validation accuracy ${(100 * best).toFixed(1)}% in ${bestPath})` : ''}`);
+      const lastAcc = valIdx.length ? ` (validation accuracy ${(100 * lastVal.accuracy).toFixed(1)}%)` : '';
+      log(`wrote ${modelPath}: the weights after the last epoch, ${o.epochs}${lastAcc}`);
+      if (best >= 0 && existsSync(bestPath)) await reportBest(bestPath, gpu, data, valIdx, o.out, log);
       return { epochs: o.epochs, valAccuracy: lastVal.accuracy, bestValAccuracy: best, modelPath, stoppedEarly: false, valFiles };
     } finally {
       destroyReplicas(replicas);

@@ -1,0 +1,87 @@
+/** wgcam predict model.bin IMAGE|FOLDER... [--json|--csv] */
+import { expandInputs } from '../cam/run.ts';
+import { loadPhoto } from '../cam/photos.ts';
+import { Gpu } from '../gpu/runtime.ts';
+import { buildModel, loadModelFile } from '../io/model-file.ts';
+import { Predictor, ranked } from '../eval/predictor.ts';
+import { GpuBackend } from '../tensor/gpu-backend.ts';
+import { catchStops, STOP_EXIT_CODE } from '../util/stop.ts';
+import { printable } from '../util/terminal.ts';
+import { int, memoryLimit, parse, run, UsageError } from './main.ts';
+
+const HELP = `
+Usage: wgcam predict model.bin IMAGE|FOLDER... [options]      (or: npm run predict -- ...)
+
+Prints each image's most likely classes and their probabilities; writes no files. Folders
+are searched for images (Kaggle's unlabelled test1/ included), in batches on the GPU.
+
+Options:
+  --top K              classes per image (default 3; --json/--csv list every class)
+  --json               one JSON document: [{"image", "predictions": [{"class", "probability"}]}]
+  --csv                CSV: image,predicted,probability, then one column per class
+  --batch N            images per forward pass at most (default 64)
+  --max-memory SIZE    the memory cap for the model's estimate (default: half of this machine's)
+  -h, --help           this help
+`;
+
+const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+run(async () => {
+  const { values: v, positionals } = parse(
+    process.argv.slice(2),
+    { top: { type: 'string' }, json: { type: 'boolean' }, csv: { type: 'boolean' }, batch: { type: 'string' }, 'max-memory': { type: 'string' } },
+    HELP,
+  );
+  const [modelPath, ...inputs] = positionals;
+  if (!modelPath || inputs.length === 0) throw new UsageError('usage: wgcam predict model.bin IMAGE|FOLDER... (see --help)');
+  if (v.json && v.csv) throw new UsageError('--json and --csv: pick one');
+  const top = int('top', v.top, 3);
+  const batch = int('batch', v.batch, 64);
+  const loaded = loadModelFile(modelPath);
+  const { classes, input, arch } = loaded.meta;
+  const warn = (s: string) => process.stderr.write(`wgcam: ${printable(s)}\n`);
+  const { files, unreadable } = expandInputs(inputs);
+  let failed = unreadable.length;
+  for (const u of unreadable) warn(`${u.path}: ${u.reason}`);
+  const { stop, release } = catchStops(() => warn('interrupted: stopping after the current batch'));
+  const gpu = await Gpu.create();
+  const rows: { image: string; probs: Float32Array }[] = [];
+  try {
+    const model = buildModel(new GpuBackend(gpu), loaded);
+    const predictor = new Predictor(gpu, model, modelPath, { maxBatch: batch, limit: memoryLimit(v['max-memory']) });
+    const per = arch.inputChannels * arch.height * arch.width;
+    if (v.csv) process.stdout.write(['image', 'predicted', 'probability', ...classes].map(csvField).join(',') + '\n');
+    for (let b = 0; b < files.length && !stop.requested; b += batch) {
+      const chunk = files.slice(b, b + batch);
+      const photos = await Promise.allSettled(chunk.map((f) => loadPhoto(f, input)));
+      const ok = chunk.filter((_, i) => photos[i].status === 'fulfilled');
+      photos.forEach((r) => {
+        if (r.status === 'rejected') {
+          failed++;
+          warn((r.reason as Error).message);
+        }
+      });
+      const pixels = new Uint8Array(ok.length * per);
+      let k = 0;
+      for (const r of photos) if (r.status === 'fulfilled') pixels.set(r.value.input, per * k++);
+      const probs = await predictor.probabilities(pixels, ok.length);
+      ok.forEach((image, n) => {
+        const order = ranked(probs, n, classes.length);
+        const row = probs.slice(n * classes.length, (n + 1) * classes.length);
+        if (v.json) rows.push({ image, probs: row });
+        else if (v.csv) process.stdout.write([image, classes[order[0]], String(row[order[0]]), ...Array.from(row, String)].map(csvField).join(',') + '\n');
+        else process.stdout.write(printable(`${image}  ${order.slice(0, top).map((j) => `${classes[j]} ${(100 * row[j]).toFixed(1)}%`).join('  ')}`) + '\n');
+      });
+    }
+    model.dispose();
+  } finally {
+    gpu.destroy();
+    release();
+  }
+  if (v.json) {
+    const doc = rows.map((r) => ({ image: r.image, predictions: ranked(r.probs, 0, classes.length).map((j) => ({ class: classes[j], probability: r.probs[j] })) }));
+    process.stdout.write(JSON.stringify(doc, null, 1) + '\n');
+  }
+  if (stop.requested) return STOP_EXIT_CODE[stop.reason!];
+  return failed ? 1 : 0;
+});
