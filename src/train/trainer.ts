@@ -245,12 +245,12 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
   const leftovers = removeStaleTemporaries(o.out);
   if (leftovers.length) log(`removed ${leftovers.length} temporary file${leftovers.length > 1 ? 's' : ''} left in ${o.out} by an interrupted run`);
   // A fresh run must not mix with an earlier one (a later --resume would pick its newest checkpoint).
-  const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f) || EVAL_FILES.includes(f));
+  const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f));
   if (!o.resume && earlier.length) {
     if (!o.overwrite) {
       throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
     }
-    for (const f of earlier) rmSync(join(o.out, f), { force: true });
+    for (const f of [...earlier, ...EVAL_FILES]) rmSync(join(o.out, f), { force: true });
   }
   const resumeFrom = o.resume ? latestCheckpoint(o.out) : null;
   if (o.resume && !resumeFrom) log(`--resume: no checkpoint in ${o.out}, starting fresh`);
