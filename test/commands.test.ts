@@ -1,0 +1,104 @@
+// The `wgcam` command as a new user meets it: help at once, suggestions for slips, paths from
+// the caller's folder, and the eval / predict subcommands.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeSamplePhotos } from '../src/data/sample-photos.ts';
+import { evaluate, reportLines } from '../src/eval/metrics.ts';
+
+const repo = resolve('.');
+const wgcamBin = join(repo, 'bin', 'wgcam.mjs');
+const root = mkdtempSync(join(tmpdir(), 'wgcam-commands-'));
+const data = join(root, 'data');
+const model = join(root, 'run', 'model.bin');
+
+function wgcam(args: string[], cwd = root) {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [wgcamBin, ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr.split('\n').filter((l) => l.startsWith('wgcam:')).join('\n'), ms: Date.now() - t0 };
+}
+
+beforeAll(async () => {
+  await writeSamplePhotos({ dir: data, shapes: ['disc', 'cross'], perClass: 24, seed: 5, minSize: 20, maxSize: 30 });
+  const r = wgcam(['train', '--data', data, '--size', '16', '--arch', 'c4-p-c8', '--batch', '8', '--epochs', '2', '--out', join(root, 'run')]);
+  expect(r.code, r.err).toBe(0);
+}, 300_000);
+
+describe('wgcam', () => {
+  it('lists its commands, and every command answers --help at once (from any folder)', () => {
+    const top = wgcam(['--help']);
+    expect(top.code).toBe(0);
+    for (const c of ['train', 'cam', 'eval', 'predict', 'bench', 'demo']) expect(top.out).toMatch(new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['train', 'cam', 'eval', 'predict', 'bench', 'demo']) {
+      const r = wgcam([c, '--help']);
+      expect(r.code, c).toBe(0);
+      expect(r.out).toMatch(new RegExp(`^Usage: wgcam ${c}`));
+      expect(r.ms, `${c} --help took ${r.ms} ms`).toBeLessThan(15_000); // not a benchmark: a 13-minute bench run would fail it
+    }
+  });
+
+  it('a misspelt command or option is one line with a suggestion; a bad value is one line', () => {
+    expect(wgcam(['trian'])).toMatchObject({ code: 2, err: "wgcam: unknown command 'trian'; did you mean 'train'? (see wgcam --help)" });
+    expect(wgcam(['train', '--data', data, '--epoch', '3'])).toMatchObject({ code: 2, err: 'wgcam: unknown option --epoch; did you mean --epochs? (see --help)' });
+    expect(wgcam(['bench', '--quik'])).toMatchObject({ code: 2, err: 'wgcam: unknown option --quik; did you mean --quick? (see --help)' });
+    expect(wgcam(['bench', '--size', '8'])).toMatchObject({ code: 2, err: 'wgcam: --size 8: must be an integer >= 16' });
+    expect(wgcam(['cam', model, '--out'])).toMatchObject({ code: 2, err: 'wgcam: --out needs a value (see --help)' });
+    expect(wgcam(['train', '--data', data, '--resume=yes'])).toMatchObject({ code: 2, err: 'wgcam: --resume takes no value (see --help)' });
+  });
+
+  it('npm run from a subfolder resolves relative paths against that folder', () => {
+    const sub = join(repo, 'test', '.scratch-sub');
+    mkdirSync(sub, { recursive: true });
+    const r = spawnSync('npm', ['run', '-s', 'predict', '--', join('..', '..', 'no-such-model.bin'), 'x.jpg'], { cwd: sub, encoding: 'utf8' });
+    // Resolved from test/.scratch-sub, "../../no-such-model.bin" is the repository root's.
+    expect(r.stderr).toContain(`wgcam: ${join('..', '..', 'no-such-model.bin')}: no such file`);
+    const rel = spawnSync('npm', ['run', '-s', 'predict', '--', model, 'x.jpg'], { cwd: sub, encoding: 'utf8' });
+    expect(rel.stderr).toContain('wgcam: x.jpg: no such file');
+  });
+});
+
+describe('wgcam predict', () => {
+  it('prints classes and probabilities as text, JSON or CSV, and writes no files', () => {
+    const photos = ['disc.0.jpg', 'cross.1.jpg'].map((f) => join(data, 'train', f));
+    const before = [readdirSync(root).sort(), readdirSync(join(data, 'train')).length];
+    const text = wgcam(['predict', model, ...photos, '--top', '1']);
+    expect(text.code).toBe(0);
+    expect(text.out.trim().split('\n').map((l) => l.replace(/ \d+\.\d%$/, ''))).toEqual(photos.map((p) => expect.stringMatching(new RegExp(`^${p}  (disc|cross)$`))));
+    const json = JSON.parse(wgcam(['predict', model, ...photos, '--json']).out);
+    expect(json.map((r: { image: string }) => r.image)).toEqual(photos);
+    for (const r of json) expect(r.predictions.reduce((s: number, p: { probability: number }) => s + p.probability, 0)).toBeCloseTo(1, 5);
+    const csv = wgcam(['predict', model, join(data, 'train'), '--csv']).out.trim().split('\n');
+    expect(csv[0]).toBe('image,predicted,probability,cross,disc');
+    expect(csv).toHaveLength(49);
+    expect([readdirSync(root).sort(), readdirSync(join(data, 'train')).length]).toEqual(before);
+  });
+});
+
+describe('wgcam eval', () => {
+  it('prints and saves accuracy, per-class figures and the confusion matrix', () => {
+    const out = join(root, 'eval');
+    const r = wgcam(['eval', model, data, '--out', out]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^accuracy \d+\.\d% over 48 images, macro F1 \d\.\d{3}$/m);
+    expect(r.out).toMatch(/^cross +\d+\.\d% +\d+\.\d% +\d\.\d{3} +24$/m);
+    const saved = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    expect(saved.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(48);
+    expect(saved.perClass.map((c: { support: number }) => c.support)).toEqual([24, 24]);
+    expect(readFileSync(join(out, 'confusion.svg'), 'utf8')).toMatch(/^<svg[^>]*>.*predicted class/s);
+    expect(wgcam(['eval', model, data, '--out', out]).err).toMatch(/eval\.json exists; pass --overwrite/);
+  });
+
+  it('the metrics match a hand count (precision, recall, F1 as scikit-learn defines them)', () => {
+    // true:      a a a b b c ; predicted: a b a b c c
+    const r = evaluate(['a', 'b', 'c'], [0, 0, 0, 1, 1, 2], [0, 1, 0, 1, 2, 2]);
+    expect(r.confusion).toEqual([[2, 1, 0], [0, 1, 1], [0, 0, 1]]);
+    expect(r.accuracy).toBeCloseTo(4 / 6);
+    expect(r.perClass.map((c) => [c.precision, c.recall])).toEqual([[1, 2 / 3], [0.5, 0.5], [0.5, 1]]);
+    expect(r.perClass[0].f1).toBeCloseTo(0.8);
+    expect(r.macroF1).toBeCloseTo((0.8 + 0.5 + 2 / 3) / 3);
+    expect(reportLines(r).at(-1)).toBe('2 c    0    0    1');
+  });
+});
