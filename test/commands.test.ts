@@ -1,7 +1,7 @@
 // The `wgcam` command as a new user meets it: help at once, suggestions for slips, paths from
 // the caller's folder, and the eval / predict subcommands.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -100,5 +100,35 @@ describe('wgcam eval', () => {
     expect(r.perClass[0].f1).toBeCloseTo(0.8);
     expect(r.macroF1).toBeCloseTo((0.8 + 0.5 + 2 / 3) / 3);
     expect(reportLines(r).at(-1)).toBe('2 c    0    0    1');
+  });
+});
+
+describe('wgcam train and cam, what a new user trips over', () => {
+  it('keeps the newest 3 epoch checkpoints (--keep N|all) and says what model.bin and best.bin hold', () => {
+    const out = join(root, 'keep');
+    const r = wgcam(['train', '--data', data, '--size', '16', '--arch', 'c4-p-c8', '--batch', '8', '--epochs', '5', '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(out).filter((f) => f.startsWith('epoch-')).sort()).toEqual(['epoch-003.bin', 'epoch-004.bin', 'epoch-005.bin']);
+    expect(r.out).toMatch(/wrote .*model\.bin: the weights after the last epoch, 5 \(validation accuracy \d+\.\d%\)/);
+    expect(r.out).toMatch(/best\.bin: the best epoch, \d, on the 10 validation images:/);
+    const all = wgcam(['train', '--data', data, '--size', '16', '--arch', 'c4-p-c8', '--batch', '8', '--epochs', '4', '--keep', 'all', '--out', join(root, 'keep-all')]);
+    expect(all.code).toBe(0);
+    expect(readdirSync(join(root, 'keep-all')).filter((f) => f.startsWith('epoch-'))).toHaveLength(4);
+  });
+
+  it('a Kaggle-layout photo without a class prefix is reported, not silently dropped', async () => {
+    const d = join(root, 'kaggle-stray');
+    mkdirSync(join(d, 'train'), { recursive: true });
+    for (const f of readdirSync(join(data, 'train')).filter((f) => f.endsWith('.jpg'))) copyFileSync(join(data, 'train', f), join(d, 'train', f));
+    copyFileSync(join(data, 'train', 'disc.0.jpg'), join(d, 'train', 'IMG_0001.jpg'));
+    const r = wgcam(['train', '--data', d, '--size', '16', '--arch', 'c4', '--epochs', '1', '--out', join(root, 'stray-run')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('warning: left out 1 image without a class prefix (IMG_0001.jpg): the Kaggle layout takes the class from names like cat.0.jpg');
+  });
+
+  it('--class in the default contrast mode is refused rather than ignored', () => {
+    const r = wgcam(['cam', model, join(data, 'train', 'disc.0.jpg'), '--class', 'disc', '--out', join(root, 'class-cam')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('wgcam: --class disc: the contrast mode always shows the predicted class minus the runner-up; use --mode class or --mode raw for one chosen class');
   });
 });

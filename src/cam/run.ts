@@ -153,6 +153,9 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
   const loaded = loadModelFile(job.model);
   const { classes } = loaded.meta;
   let cls = -1;
+  if (job.className !== undefined && job.mode === 'contrast') {
+    throw new Error(`--class ${job.className}: the contrast mode always shows the predicted class minus ${job.contrast === 'mean' ? 'the mean of the others' : 'the runner-up'}; use --mode class or --mode raw for one chosen class`);
+  }
   if (job.className !== undefined) {
     cls = classes.findIndex((c) => c.toLowerCase() === job.className!.toLowerCase());
     if (cls < 0 && /^\d+$/.test(job.className) && Number(job.className) < classes.length) cls = Number(job.className);

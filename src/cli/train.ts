@@ -41,6 +41,9 @@ Options:
                        (size, batch, arch, optimizer, lr, seed, flips, val split); a flag
                        that contradicts them is refused
   --overwrite          start a fresh run in an --out that holds another run (removes its files)
+  --keep N|all         epoch checkpoints to keep: the newest N (default 3) or all;
+                       best.bin (the best validation accuracy) and model.bin (the
+                       last epoch) are kept apart
   --watch N            after every epoch, write CAM overlays of N validation images
                        into --out/cam-epoch-NNN/
   --devices N          data-parallel training on N WebGPU devices (at most 16): the batch
@@ -74,6 +77,7 @@ run(async () => {
       resume: { type: 'boolean' },
       overwrite: { type: 'boolean' },
       watch: { type: 'string' },
+      keep: { type: 'string' },
       devices: { type: 'string' },
       'max-memory': { type: 'string' },
       'list-devices': { type: 'boolean' },
@@ -115,6 +119,7 @@ run(async () => {
       classes: v.classes,
       flip: v['no-flip'] ? false : undefined,
       afterEpoch: watch > 0 ? watchCallback(out, watch) : undefined,
+      keep: v.keep === 'all' ? Infinity : optionalInt('keep', v.keep),
       devices: int('devices', v.devices, 1),
       memoryLimit: memoryLimit(v['max-memory']),
       stop,

@@ -31,6 +31,8 @@ export interface ImageSet {
   /** Source path of each image (or "idx:N"). */
   names: string[];
   bad: BadFile[];
+  /** Kaggle layout: images left out because their name has no class prefix. */
+  unlabelled: string[];
   /** Where the bad-file report was written (when there were bad files). */
   badReport?: string;
   cache: 'built' | 'reused' | 'memory';
@@ -74,6 +76,7 @@ function idxSet(src: Extract<Source, { kind: 'idx' }>, opts: PrepareOptions): Im
     labels: s.labels,
     names: Array.from({ length: s.labels.length }, (_, i) => `idx:${i}`),
     bad: [],
+    unlabelled: [],
     cache: 'memory',
     read: (indices) => {
       const out = new Uint8Array(indices.length * per);
@@ -152,6 +155,7 @@ async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOpt
     labels,
     names: okSlots.map((s) => join(src.root, index!.files[s].path)),
     bad,
+    unlabelled: src.unlabelled ?? [],
     badReport,
     cache,
     read: (indices) => {

@@ -16,7 +16,15 @@ const NOT_CLASSES = new Set(['test1', 'test', '.wgcam-cache']);
 export class DataError extends Error {}
 
 export type Source =
-  | { kind: 'files'; layout: 'kaggle' | 'folders'; root: string; classes: string[]; files: { path: string; label: number }[] }
+  | {
+      kind: 'files';
+      layout: 'kaggle' | 'folders';
+      root: string;
+      classes: string[];
+      files: { path: string; label: number }[];
+      /** Kaggle layout: images whose name has no CLASS. prefix (IMG_0001.jpg), left out. */
+      unlabelled?: string[];
+    }
   | { kind: 'idx'; root: string; imagesFile: string; labelsFile: string };
 
 const isImage = (name: string) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
@@ -58,7 +66,9 @@ function listDir(dir: string): { files: string[]; dirs: string[] } {
 }
 
 function kaggle(dir: string): Source | null {
-  const images = listDir(dir).files.filter((f) => isImage(f) && basename(f).indexOf('.') < basename(f).lastIndexOf('.'));
+  const all = listDir(dir).files.filter(isImage);
+  const labelled = (f: string) => basename(f).indexOf('.') < basename(f).lastIndexOf('.');
+  const images = all.filter(labelled);
   if (images.length === 0) return null;
   const classes = [...new Set(images.map((f) => f.slice(0, f.indexOf('.')).toLowerCase()))].sort();
   if (classes.length < 2) return null;
@@ -68,6 +78,7 @@ function kaggle(dir: string): Source | null {
     root: dir,
     classes,
     files: images.map((f) => ({ path: join(dir, f), label: classes.indexOf(f.slice(0, f.indexOf('.')).toLowerCase()) })),
+    unlabelled: all.filter((f) => !labelled(f)).map((f) => join(dir, f)),
   };
 }
 

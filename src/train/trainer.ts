@@ -3,7 +3,7 @@
  * with progress, validate and checkpoint every epoch, keep the best, write model.bin.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { removeStaleTemporaries, writeFileAtomic } from '../io/atomic.ts';
 import { isInside, whyNotAFolder } from '../io/input-path.ts';
 import { lockRunFolder } from '../io/run-lock.ts';
@@ -55,6 +55,8 @@ export interface TrainOptions {
   memoryLimit?: MemoryLimit;
   /** Set by signals (see util/stop.ts): the run saves after the current step and returns. */
   stop?: StopRequest;
+  /** Epoch checkpoints kept: the newest this many (default 3; Infinity keeps all). best.bin is kept apart. */
+  keep?: number;
   /** Called after each epoch's checkpoint (the CAM --watch hook). */
   afterEpoch?: (ctx: { epoch: number; model: Classifier; data: ImageSet; val: number[]; meta: ModelMeta }) => Promise<void>;
   progress?: Progress;
@@ -188,6 +190,15 @@ function checkNumbers(o: TrainOptions): void {
   if (o.arch) parseBlocks(o.arch); // a typo is one line before minutes of decoding, not after
 }
 
+/** Epoch checkpoints kept by default: enough to step back a little, not one 4.6 MB file per epoch. */
+export const DEFAULT_KEEP = 3;
+
+/** Removes all but the newest `keep` epoch-NNN.bin files (the newest is the one --resume needs). */
+function dropOldCheckpoints(out: string, keep: number): void {
+  const epochs = readdirSync(out).filter((f) => /^epoch-\d{3,}\.bin$/.test(f)).sort((a, b) => Number(a.slice(6, -4)) - Number(b.slice(6, -4)));
+  for (const f of epochs.slice(0, Math.max(0, epochs.length - keep))) rmSync(join(out, f), { force: true });
+}
+
 /** The run's earlier metrics lines up to `epochs` (a resume from an older checkpoint drops the later ones). */
 function keepMetricsUpTo(out: string, epochs: number): void {
   const path = join(out, 'metrics.jsonl');
@@ -279,6 +290,10 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
     log(`data: ${o.data} (${data.layout} layout), ${data.count} images ${data.width}x${data.height}x${data.channels} [${counts}], cache ${data.cache}`);
     if (data.layout === 'idx' && o.size !== undefined && o.size !== data.height) log(`note: IDX images keep their own ${data.width}x${data.height} size; --size ${o.size} applies to photos only`);
     if (data.bad.length) log(`skipped ${data.bad.length} unreadable file${data.bad.length > 1 ? 's' : ''} (listed in ${data.badReport})`);
+    if (data.unlabelled.length) {
+      const n = data.unlabelled.length;
+      log(`warning: left out ${n} image${n > 1 ? 's' : ''} without a class prefix (${data.unlabelled.slice(0, 2).map((p) => basename(p)).join(', ')}${n > 2 ? ', ...' : ''}): the Kaggle layout takes the class from names like cat.0.jpg`);
+    }
     for (const line of thinClassWarnings(data)) log(line);
     const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, set.valSplit, set.seed);
     if (trainIdx.length === 0) throw new TrainingError('no training images left after the validation split');
@@ -406,6 +421,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
         const epochMeta = meta(epoch + 1, 0, valIdx.length ? val.accuracy : undefined, valIdx.length ? val.loss : undefined);
         const ckpt = join(o.out, `epoch-${pad3(epoch + 1)}.bin`);
         await saveModel(ckpt, model, epochMeta, opt);
+        dropOldCheckpoints(o.out, o.keep ?? DEFAULT_KEEP);
         const improved = valIdx.length > 0 && val.accuracy > best;
         if (improved) {
           best = val.accuracy;
