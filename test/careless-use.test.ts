@@ -73,7 +73,7 @@ describe('a run folder belongs to one run', () => {
     expect(existsSync(join(out, LOCK_NAME))).toBe(false);
     // A live PID with another start time is a reused PID, not the owner.
     writeFileSync(join(out, LOCK_NAME), JSON.stringify({ pid: process.pid, startTicks: 'not-this-one', started: 'then', command: 'cam', host: hostname() }));
-    const reused = npm('cam', [join(out, 'epoch-001.bin'), photo, '--out', out]);
+    const reused = npm('cam', [join(out, 'best.bin'), photo, '--out', out]);
     expect(reused.code).toBe(0);
     expect(reused.err).toMatch(/taking over the stale lock of wgcam cam \(PID \d+, started then\), which no longer runs/);
   });
@@ -88,7 +88,7 @@ describe('a run folder belongs to one run', () => {
     const link = join(root, 'data-link');
     symlinkSync(data, link);
     expect(npm('train', [...tiny, '--epochs', '1', '--out', join(link, 'x')]).err).toMatch(/is inside --data/);
-    const cam = npm('cam', [join(root, 'locked', 'epoch-001.bin'), join(data, 'train'), '--out', join(data, 'train', 'cams')]);
+    const cam = npm('cam', [join(root, 'locked', 'best.bin'), join(data, 'train'), '--out', join(data, 'train', 'cams')]);
     expect(cam.code).toBe(1);
     expect(cam.err).toBe(`wgcam: --out ${join(data, 'train', 'cams')} is inside the input folder ${join(data, 'train')}; pick an --out outside it`);
   });
