@@ -186,6 +186,10 @@ describe('every result is checked', () => {
     expect(r.code).toBe(1);
     expect(r.err).toBe(`wgcam: ${huge}: the model's outputs are not finite numbers (its weights overflow float32); its predictions and maps would mean nothing`);
     expect(readdirSync(out)).toEqual([]);
+    const predict = npm('predict', [huge, photo]);
+    expect(predict.code).toBe(1);
+    expect(predict.err).toBe(r.err);
+    expect(predict.out).toBe('');
   });
 });
 

@@ -48,6 +48,12 @@ export interface Explained {
 /** A model whose outputs overflowed float32 (finite but huge weights do it): its maps mean nothing. */
 export class NonFiniteOutputError extends Error {}
 
+/** Throws a NonFiniteOutputError naming `source` unless every value of `outputs` is finite. */
+export function assertFiniteOutputs(source: string, ...outputs: (Float32Array | null)[]): void {
+  if (outputs.every((o) => !o || o.every(Number.isFinite))) return;
+  throw new NonFiniteOutputError(`${source}: the model's outputs are not finite numbers (its weights overflow float32); its predictions and maps would mean nothing`);
+}
+
 export interface ExplainerOptions {
   /** Images per forward pass at most (default: as many as fit). */
   maxBatch?: number;
@@ -130,9 +136,7 @@ export class Explainer {
       const u8 = new Uint32Array(await this.gpu.read(outs.r.u8, N * HW * 4));
       const raw = new Float32Array(await this.gpu.read(outs.r.raw, N * HW * 4));
       const maps = o.allClasses ? new Float32Array(await this.gpu.read(outs.r.maps, N * arch.classes * HW * 4)) : null;
-      if (!probs.every(Number.isFinite) || !raw.every(Number.isFinite) || (maps && !maps.every(Number.isFinite))) {
-        throw new NonFiniteOutputError(`${this.source}: the model's outputs are not finite numbers (its weights overflow float32); its predictions and maps would mean nothing`);
-      }
+      assertFiniteOutputs(this.source, probs, raw, maps);
       const results: Explained[] = [];
       for (let n = 0; n < N; n++) {
         const ph = photos[n];

@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import { packBytes } from '../kernels/images.ts';
 import { defaultMemoryLimit, imagesThatFit, inferenceNeed, type MemoryLimit } from '../nn/memory.ts';
 import type { Classifier } from '../nn/model.ts';
-import { NonFiniteOutputError } from '../cam/explain.ts';
+import { assertFiniteOutputs } from '../cam/explain.ts';
 import { tidy } from '../tensor/tensor.ts';
 
 export class Predictor {
@@ -39,7 +39,7 @@ export class Predictor {
       );
       try {
         const p = await probs.toArray();
-        if (!p.every(Number.isFinite)) throw new NonFiniteOutputError(`${this.source}: the model's outputs are not finite numbers (its weights overflow float32); its predictions would mean nothing`);
+        assertFiniteOutputs(this.source, p);
         out.set(p, start * arch.classes);
       } finally {
         probs.dispose();
