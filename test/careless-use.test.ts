@@ -129,6 +129,8 @@ describe('resume does what it says', () => {
     const t = loadModelFile(join(out, 'model.bin')).meta.training!;
     expect([t.epoch, t.batch, t.lr, t.flip, t.valSplit, t.optimizer]).toEqual([3, 8, 0.003, false, 0.25, 'sgd']);
     expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch)).toEqual([1, 2, 3]);
+    // The same arch spelt another way is no contradiction.
+    expect(npm('train', ['--data', data, '--out', out, '--resume', '--epochs', '3', '--arch', 'C4-P-C8']).out).toMatch(/nothing to do/);
   });
 });
 

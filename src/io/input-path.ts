@@ -16,27 +16,23 @@ export function kindOf(st: Stats): string {
   return 'not a regular file';
 }
 
-/** Why `path` cannot be read as a file (a regular file, links followed), or null when it can. */
-export function whyNotAFile(path: string): string | null {
+/** Why `path` cannot be used as a `wanted` (links followed), or null when it can. */
+function whyNot(path: string, wanted: 'file' | 'folder'): string | null {
   let st: Stats;
   try {
     st = statSync(path);
   } catch (e) {
-    return describeStatError(path, e as NodeJS.ErrnoException, 'file');
+    return describeStatError(path, e as NodeJS.ErrnoException, wanted);
   }
-  return st.isFile() ? null : `${kindOf(st)}, not a file`;
-}
-
-/** Why `path` cannot be listed as a folder, or null when it can. */
-export function whyNotAFolder(path: string): string | null {
-  let st: Stats;
-  try {
-    st = statSync(path);
-  } catch (e) {
-    return describeStatError(path, e as NodeJS.ErrnoException, 'folder');
-  }
+  if (wanted === 'file') return st.isFile() ? null : `${kindOf(st)}, not a file`;
   return st.isDirectory() ? null : `${st.isFile() ? 'a file' : kindOf(st)}, not a folder`;
 }
+
+/** Why `path` cannot be read as a file (a regular file, links followed), or null when it can. */
+export const whyNotAFile = (path: string) => whyNot(path, 'file');
+
+/** Why `path` cannot be listed as a folder, or null when it can. */
+export const whyNotAFolder = (path: string) => whyNot(path, 'folder');
 
 function describeStatError(path: string, e: NodeJS.ErrnoException, wanted: 'file' | 'folder'): string {
   switch (e.code) {

@@ -182,7 +182,8 @@ function validFigure(path: string, m: Record<string, string>, key: string, max: 
   return v;
 }
 
-const OPTIMIZER_SLOTS: Record<TrainingState['optimizer'], string[]> = { sgd: ['momentum'], adam: ['exp_avg', 'exp_avg_sq'] };
+/** The state tensors each optimizer keeps per parameter (see nn/optim.ts). */
+export const OPTIMIZER_SLOTS: Record<TrainingState['optimizer'], string[]> = { sgd: ['momentum'], adam: ['exp_avg', 'exp_avg_sq'] };
 
 /** Reads and validates a model file or checkpoint; every problem is one clear ModelFileError. */
 export function loadModelFile(path: string): LoadedModel {

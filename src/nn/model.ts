@@ -26,8 +26,11 @@ export interface Arch {
 
 export type Block = { kind: 'conv'; channels: number } | { kind: 'pool' };
 
+/** An arch string as the model file stores it: lower case, no spaces ("C32 - p" is "c32-p"). */
+export const normalizeBlocks = (spec: string) => spec.split('-').map((s) => s.trim().toLowerCase()).join('-');
+
 export function parseBlocks(spec: string): Block[] {
-  const parts = spec.split('-').map((s) => s.trim().toLowerCase());
+  const parts = normalizeBlocks(spec).split('-');
   if (parts.length === 0 || parts[0] === '') throw new Error(`arch '${spec}': empty`);
   const blocks = parts.map((b): Block => {
     if (b === 'p') return { kind: 'pool' };

@@ -15,8 +15,8 @@ import { EVAL_FILES, evaluateImages, saveEvaluation } from '../eval/run.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { prepareDataset, thinClassWarnings, type ImageSet } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
-import { buildModel, loadModelFile, ModelFileError, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
-import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, parseBlocks, type Arch } from '../nn/model.ts';
+import { buildModel, loadModelFile, ModelFileError, OPTIMIZER_SLOTS, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
+import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, normalizeBlocks, parseBlocks, type Arch } from '../nn/model.ts';
 import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
 import { evalStep, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
@@ -131,7 +131,7 @@ function resumeSettings(o: TrainOptions, from: string, meta: ModelMeta): Setting
     ['--lr', o.lr, t.lr],
     ['--optimizer', o.optimizer, t.optimizer],
     ['--weight-decay', o.weightDecay, t.weightDecay],
-    ['--arch', o.arch?.toLowerCase(), meta.arch.blocks],
+    ['--arch', o.arch === undefined ? undefined : normalizeBlocks(o.arch), normalizeBlocks(meta.arch.blocks)],
     ['--seed', o.seed, t.seed],
     ['--val-split', o.valSplit, t.valSplit],
     ['--classes', o.classes, t.classesOption],
@@ -169,7 +169,7 @@ function freshSettings(o: TrainOptions): Settings {
     optimizer,
     weightDecay: o.weightDecay ?? 0,
     size: o.size,
-    arch: o.arch ?? '',
+    arch: o.arch === undefined ? '' : normalizeBlocks(o.arch),
     seed: o.seed ?? 1,
     valSplit: o.valSplit ?? 0.2,
     flip: o.flip ?? true,
@@ -305,7 +305,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
     if (loaded && (JSON.stringify(loaded.meta.arch) !== JSON.stringify(arch) || JSON.stringify(loaded.meta.classes) !== JSON.stringify(data.classes))) {
       throw new ModelFileError(`${resumeFrom}: trained for arch ${loaded.meta.arch.blocks} at ${loaded.meta.arch.width}x${loaded.meta.arch.height} on [${loaded.meta.classes}], not this data (${data.width}x${data.height}, [${data.classes}]); use another --out`);
     }
-    const need = trainingNeed(arch, set.optimizer === 'adam' ? 2 : 1);
+    const need = trainingNeed(arch, OPTIMIZER_SLOTS[set.optimizer].length);
     for (let i = 0; i < devices; i++) gpus.push(await Gpu.create());
     const gpu = gpus[0];
     const what = resumeFrom ?? `model ${arch.blocks} at ${arch.width}x${arch.height}`;
