@@ -131,4 +131,20 @@ describe('wgcam train and cam, what a new user trips over', () => {
     expect(r.code).toBe(1);
     expect(r.err).toBe('wgcam: --class disc: the contrast mode always shows the predicted class minus the runner-up; use --mode class or --mode raw for one chosen class');
   });
+
+  it('outputs mirror the input subfolders (bar/0.*, ring/0.*) and results come in natural order', () => {
+    const input = join(root, 'mirrored');
+    for (const f of ['bar/0.jpg', 'bar/10.jpg', 'bar/2.jpg', 'ring/0.jpg']) {
+      mkdirSync(join(input, f, '..'), { recursive: true });
+      copyFileSync(join(data, 'train', 'disc.0.jpg'), join(input, f));
+    }
+    const out = join(root, 'mirrored-out');
+    const r = wgcam(['cam', model, input, '--out', out, '--report']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.trim().split('\n').slice(0, 4).map((l) => l.split('  ')[0])).toEqual(['bar/0.jpg', 'bar/2.jpg', 'bar/10.jpg', 'ring/0.jpg'].map((f) => join(input, f)));
+    expect(readdirSync(join(out, 'bar')).filter((f) => f.endsWith('.overlay.png'))).toEqual(['0.overlay.png', '10.overlay.png', '2.overlay.png']);
+    expect(readdirSync(join(out, 'ring'))).toEqual(['0.cam.png', '0.overlay.png']);
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    for (const f of ['bar/0.overlay.png', 'bar/10.overlay.png', 'ring/0.overlay.png']) expect(html).toContain(`src="${f}"`);
+  });
 });

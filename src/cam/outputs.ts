@@ -4,8 +4,8 @@
  * the box when asked) and NAME.json. Files go only inside the output folder, written to a
  * temporary name and renamed; existing files are kept unless `overwrite`.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { camBox, peak, type Box } from './box.ts';
@@ -78,6 +78,7 @@ export async function writeCamOutputs(image: string, stem: string, r: Explained,
     width: photo.width,
     height: photo.height,
   };
+  mkdirSync(dirname(files.cam), { recursive: true }); // a mirrored subfolder (bar/0.*)
   writeFileAtomic(files.cam, await png(r.cam, r.mapWidth, r.mapHeight, 1));
   writeFileAtomic(files.overlay, await png(img, photo.width, photo.height, 3));
   if (files.json) {

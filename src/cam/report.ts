@@ -1,5 +1,5 @@
 /** A static index.html gallery of CAM results, sortable by confidence, to scan hundreds at once. */
-import { basename, join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
 import type { CamRecord } from './outputs.ts';
 
@@ -8,6 +8,8 @@ export const REPORT_NAME = 'index.html';
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export function writeReport(outDir: string, records: CamRecord[], title: string): string {
+  // Outputs may sit in mirrored subfolders (bar/0.overlay.png): link them relative to the page.
+  const link = (file: string) => relative(outDir, file).split(sep).map(encodeURIComponent).join('/');
   const cards = records
     .map((r) => {
       const top = r.predictions[0];
@@ -17,8 +19,8 @@ export function writeReport(outDir: string, records: CamRecord[], title: string)
         .join(' · ');
       const box = r.box ? `box ${r.box.join(',')}` : 'no box';
       return `<figure data-conf="${top.probability}" data-name="${esc(r.name)}" data-class="${esc(top.class)}">
-<a href="${esc(basename(r.files.overlay))}"><img loading="lazy" src="${esc(basename(r.files.overlay))}" alt="${esc(r.name)}"></a>
-<figcaption><b>${esc(r.name)}</b><br>${preds}<br><small>${box} · <a href="${esc(basename(r.files.cam))}">map</a></small></figcaption></figure>`;
+<a href="${esc(link(r.files.overlay))}"><img loading="lazy" src="${esc(link(r.files.overlay))}" alt="${esc(r.name)}"></a>
+<figcaption><b>${esc(r.name)}</b><br>${preds}<br><small>${box} · <a href="${esc(link(r.files.cam))}">map</a></small></figcaption></figure>`;
     })
     .join('\n');
   const html = `<!doctype html><meta charset="utf-8"><title>${esc(title)}</title>

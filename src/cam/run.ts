@@ -3,7 +3,7 @@
  * the outputs, print predictions, optionally score boxes and write a gallery.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, sep } from 'node:path';
 import { Gpu } from '../gpu/runtime.ts';
 import { removeStaleTemporaries } from '../io/atomic.ts';
 import { isInside, whyNotAFile, whyNotAFolder } from '../io/input-path.ts';
@@ -58,19 +58,25 @@ export interface CamJobResult {
 
 export interface ExpandedInputs {
   files: string[];
+  /** Where each file came from, for its output name: the path inside the folder named on the command line (`bar/0.jpg`), or its own name. */
+  names: string[];
   /** Inputs that are not there or cannot be read as images (a FIFO, a dangling link), with why. */
   unreadable: { path: string; reason: string }[];
   /** The folders named on the command line (their images were listed). */
   folders: string[];
 }
 
-/** Files named on the command line, and the images inside named folders (recursively, sorted; links followed once). */
+/** Names in natural order: img2 before img10. */
+const naturally = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true }) || (a < b ? -1 : a > b ? 1 : 0);
+
+/** Files named on the command line, and the images inside named folders (recursively, in natural order; links followed once). */
 export function expandInputs(inputs: string[]): ExpandedInputs {
   const files: string[] = [];
+  const names: string[] = [];
   const unreadable: { path: string; reason: string }[] = [];
   const folders: string[] = [];
   const seen = new Set<string>();
-  const walk = (dir: string) => {
+  const walk = (dir: string, inside: string) => {
     let real: string;
     try {
       real = realpathSync(dir);
@@ -81,7 +87,7 @@ export function expandInputs(inputs: string[]): ExpandedInputs {
     seen.add(real);
     let entries;
     try {
-      entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
+      entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => naturally(a.name, b.name));
     } catch (e) {
       unreadable.push({ path: dir, reason: `cannot list the folder (${(e as NodeJS.ErrnoException).code})` });
       return;
@@ -89,25 +95,31 @@ export function expandInputs(inputs: string[]): ExpandedInputs {
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
-      if (whyNotAFolder(p) === null) walk(p);
+      if (whyNotAFolder(p) === null) walk(p, join(inside, e.name));
       else if (IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase())) {
         const why = whyNotAFile(p);
         if (why) unreadable.push({ path: p, reason: why });
-        else files.push(p);
+        else {
+          files.push(p);
+          names.push(join(inside, e.name));
+        }
       }
     }
   };
   for (const i of inputs) {
     if (whyNotAFolder(i) === null) {
       folders.push(i);
-      walk(i);
+      walk(i, '');
       continue;
     }
     const why = whyNotAFile(i);
     if (why) unreadable.push({ path: i, reason: why });
-    else files.push(i);
+    else {
+      files.push(i);
+      names.push(basename(i));
+    }
   }
-  return { files, unreadable, folders };
+  return { files, names, unreadable, folders };
 }
 
 /** A box file larger than this is refused (a box is ~40 bytes: this is ~1.5 million images). */
@@ -134,11 +146,16 @@ export function readBoxes(path: string): Map<string, Box> {
   return map;
 }
 
-/** Output stems for the input files, unique within the output folder, in input order. */
-function outputStems(files: string[]): string[] {
+/**
+ * Output stems for the inputs, unique within the output folder, in input order. Subfolders
+ * of a named folder are mirrored (`bar/0.jpg` -> `bar/0`), each part made safe (no dot-dot,
+ * no separators), so outputs never leave --out.
+ */
+function outputStems(names: string[]): string[] {
   const stems = new Set<string>();
-  return files.map((file) => {
-    const base = safeStem(basename(file));
+  return names.map((name) => {
+    const parts = name.split(sep);
+    const base = [...parts.slice(0, -1).map((d) => safeStem(`${d}.x`)), safeStem(parts.at(-1)!)].join('/');
     let stem = base;
     for (let k = 2; stems.has(stem); k++) stem = `${base}-${k}`;
     stems.add(stem);
@@ -162,7 +179,7 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
     if (cls < 0) throw new Error(`--class ${job.className}: the model's classes are ${classes.slice(0, 20).join(', ')}${classes.length > 20 ? `, ... (${classes.length})` : ''}`);
   }
   const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
-  const { files, unreadable, folders } = expandInputs(job.inputs);
+  const { files, names, unreadable, folders } = expandInputs(job.inputs);
   // Overlays written into a folder being explained would be explained (and trained on) next time.
   const inside = folders.find((f) => isInside(job.outDir, f));
   if (inside !== undefined) throw new Error(`--out ${job.outDir} is inside the input folder ${inside}; pick an --out outside it`);
@@ -188,7 +205,7 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
     }
     unlock = lockRunFolder(job.outDir, 'cam', warn);
     removeStaleTemporaries(job.outDir);
-    const stems = outputStems(files);
+    const stems = outputStems(names);
     // Nothing in --out is replaced without --overwrite: check every name before any work.
     if (!job.overwrite) {
       const planned = stems.flatMap((stem) => [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : [])]);
