@@ -147,4 +147,18 @@ describe('wgcam train and cam, what a new user trips over', () => {
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     for (const f of ['bar/0.overlay.png', 'bar/10.overlay.png', 'ring/0.overlay.png']) expect(html).toContain(`src="${f}"`);
   });
+
+  it('train writes the curves and an HTML run report (curves, confusion matrix, --watch overlays) after every epoch', () => {
+    const out = join(root, 'report-run');
+    const r = wgcam(['train', '--data', data, '--size', '16', '--arch', 'c4-p-c8', '--batch', '8', '--epochs', '2', '--watch', '2', '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain(`run report: ${join(out, 'report.html')}`);
+    const curves = readFileSync(join(out, 'curves.svg'), 'utf8');
+    expect(curves.startsWith('<svg')).toBe(true);
+    for (const label of ['>loss<', '>accuracy<', '>training<', '>validation<']) expect(curves).toContain(label);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html.match(/<tr><td>\d+<\/td>/g)).toHaveLength(2);
+    expect(html).toMatch(/<h2>best\.bin on the validation images<\/h2><svg/);
+    for (const e of ['001', '002']) expect(html).toMatch(new RegExp(`src="cam-epoch-${e}/00-[^"]+\\.overlay\\.png"`));
+  });
 });

@@ -12,6 +12,7 @@ import { StopRequest, stopWords } from '../util/stop.ts';
 import { reportLines } from '../eval/metrics.ts';
 import { Predictor } from '../eval/predictor.ts';
 import { EVAL_FILES, evaluateImages, saveEvaluation } from '../eval/run.ts';
+import { RUN_REPORT_FILES, writeRunReport } from './run-report.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { prepareDataset, thinClassWarnings, type ImageSet } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
@@ -261,7 +262,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
     if (!o.overwrite) {
       throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
     }
-    for (const f of [...earlier, ...EVAL_FILES]) rmSync(join(o.out, f), { force: true });
+    for (const f of [...earlier, ...EVAL_FILES, ...RUN_REPORT_FILES]) rmSync(join(o.out, f), { force: true });
   }
   const resumeFrom = o.resume ? latestCheckpoint(o.out) : null;
   if (o.resume && !resumeFrom) log(`--resume: no checkpoint in ${o.out}, starting fresh`);
@@ -367,6 +368,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
     };
 
     const steps = Math.ceil(trainIdx.length / set.batch);
+    const reportTitle = `wgcam training run ${o.out}: ${arch.blocks} on ${data.classes.slice(0, 10).join(', ')}${data.classes.length > 10 ? ', ...' : ''}`;
     let lastVal = { loss: loaded?.meta.valLoss ?? NaN, accuracy: loaded?.meta.valAccuracy ?? NaN };
     const stoppedBy = () => stopWords(stop.reason!);
     try {
@@ -438,6 +440,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
             `${valIdx.length ? `val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(1)}%` : 'no validation set'}  ${formatDuration(trainSecs)} (${(seen / trainSecs).toFixed(1)} img/s)  -> ${ckpt}${improved ? ' (best)' : ''}`,
         );
         if (o.afterEpoch) await o.afterEpoch({ epoch: epoch + 1, model, data, val: valIdx, meta: epochMeta });
+        await writeRunReport(o.out, reportTitle);
         if (stop.requested && epoch + 1 < o.epochs) {
           log(`${stoppedBy()} after epoch ${epoch + 1}; continue with --resume`);
           return { epochs: epoch + 1, valAccuracy: val.accuracy, bestValAccuracy: best, modelPath: ckpt, stoppedEarly: true, valFiles };
@@ -448,6 +451,8 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
       const lastAcc = valIdx.length ? ` (validation accuracy ${(100 * lastVal.accuracy).toFixed(1)}%)` : '';
       log(`wrote ${modelPath}: the weights after the last epoch, ${o.epochs}${lastAcc}`);
       if (best >= 0 && existsSync(bestPath)) await reportBest(bestPath, gpu, data, valIdx, o.out, log);
+      await writeRunReport(o.out, reportTitle);
+      log(`run report: ${join(o.out, 'report.html')} (curves in ${join(o.out, 'curves.svg')})`);
       return { epochs: o.epochs, valAccuracy: lastVal.accuracy, bestValAccuracy: best, modelPath, stoppedEarly: false, valFiles };
     } finally {
       destroyReplicas(replicas);
