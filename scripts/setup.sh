@@ -6,8 +6,17 @@
 # is rejected by Dawn ("shaderUniform*ArrayDynamicIndexing required").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --quiet: say nothing when all is there; --tests: also what the tests need (a headless
+# Chromium for the gallery's browser test, from Debian's chromium package).
 quiet=0
-[ "${1:-}" = "--quiet" ] && quiet=1
+tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) quiet=1 ;;
+    --tests) tests=1 ;;
+    *) echo "setup: unknown option $arg (use --quiet, --tests)" >&2; exit 2 ;;
+  esac
+done
 say() { [ "$quiet" = 1 ] || echo "setup: $*"; }
 
 # 1. npm dependencies: (re)install when missing or older than the lockfile.
@@ -16,7 +25,18 @@ if [ ! -d node_modules/webgpu ] || [ ! -d node_modules/sharp ] || [ package-lock
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# 2. A WebGPU adapter.
+# 2. For the tests: Debian's Chromium (playwright-core drives it; no browser download).
+if [ "$tests" = 1 ] && [ -z "${WGCAM_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian's chromium for the gallery's browser test (apt-get)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 chromium >/dev/null
+  else
+    echo "setup: the gallery's browser test needs Chromium: install Debian's chromium package, or set WGCAM_CHROMIUM to a Chromium binary" >&2
+  fi
+fi
+
+# 3. A WebGPU adapter.
 if node scripts/check-adapter.mjs --quiet 2>/dev/null; then
   say "WebGPU adapter OK: $(node scripts/check-adapter.mjs --name 2>/dev/null)"
   exit 0

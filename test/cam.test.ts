@@ -199,13 +199,13 @@ describe('npm run cam, bad input', () => {
     expect(warnings.some((w) => /half\.jpg: truncated or corrupt \(/.test(w))).toBe(true);
     warnings.forEach((w) => expect(w).not.toContain('\n'));
     expect(lines.some((l) => /good\.jpg {2}(cat|dog) \d+\.\d%/.test(l))).toBe(true);
-    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['good.cam.png', 'good.json', 'good.overlay.png', 'index.html', 'odd_..name_.cam.png', 'odd_..name_.json', 'odd_..name_.overlay.png']);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['good.cam.png', 'good.json', 'good.overlay.png', 'good.photo.jpg', 'index.html', 'odd_..name_.cam.png', 'odd_..name_.json', 'odd_..name_.overlay.png', 'odd_..name_.photo.jpg']);
     const meta = await sharp(join(dir, 'out', 'good.overlay.png')).metadata();
     expect([meta.width, meta.height]).toEqual([30, 20]); // the photo's own size
     // A second run replaces nothing without --overwrite: it refuses before any work, the gallery included.
     const before = readFileSync(join(dir, 'out', 'index.html'), 'utf8');
     await expect(runCam({ ...job, inputs: [join(dir, 'in', 'good.jpg')] })).rejects.toThrow(
-      /out already holds 4 of this run's output files \(good\.cam\.png, good\.overlay\.png, good\.json, \.\.\.\); pass --overwrite to replace them/,
+      /out already holds 5 of this run's output files \(good\.cam\.png, good\.overlay\.png, good\.json, \.\.\.\); pass --overwrite to replace them/,
     );
     expect(readFileSync(join(dir, 'out', 'index.html'), 'utf8')).toBe(before);
     expect((await runCam({ ...job, inputs: [join(dir, 'in', 'good.jpg')], report: false, overwrite: true })).failed).toBe(0);

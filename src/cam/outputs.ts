@@ -24,6 +24,8 @@ export interface OutputOptions {
   overwrite: boolean;
   /** The CAM box keeps pixels at or above this share of the map's maximum (the paper: 0.2). */
   boxThreshold: number;
+  /** Also write NAME.photo.jpg (the photo as the overlay shows it), for the gallery's photo/overlay toggle. */
+  photo?: boolean;
 }
 
 export interface CamRecord {
@@ -34,7 +36,9 @@ export interface CamRecord {
   peak: [number, number];
   box: Box | null;
   stats: { min: number; max: number; mean: number };
-  files: { cam: string; overlay: string; json?: string };
+  files: { cam: string; overlay: string; json?: string; photo?: string };
+  /** The input's class when its name says it (Kaggle's cat.0.jpg, a class folder), else null. */
+  truth?: string | null;
   width: number;
   height: number;
 }
@@ -54,6 +58,7 @@ export async function writeCamOutputs(image: string, stem: string, r: Explained,
     cam: join(o.outDir, `${stem}.cam.png`),
     overlay: join(o.outDir, `${stem}.overlay.png`),
     ...(o.json ? { json: join(o.outDir, `${stem}.json`) } : {}),
+    ...(o.photo ? { photo: join(o.outDir, `${stem}.photo.jpg`) } : {}),
   };
   if (!o.overwrite) {
     const clash = Object.values(files).find((f) => existsSync(f));
@@ -81,6 +86,7 @@ export async function writeCamOutputs(image: string, stem: string, r: Explained,
   mkdirSync(dirname(files.cam), { recursive: true }); // a mirrored subfolder (bar/0.*)
   writeFileAtomic(files.cam, await png(r.cam, r.mapWidth, r.mapHeight, 1));
   writeFileAtomic(files.overlay, await png(img, photo.width, photo.height, 3));
+  if (files.photo) writeFileAtomic(files.photo, await sharp(photo.data, { raw: { width: photo.width, height: photo.height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer());
   if (files.json) {
     const extra = r.allMaps ? { all_class_maps: { classes, width: r.mapWidth, height: r.mapHeight, values: Array.from(r.allMaps) } } : {};
     writeFileAtomic(files.json, JSON.stringify({ ...record, raw_map: { width: r.mapWidth, height: r.mapHeight, values: Array.from(r.raw) }, ...extra }, null, 1));

@@ -3,7 +3,7 @@
  * the outputs, print predictions, optionally score boxes and write a gallery.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename, extname, join, sep } from 'node:path';
+import { basename, dirname, extname, join, sep } from 'node:path';
 import { Gpu } from '../gpu/runtime.ts';
 import { removeStaleTemporaries } from '../io/atomic.ts';
 import { isInside, whyNotAFile, whyNotAFolder } from '../io/input-path.ts';
@@ -122,6 +122,24 @@ export function expandInputs(inputs: string[]): ExpandedInputs {
   return { files, names, unreadable, folders };
 }
 
+/**
+ * The class an input's name says it belongs to, if it is one of the model's: Kaggle's
+ * `cat.0.jpg` (the name up to its first dot) or a class folder (`Cat/0001.jpg`); else null.
+ */
+export function classFromPath(path: string, classes: string[]): string | null {
+  const find = (name: string) => classes.find((c) => c.toLowerCase() === name.toLowerCase()) ?? null;
+  const file = basename(path);
+  const dots = file.split('.').length - 1;
+  return (dots >= 2 ? find(file.slice(0, file.indexOf('.'))) : null) ?? find(basename(dirname(path)));
+}
+
+/** What the maps show, in words, for the gallery's legend. */
+function describeMode(job: CamJob): string {
+  if (job.mode === 'contrast') return `contrast: the predicted class's map minus ${job.contrast === 'mean' ? 'the mean of the other classes' : "the runner-up's"}, divided by the largest |value|, below 0 shown as 0`;
+  if (job.mode === 'class') return `class: ${job.className ? `the map of class ${job.className}` : "the predicted class's map"}, min-max normalized per image`;
+  return `raw: ${job.className ? `class ${job.className}'s` : "the predicted class's"} unnormalized map, full colour at ${job.rawScale}`;
+}
+
 /** A box file larger than this is refused (a box is ~40 bytes: this is ~1.5 million images). */
 const MAX_BOX_FILE = 64 * 2 ** 20;
 
@@ -208,7 +226,7 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
     const stems = outputStems(names);
     // Nothing in --out is replaced without --overwrite: check every name before any work.
     if (!job.overwrite) {
-      const planned = stems.flatMap((stem) => [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : [])]);
+      const planned = stems.flatMap((stem) => [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : []), ...(job.report ? [`${stem}.photo.jpg`] : [])]);
       if (job.report) planned.push(REPORT_NAME);
       const clashes = planned.filter((f) => existsSync(join(job.outDir, f)));
       if (clashes.length) {
@@ -238,7 +256,7 @@ async function explainAll(
 ): Promise<CamJobResult> {
   const { classes, input } = loaded.meta;
   let failed = failedBefore;
-  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2 };
+  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report };
   const opts: CamOptions = { mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
 
   const records: CamRecord[] = [];
@@ -270,6 +288,7 @@ async function explainAll(
       try {
         const ph = ok[i].photo;
         const rec = await writeCamOutputs(ok[i].file, ok[i].stem, results[i], ph, classes, output, cellToPhoto(geometry, input.width, input.height, ph.width, ph.height));
+        rec.truth = classFromPath(ok[i].file, classes);
         records.push(rec);
         const preds = rec.predictions
           .slice(0, 3)
@@ -290,7 +309,7 @@ async function explainAll(
   }
   if (job.report) {
     if (records.length) {
-      result.reportPath = writeReport(job.outDir, records, `wgcam: ${basename(job.model)}`);
+      result.reportPath = writeReport(job.outDir, records, `wgcam: ${basename(job.model)}`, { colormap: job.colormap, mode: describeMode(job) });
       print(`gallery: ${result.reportPath}`);
     } else {
       warn('no gallery written: no image was explained');
