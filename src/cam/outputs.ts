@@ -11,6 +11,14 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { camBox, peak, type Box } from './box.ts';
 import { colormapTable, drawBox, overlay, type ColormapName } from './colormap.ts';
 import type { Explained, Photo } from './explain.ts';
+import type { CamMode } from '../kernels/cam.ts';
+
+/** What the numbers of cam.png and the overlay mean, per mode. */
+const MAP_VALUES: Record<CamMode, string> = {
+  contrast: '(class map - contrast map) / max |that|, clipped to 0..1; cam.png = round(255 * value)',
+  class: '(class map - its min) / (its max - its min); cam.png = round(255 * value)',
+  raw: 'class map / --raw-max, clipped to 0..1; cam.png = round(255 * value); raw_map holds the unscaled values',
+};
 
 /** Maps a feature-map cell (x, y) to the photo pixel at the centre of its receptive field. */
 export type CellToPhoto = (x: number, y: number) => [number, number];
@@ -24,6 +32,8 @@ export interface OutputOptions {
   overwrite: boolean;
   /** The CAM box keeps pixels at or above this share of the map's maximum (the paper: 0.2). */
   boxThreshold: number;
+  /** What the map shows (recorded in NAME.json); default: the contrast mode against the runner-up. */
+  shows?: { mode: CamMode; contrast: 'runner-up' | 'mean'; cls: number };
   /** Also write NAME.photo.jpg (the photo as the overlay shows it), for the gallery's photo/overlay toggle. */
   photo?: boolean;
 }
@@ -37,6 +47,8 @@ export interface CamRecord {
   box: Box | null;
   stats: { min: number; max: number; mean: number };
   files: { cam: string; overlay: string; json?: string; photo?: string };
+  /** What the map is: its mode, the class shown and what was subtracted (see docs/cam-outputs.md). */
+  map: { mode: CamMode; class: string; contrast: string | null; values: string };
   /** The input's class when its name says it (Kaggle's cat.0.jpg, a class folder), else null. */
   truth?: string | null;
   width: number;
@@ -72,10 +84,18 @@ export async function writeCamOutputs(image: string, stem: string, r: Explained,
   let max = -Infinity;
   let sum = 0;
   for (const v of r.raw) [min, max, sum] = [Math.min(min, v), Math.max(max, v), sum + v];
+  const shows = o.shows ?? { mode: 'contrast', contrast: 'runner-up', cls: -1 };
+  const shown = shows.mode === 'contrast' || shows.cls < 0 ? order[0] : shows.cls;
   const record: CamRecord = {
     image,
     name: stem,
     predictions: order.map((j) => ({ class: classes[j], probability: r.probs[j] })),
+    map: {
+      mode: shows.mode,
+      class: classes[shown],
+      contrast: shows.mode !== 'contrast' ? null : shows.contrast === 'mean' ? 'the mean of the other classes' : classes[order[1]],
+      values: MAP_VALUES[shows.mode],
+    },
     peak: geometry(...peak(r.raw, r.mapWidth)),
     box,
     stats: { min, max, mean: sum / r.raw.length },

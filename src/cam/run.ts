@@ -256,7 +256,7 @@ async function explainAll(
 ): Promise<CamJobResult> {
   const { classes, input } = loaded.meta;
   let failed = failedBefore;
-  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report };
+  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report, shows: { mode: job.mode, contrast: job.contrast, cls } };
   const opts: CamOptions = { mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
 
   const records: CamRecord[] = [];
