@@ -1,7 +1,7 @@
 // The `wgcam` command as a new user meets it: help at once, suggestions for slips, paths from
 // the caller's folder, and the eval / predict subcommands.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +56,32 @@ describe('wgcam', () => {
     expect(r.stderr).toContain(`wgcam: ${join('..', '..', 'no-such-model.bin')}: no such file`);
     const rel = spawnSync('npm', ['run', '-s', 'predict', '--', model, 'x.jpg'], { cwd: sub, encoding: 'utf8' });
     expect(rel.stderr).toContain('wgcam: x.jpg: no such file');
+  });
+});
+
+describe('wgcam output', () => {
+  it("keeps Dawn's adapter notices out of normal output, shows them with --verbose, and loses no error line", () => {
+    // As a shell gives them: stderr to a log file (appended: earlier lines stay), and through a pipe.
+    const log = join(root, 'stderr.log');
+    writeFileSync(log, 'an earlier line\n');
+    const args = [wgcamBin, 'predict', model, join(data, 'train', 'disc.0.jpg'), join(root, 'nope.jpg')].map((a) => `'${a}'`).join(' ');
+    const quiet = spawnSync('bash', ['-c', `'${process.execPath}' ${args} 2>>'${log}'`], { encoding: 'utf8' });
+    const logged = readFileSync(log, 'utf8');
+    expect(logged).not.toMatch(/artificially reduced/);
+    expect(logged).toBe(`an earlier line\nwgcam: ${join(root, 'nope.jpg')}: no such file\n`);
+    expect(quiet.stdout).toMatch(/disc\.0\.jpg {2}(disc|cross) /);
+    const piped = spawnSync('bash', ['-c', `'${process.execPath}' ${args} 2>&1 | cat`], { encoding: 'utf8' });
+    expect(piped.stdout).not.toMatch(/artificially reduced/);
+    expect(piped.stdout).toContain('no such file');
+    const verbose = spawnSync(process.execPath, [wgcamBin, '--verbose', 'predict', model, join(data, 'train', 'disc.0.jpg')], { encoding: 'utf8' });
+    expect(verbose.status).toBe(0);
+    expect(verbose.stderr).toMatch(/Warning: maxDynamic\w+ artificially reduced/);
+  });
+
+  it('piped output has no terminal control sequences (a log reads as plain lines)', () => {
+    const r = spawnSync(process.execPath, [wgcamBin, 'train', '--data', data, '--size', '16', '--arch', 'c4-p-c8', '--epochs', '1', '--out', join(root, 'piped')], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout + r.stderr).not.toMatch(/[\r\u001b]/);
   });
 });
 
@@ -143,7 +169,7 @@ describe('wgcam train and cam, what a new user trips over', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out.trim().split('\n').slice(0, 4).map((l) => l.split('  ')[0])).toEqual(['bar/0.jpg', 'bar/2.jpg', 'bar/10.jpg', 'ring/0.jpg'].map((f) => join(input, f)));
     expect(readdirSync(join(out, 'bar')).filter((f) => f.endsWith('.overlay.png'))).toEqual(['0.overlay.png', '10.overlay.png', '2.overlay.png']);
-    expect(readdirSync(join(out, 'ring'))).toEqual(['0.cam.png', '0.overlay.png']);
+    expect(readdirSync(join(out, 'ring'))).toEqual(['0.cam.png', '0.overlay.png', '0.photo.jpg']);
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     for (const f of ['bar/0.overlay.png', 'bar/10.overlay.png', 'ring/0.overlay.png']) expect(html).toContain(`src="${f}"`);
   });

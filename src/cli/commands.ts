@@ -26,14 +26,18 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
   .join('\n')}
 
-'wgcam COMMAND --help' describes each command's options.
+'wgcam COMMAND --help' describes each command's options. --verbose (with any command) also
+shows the notices Dawn, the WebGPU library, prints when it opens the adapter.
 `;
 
 // npm runs a package's scripts from the package root; the user's relative paths belong to the
 // folder npm was started in (INIT_CWD). Only our own scripts are moved there.
 if (process.env.npm_package_name === 'wgcam' && process.env.INIT_CWD && resolve(process.cwd()) === root) process.chdir(process.env.INIT_CWD);
 
-const [command, ...rest] = process.argv.slice(2);
+// --verbose, anywhere: Dawn's own notices are shown too (see gpu/dawn-notices.ts).
+const args = process.argv.slice(2).filter((a) => a !== '--verbose');
+if (args.length < process.argv.length - 2) process.env.WGCAM_VERBOSE = '1';
+const [command, ...rest] = args;
 if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
   process.stdout.write(HELP);
   process.exit(command === undefined ? 2 : 0);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { BufferPool, GpuLimitError } from './pool.ts';
 import { quietly } from './quiet-wait.ts';
+import { withoutDawnNotices } from './dawn-notices.ts';
 
 export { GpuLimitError };
 
@@ -25,7 +26,7 @@ export async function listAdapters(): Promise<string[]> {
   const instance = createInstance();
   const seen = new Set<string>();
   for (const powerPreference of ['high-performance', 'low-power'] as const) {
-    const a = await instance.requestAdapter({ powerPreference }).catch(() => null);
+    const a = await withoutDawnNotices(() => instance.requestAdapter({ powerPreference })).catch(() => null);
     if (!a) continue;
     const i = a.info;
     seen.add(`${[i.vendor, i.description || i.device || i.architecture].filter(Boolean).join(' ')} (max storage binding ${a.limits.maxStorageBufferBindingSize} bytes)`);
@@ -113,7 +114,7 @@ export class Gpu {
     const instance = createInstance();
     let adapter: GPUAdapter | null = null;
     try {
-      adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
+      adapter = await withoutDawnNotices(() => instance.requestAdapter({ powerPreference: 'high-performance' }));
     } catch {
       adapter = null;
     }
