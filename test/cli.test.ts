@@ -193,9 +193,10 @@ describe('a full disk', () => {
   it('stops with a clear error and keeps the checkpoints already written intact (needs root for a small tmpfs)', () => {
     const out = join(root, 'full');
     mkdirSync(out);
-    // 5 pages: room for the run lock, epoch-001.bin (2 pages with the optimizer state),
-    // best.bin and metrics.jsonl, not for epoch-002.bin.
-    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=20k', 'tmpfs', out], { encoding: 'utf8' });
+    // 15 pages: room for the run lock, epoch-001.bin (2 pages with the optimizer state),
+    // best.bin, metrics.jsonl, curves.svg (4) and report.html (5) and one more, not for
+    // epoch-002.bin.
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=60k', 'tmpfs', out], { encoding: 'utf8' });
     expect(mount.status, `mount a small tmpfs: ${mount.stderr}`).toBe(0);
     try {
       const r = cli('train', [...tiny, '--epochs', '3', '--out', out]);
