@@ -8,12 +8,11 @@
  */
 import { join, relative, sep } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { escapeHtml as esc } from '../util/html.ts';
 import { colormapTable, type ColormapName } from './colormap.ts';
 import type { CamRecord } from './outputs.ts';
 
 export const REPORT_NAME = 'index.html';
-
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The colormap as a CSS gradient (11 stops of the same table the overlays use). */
 function gradient(name: ColormapName): string {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { escapeHtml as esc } from '../util/html.ts';
 
 export const RUN_REPORT_FILES = ['curves.svg', 'report.html'];
 
@@ -58,8 +59,6 @@ export async function curvesSvg(rows: EpochFigures[]): Promise<string> {
     view.finalize();
   }
 }
-
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Rewrites OUT/curves.svg and OUT/report.html from what the folder holds now. */
 export async function writeRunReport(out: string, title: string): Promise<void> {
