@@ -22,7 +22,8 @@ say() { [ "$quiet" = 1 ] || echo "setup: $*"; }
 # 1. npm dependencies: (re)install when missing or older than the lockfile.
 if [ ! -d node_modules/webgpu ] || [ ! -d node_modules/sharp ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # onnxruntime-node (the ONNX tests) would fetch CUDA libraries from nuget; its CPU build is in the package.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 fi
 
 # 2. For the tests: Debian's Chromium (playwright-core drives it; no browser download).

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   cam: { module: 'src/cli/cam.ts', summary: 'explain images: class activation maps, overlays, boxes, a gallery' },
   eval: { module: 'src/cli/eval.ts', summary: 'accuracy, per-class precision/recall/F1 and the confusion matrix on labelled data' },
   predict: { module: 'src/cli/predict.ts', summary: 'classes and probabilities of images (text, --json or --csv), no CAM files' },
+  export: { module: 'src/cli/export.ts', summary: 'the model as an ONNX file (probabilities, logits and the CAM features)' },
   demo: { module: 'src/cli/demo.ts', summary: 'the whole product on built-in sample photos (about a minute)' },
   bench: { module: 'bench/run.ts', summary: 'time every kernel variant and the whole model on this adapter' },
 };
