@@ -15,7 +15,8 @@
 import { writeFileSync } from 'node:fs';
 import b from 'benny';
 import sharp from 'sharp';
-import { Gpu } from '../src/gpu/runtime.ts';
+import type { Gpu } from '../src/gpu/runtime.ts';
+import { openGpu } from '../src/gpu/dawn.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { multiplyAddPeak, type PeakParams } from '../src/kernels/peak.ts';
 import { defaultVariant, isSupported, toleranceAt, type AnyKernel } from '../src/kernels/kernel.ts';
@@ -35,6 +36,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { medianMs, runsToFill, sampleMs } from './timing.ts';
 import { fail, int, parse, run, UsageError } from '../src/cli/main.ts';
+import { defaultMemoryLimit } from '../src/nn/machine-memory.ts';
 
 const HELP = `
 Usage: wgcam bench [options]      (or: npm run bench -- [options])
@@ -338,7 +340,7 @@ async function benchCamLatency(gpu: Gpu, backend: GpuBackend, model: Classifier)
   const s = drawSample(new Rng(9), 'disc', 224);
   await sharp(s.pixels, { raw: { width: 224, height: 224, channels: 3 } }).jpeg().toFile(path);
   const input = { height: 224, width: 224, channels: 3, resize: 'fill' as const, scale: '1/255' as const };
-  const explainer = new Explainer(gpu, backend, model);
+  const explainer = new Explainer(backend, model, { limit: defaultMemoryLimit() });
   const opts = { mode: 'contrast' as const, contrast: 'runner-up' as const, cls: -1, rawScale: 1, allClasses: false };
   const once = async () => {
     const { photo, input: px } = await loadPhoto(path, input);
@@ -402,7 +404,7 @@ async function verify(gpu: Gpu): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const gpu = await Gpu.create();
+  const gpu = await openGpu();
   if (opts.verify) {
     console.log(`wgcam kernel check on ${gpu.adapterName}\n`);
     try {

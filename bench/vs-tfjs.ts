@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Gpu, createInstance } from '../src/gpu/runtime.ts';
+import { openGpu, createInstance } from '../src/gpu/dawn.ts';
 import { quietly } from '../src/gpu/quiet-wait.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor } from '../src/tensor/tensor.ts';
@@ -43,7 +43,7 @@ interface Figures {
 }
 
 async function ours(size: number, reps: number): Promise<Figures & { onCpu: boolean }> {
-  const gpu = await Gpu.create();
+  const gpu = await openGpu();
   const backend = new GpuBackend(gpu);
   const time = async (k: typeof conv2dGradInput | typeof conv2dForward, p: object) => {
     const bufs = stageOnGpu(gpu, k as never, randomInputs(k as never, p, new Rng(1).fn), p);

@@ -2,7 +2,7 @@
  * wgcam as a library: `import { loadModel, train, explain, predict } from 'wgcam'`.
  * The same engine as the `wgcam` command (WGSL kernels through WebGPU), without the CLI.
  */
-import { Gpu } from './gpu/runtime.ts';
+import { openGpu } from './gpu/dawn.ts';
 import { buildModel, loadModelFile, type LoadedModel } from './io/model-file.ts';
 import { GpuBackend } from './tensor/gpu-backend.ts';
 import { Explainer, type CamOptions } from './cam/explain.ts';
@@ -10,6 +10,7 @@ import { loadPhoto } from './cam/photos.ts';
 import { colormapTable, overlay, type ColormapName } from './cam/colormap.ts';
 import { Predictor, ranked } from './eval/predictor.ts';
 import sharp from 'sharp';
+import { defaultMemoryLimit } from './nn/machine-memory.ts';
 
 export { train, type TrainOptions, type TrainResult } from './train/trainer.ts';
 export { runCam, type CamJob, type CamJobResult } from './cam/run.ts';
@@ -48,11 +49,11 @@ const rankedPredictions = (probs: Float32Array, classes: string[], n = 0): Predi
 /** Class activation maps of image files (one GPU device for the call, released after). */
 export async function explain(model: string | LoadedModel, images: string[], o: ExplainOptions = {}): Promise<Explanation[]> {
   const loaded = typeof model === 'string' ? loadModelFile(model) : model;
-  const gpu = await Gpu.create();
+  const gpu = await openGpu();
   try {
     const backend = new GpuBackend(gpu);
     const net = buildModel(backend, loaded);
-    const explainer = new Explainer(gpu, backend, net, { source: typeof model === 'string' ? model : 'the model' });
+    const explainer = new Explainer(backend, net, { limit: defaultMemoryLimit(), source: typeof model === 'string' ? model : 'the model' });
     const photos = await Promise.all(images.map((f) => loadPhoto(f, loaded.meta.input)));
     const results = await explainer.explain(
       photos.map((p) => p.input),
@@ -82,7 +83,7 @@ export async function explain(model: string | LoadedModel, images: string[], o: 
 /** Class probabilities of image files, most probable first. */
 export async function predict(model: string | LoadedModel, images: string[]): Promise<{ image: string; predictions: Prediction[] }[]> {
   const loaded = typeof model === 'string' ? loadModelFile(model) : model;
-  const gpu = await Gpu.create();
+  const gpu = await openGpu();
   try {
     const net = buildModel(new GpuBackend(gpu), loaded);
     const { arch, classes, input } = loaded.meta;

@@ -21,6 +21,7 @@ import { camBox, iou, peak } from '../src/cam/box.ts';
 import { saveModel } from '../src/io/model-file.ts';
 import { runCam } from '../src/cam/run.ts';
 import { Rng } from '../src/util/rng.ts';
+import { defaultMemoryLimit } from '../src/nn/machine-memory.ts';
 
 let gpu: Gpu;
 let backend: GpuBackend;
@@ -70,7 +71,7 @@ describe('a hand-built model whose answer is known', () => {
     input[by * 40 + bx] = 255;
     // The photo is twice the network's size, as a real photo would be larger.
     const photo = { data: new Uint8Array(80 * 80 * 3), width: 80, height: 80 };
-    const [r] = await new Explainer(gpu, backend, model).explain([input], [photo], { mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1, allClasses: false });
+    const [r] = await new Explainer(backend, model, { limit: defaultMemoryLimit() }).explain([input], [photo], { mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1, allClasses: false });
     expect(r.probs[0]).toBeGreaterThan(r.probs[1]);
     const [cx, cy] = peak(r.raw, r.mapWidth);
     const toPhoto = cellToPhoto(cellGeometry(arch.blocks), 40, 40, 80, 80);
@@ -130,8 +131,8 @@ describe('large batches', () => {
     const inputs = Array.from({ length: 5 }, () => Uint8Array.from({ length: 16 * 16 * 3 }, () => rng.int(256)));
     const photos = inputs.map((data) => ({ data, width: 16, height: 16 }));
     const opts = { mode: 'contrast' as const, contrast: 'runner-up' as const, cls: -1, rawScale: 1, allClasses: false };
-    const whole = await new Explainer(gpu, backend, model).explain(inputs, photos, opts);
-    const chunked = await new Explainer(gpu, backend, model, { maxBatch: 2 }).explain(inputs, photos, opts);
+    const whole = await new Explainer(backend, model, { limit: defaultMemoryLimit() }).explain(inputs, photos, opts);
+    const chunked = await new Explainer(backend, model, { maxBatch: 2, limit: defaultMemoryLimit() }).explain(inputs, photos, opts);
     expect(chunked.length).toBe(5);
     chunked.forEach((r, i) => {
       expect(Array.from(r.cam)).toEqual(Array.from(whole[i].cam));

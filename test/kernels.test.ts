@@ -1,6 +1,7 @@
 // Every GPU kernel variant against its CPU reference, on awkward shapes.
 import { describe, expect, it } from 'vitest';
-import { Gpu } from '../src/gpu/runtime.ts';
+import type { Gpu } from '../src/gpu/runtime.ts';
+import { openGpu } from '../src/gpu/dawn.ts';
 import { useGpu } from './gpu-fixture.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { validate } from '../src/kernels/harness.ts';
@@ -44,7 +45,7 @@ describe('variant choice', () => {
   it('WGCAM_NO_SUBGROUPS=1 leaves the subgroups feature off', async () => {
     process.env.WGCAM_NO_SUBGROUPS = '1';
     try {
-      const g = await Gpu.create();
+      const g = await openGpu();
       expect(g.features.has('subgroups')).toBe(false);
       expect(g.subgroupMinSize).toBe(0);
       expect(defaultVariant(conv2dForward, g).name).toBe('vec4');

@@ -13,15 +13,15 @@ import { describe, expect, it } from 'vitest';
 import { imagesToTensor, softmax } from '../src/autograd/ops.ts';
 import { noGrad } from '../src/autograd/tape.ts';
 import { loadPhoto } from '../src/cam/photos.ts';
-import { buildModel, expectedParams, loadModelFile, saveModel } from '../src/io/model-file.ts';
-import { encodeSafetensors, readSafetensors } from '../src/io/safetensors.ts';
+import { buildModel, loadModelFile } from '../src/io/model-file.ts';
+import { readSafetensors } from '../src/io/safetensors.ts';
 import { camReference } from '../src/kernels/cam.ts';
 import { packBytes } from '../src/kernels/images.ts';
-import { Classifier, featureShapes, type Arch } from '../src/nn/model.ts';
-import { CpuBackend } from '../src/tensor/cpu-backend.ts';
+import { featureShapes, type Arch } from '../src/nn/model.ts';
 import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Rng } from '../src/util/rng.ts';
 import { useGpu } from './gpu-fixture.ts';
+import { randomModel } from './random-model.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'wgcam-onnx-'));
 const wgcamBin = join(import.meta.dirname, '..', 'bin', 'wgcam.mjs');
@@ -31,21 +31,6 @@ useGpu((_, b) => (backend = b));
 function wgcam(args: string[]) {
   const r = spawnSync(process.execPath, [wgcamBin, ...args], { encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, out: r.stdout, err: r.stderr.trim() };
-}
-
-/** A model file with random weights and biases (biases are zero at initialization). */
-async function randomModel(arch: Arch, seed: number): Promise<string> {
-  const path = join(root, `${arch.blocks}-${arch.inputChannels}x${arch.height}x${arch.width}-${arch.classes}.bin`);
-  const classes = Array.from({ length: arch.classes }, (_, i) => `class ${i}`);
-  await saveModel(path, new Classifier(new CpuBackend(), arch, new Rng(seed)), { arch, classes, input: { height: arch.height, width: arch.width, channels: arch.inputChannels, resize: 'fill', scale: '1/255' } });
-  const rng = new Rng(seed + 1);
-  const file = readSafetensors(path);
-  const tensors = expectedParams(arch).map(([name, shape]) => {
-    const data = file.tensors.get(name)!.data;
-    return { name, shape, data: name.endsWith('.bias') ? data.map(() => 0.2 * rng.normal()) : data };
-  });
-  writeFileSync(path, encodeSafetensors(tensors, file.metadata));
-  return path;
 }
 
 /** wgcam's own forward on the GPU: probabilities and the last conv features. */
@@ -97,7 +82,7 @@ const ARCHS: Arch[] = [
 describe('wgcam export: ONNX Runtime runs the exported model as wgcam does', () => {
   for (const [i, arch] of ARCHS.entries()) {
     it(`${arch.blocks}, ${arch.inputChannels} channel(s), ${arch.width}x${arch.height}, ${arch.classes} classes`, async () => {
-      const modelPath = await randomModel(arch, 10 + i);
+      const modelPath = await randomModel(root, arch, 10 + i);
       const onnxPath = modelPath.replace(/\.bin$/, '.onnx');
       const r = wgcam(['export', modelPath, onnxPath]);
       expect(r.err).toBe('');
@@ -119,7 +104,7 @@ describe('wgcam export: ONNX Runtime runs the exported model as wgcam does', () 
 
   it("a CAM from ONNX Runtime's outputs equals wgcam cam's cam.png within one step", async () => {
     for (const [i, arch] of ARCHS.entries()) {
-      const modelPath = await randomModel(arch, 30 + i);
+      const modelPath = await randomModel(root, arch, 30 + i);
       const onnxPath = modelPath.replace(/\.bin$/, '.cam.onnx');
       expect(wgcam(['export', modelPath, onnxPath]).code).toBe(0);
       const rng = new Rng(7 + i);
@@ -146,7 +131,7 @@ describe('wgcam export: ONNX Runtime runs the exported model as wgcam does', () 
   });
 
   it('the ONNX file states the preprocessing and class names in metadata_props', async () => {
-    const modelPath = await randomModel(ARCHS[1], 50);
+    const modelPath = await randomModel(root, ARCHS[1], 50);
     const onnxPath = join(root, 'meta.onnx');
     expect(wgcam(['export', modelPath, onnxPath]).code).toBe(0);
     const session = await ort.InferenceSession.create(onnxPath);
@@ -170,7 +155,7 @@ describe('wgcam export: ONNX Runtime runs the exported model as wgcam does', () 
     expect(bad.err).toContain(broken);
     expect(existsSync(out)).toBe(false);
 
-    const modelPath = await randomModel(ARCHS[0], 60);
+    const modelPath = await randomModel(root, ARCHS[0], 60);
     const taken = join(root, 'taken.onnx');
     writeFileSync(taken, 'keep me');
     const clash = wgcam(['export', modelPath, taken]);

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Gpu, GpuLimitError } from '../src/gpu/runtime.ts';
+import { type Gpu, GpuLimitError } from '../src/gpu/runtime.ts';
+import { openGpu } from '../src/gpu/dawn.ts';
 import { useGpu } from './gpu-fixture.ts';
 import { bucketBytes } from '../src/gpu/pool.ts';
 import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
@@ -131,7 +132,7 @@ describe('waiting for the GPU', () => {
 
 describe('device loss', () => {
   it('turns a lost device into one clear error on the next call', async () => {
-    const g = await Gpu.create();
+    const g = await openGpu();
     const b = g.pool.acquire(64);
     g.device.destroy(); // lost behind the runtime's back, as a driver reset would
     await new Promise((r) => setTimeout(r, 50));
@@ -148,9 +149,10 @@ describe('device lifetime', () => {
     const script = join(dir, 'churn.mts');
     writeFileSync(
       script,
-      `import { Gpu } from ${JSON.stringify(new URL('../src/gpu/runtime.ts', import.meta.url).href)};
+      `import type { Gpu } from ${JSON.stringify(new URL('../src/gpu/runtime.ts', import.meta.url).href)};
+      import { openGpu } from ${JSON.stringify(new URL('../src/gpu/dawn.ts', import.meta.url).href)};
       for (let round = 0; round < 8; round++) {
-        let gpu: Gpu | null = await Gpu.create();
+        let gpu: Gpu | null = await openGpu();
         const staging = gpu.device.createBuffer({ size: 1024, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
         const mapping = round % 2 ? staging.mapAsync(GPUMapMode.READ).catch(() => 'rejected') : null;
         gpu.destroy();

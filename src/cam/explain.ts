@@ -1,17 +1,17 @@
 /**
- * From images to class activation maps on the GPU: one forward per batch, the fused
- * CAM kernel over the batch, then each map upsampled to its photo's size, aligned by
- * the receptive-field geometry. Only the results are read back.
+ * From images to class activation maps: one forward per batch, the fused CAM kernel over
+ * the batch, then each map upsampled to its photo's size, aligned by the receptive-field
+ * geometry. Only the results are read back. Runs on any backend: the GPU (in Node or in a
+ * browser) or the CPU references (the web page without WebGPU).
  */
 import { imagesToTensor, softmax } from '../autograd/ops.ts';
 import { noGrad } from '../autograd/tape.ts';
-import type { Gpu } from '../gpu/runtime.ts';
-import { cam, runUpsample, type CamMode } from '../kernels/cam.ts';
+import { cam, camUpsample, type CamMode } from '../kernels/cam.ts';
 import { packBytes } from '../kernels/images.ts';
 import type { Classifier } from '../nn/model.ts';
 import { featureShapes } from '../nn/model.ts';
-import { defaultMemoryLimit, imagesThatFit, inferenceNeed, type MemoryLimit, type MemoryNeed } from '../nn/memory.ts';
-import type { GpuBackend } from '../tensor/gpu-backend.ts';
+import { imagesThatFit, inferenceNeed, type MemoryLimit, type MemoryNeed } from '../nn/memory.ts';
+import type { Backend, Storage } from '../tensor/backend.ts';
 import { tidy } from '../tensor/tensor.ts';
 import { cellGeometry } from './geometry.ts';
 
@@ -57,8 +57,8 @@ export function assertFiniteOutputs(source: string, ...outputs: (Float32Array | 
 export interface ExplainerOptions {
   /** Images per forward pass at most (default: as many as fit). */
   maxBatch?: number;
-  /** Host/GPU memory the explanations may take (default: half of this machine's memory). */
-  limit?: MemoryLimit;
+  /** Host/GPU memory the explanations may take (in Node: defaultMemoryLimit(), nn/machine-memory.ts). */
+  limit: MemoryLimit;
   /** Names the model in errors (its file). */
   source?: string;
 }
@@ -71,15 +71,14 @@ export class Explainer {
 
   /** Throws a MemoryLimitError when not even one image fits the adapter or the memory limit. */
   constructor(
-    private gpu: Gpu,
-    private backend: GpuBackend,
+    private backend: Backend,
     readonly model: Classifier,
-    o: ExplainerOptions = {},
+    o: ExplainerOptions,
   ) {
     this.need = inferenceNeed(model.arch);
-    this.limit = o.limit ?? defaultMemoryLimit();
+    this.limit = o.limit;
     this.source = o.source ?? 'the model';
-    this.maxBatch = imagesThatFit(this.source, this.need, o.maxBatch ?? Infinity, this.limit, gpu.maxBindingBytes);
+    this.maxBatch = imagesThatFit(this.source, this.need, o.maxBatch ?? Infinity, this.limit, backend.maxBindingBytes);
   }
 
   /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
@@ -122,20 +121,19 @@ export class Explainer {
           cam,
           { F: features.storage, W: this.model.fc.weight.storage, logits: logits.storage },
           { N, K, J: arch.classes, HW, mode: o.mode, contrast: o.contrast, cls: o.cls, rawScale: o.rawScale },
-        ) as Record<'maps' | 'raw' | 'norm' | 'u8', GPUBuffer>;
-        const ups = photos.map((ph, n) => {
-          const out = this.backend.alloc(ph.width * ph.height);
-          runUpsample(this.gpu, r.norm, out, { h, w, outH: ph.height, outW: ph.width, inH: arch.height, inW: arch.width, offset: geo.offset, stride: geo.stride }, n * HW);
-          return out;
-        });
+        ) as Record<'maps' | 'raw' | 'norm' | 'u8', Storage>;
+        const ups = photos.map(
+          (ph, n) =>
+            this.backend.run(camUpsample, { map: r.norm }, { h, w, outH: ph.height, outW: ph.width, inH: arch.height, inW: arch.width, offset: geo.offset, stride: geo.stride, mapOffset: n * HW }).out,
+        );
         return { probs, r, ups };
       }),
     );
     try {
       const probs = await outs.probs.toArray();
-      const u8 = new Uint32Array(await this.gpu.read(outs.r.u8, N * HW * 4));
-      const raw = new Float32Array(await this.gpu.read(outs.r.raw, N * HW * 4));
-      const maps = o.allClasses ? new Float32Array(await this.gpu.read(outs.r.maps, N * arch.classes * HW * 4)) : null;
+      const u8 = await this.backend.downloadU32(outs.r.u8, N * HW);
+      const raw = await this.backend.download(outs.r.raw, N * HW);
+      const maps = o.allClasses ? await this.backend.download(outs.r.maps, N * arch.classes * HW) : null;
       assertFiniteOutputs(this.source, probs, raw, maps);
       const results: Explained[] = [];
       for (let n = 0; n < N; n++) {
@@ -146,7 +144,7 @@ export class Explainer {
           raw: raw.slice(n * HW, (n + 1) * HW),
           mapWidth: w,
           mapHeight: h,
-          upsampled: new Float32Array(await this.gpu.read(outs.ups[n], ph.width * ph.height * 4)),
+          upsampled: await this.backend.download(outs.ups[n], ph.width * ph.height),
           allMaps: maps?.slice(n * arch.classes * HW, (n + 1) * arch.classes * HW),
         });
       }

@@ -4,13 +4,14 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, sep } from 'node:path';
-import { Gpu } from '../gpu/runtime.ts';
+import { openGpu } from '../gpu/dawn.ts';
 import { removeStaleTemporaries } from '../io/atomic.ts';
 import { isInside, whyNotAFile, whyNotAFolder } from '../io/input-path.ts';
 import { buildModel, loadModelFile, type LoadedModel } from '../io/model-file.ts';
 import { lockRunFolder } from '../io/run-lock.ts';
 import { quoteName } from '../io/safetensors.ts';
 import type { MemoryLimit } from '../nn/memory.ts';
+import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 import { StopRequest, stopWords } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
 import { IMAGE_EXTENSIONS } from '../data/layout.ts';
@@ -210,12 +211,12 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
   const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
   if (whyNot) throw new Error(`cannot use the output folder ${job.outDir} (${whyNot})`);
   // The model's memory estimate is checked (by the Explainer) before --out is touched.
-  const gpu = await Gpu.create();
+  const gpu = await openGpu();
   const backend = new GpuBackend(gpu);
   const model = buildModel(backend, loaded);
   let unlock = () => {};
   try {
-    const explainer = new Explainer(gpu, backend, model, { limit: job.memoryLimit, source: job.model });
+    const explainer = new Explainer(backend, model, { limit: job.memoryLimit ?? defaultMemoryLimit(), source: job.model });
     try {
       mkdirSync(job.outDir, { recursive: true });
     } catch (e) {

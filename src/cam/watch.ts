@@ -11,6 +11,7 @@ import { Explainer } from './explain.ts';
 import { cellGeometry, cellToPhoto } from './geometry.ts';
 import { safeStem, writeCamOutputs } from './outputs.ts';
 import { photoFromInput } from './photos.ts';
+import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 
 export function watchCallback(out: string, count: number): NonNullable<TrainOptions['afterEpoch']> {
   return async ({ epoch, model, data, val, meta }) => {
@@ -20,7 +21,7 @@ export function watchCallback(out: string, count: number): NonNullable<TrainOpti
     const inputs = picks.map((i) => data.read([i]));
     const photos = inputs.map((px) => photoFromInput(px, meta.input));
     const backend = model.backend as GpuBackend;
-    const results = await new Explainer(backend.gpu, backend, model).explain(inputs, photos, { mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1, allClasses: false });
+    const results = await new Explainer(backend, model, { limit: defaultMemoryLimit() }).explain(inputs, photos, { mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1, allClasses: false });
     const geometry = cellGeometry(meta.arch.blocks);
     const dir = join(out, `cam-epoch-${String(epoch).padStart(3, '0')}`);
     mkdirSync(dir, { recursive: true });

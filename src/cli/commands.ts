@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   eval: { module: 'src/cli/eval.ts', summary: 'accuracy, per-class precision/recall/F1 and the confusion matrix on labelled data' },
   predict: { module: 'src/cli/predict.ts', summary: 'classes and probabilities of images (text, --json or --csv), no CAM files' },
   export: { module: 'src/cli/export.ts', summary: 'the model as an ONNX file (probabilities, logits and the CAM features)' },
+  web: { module: 'src/cli/web.ts', summary: 'a web page that explains photos in the browser, on its WebGPU (or CPU)' },
   demo: { module: 'src/cli/demo.ts', summary: 'the whole product on built-in sample photos (about a minute)' },
   bench: { module: 'bench/run.ts', summary: 'time every kernel variant and the whole model on this adapter' },
 };

@@ -1,6 +1,6 @@
 /** wgcam eval model.bin DATA [options] */
 import { prepareDataset } from '../data/dataset.ts';
-import { Gpu } from '../gpu/runtime.ts';
+import { openGpu } from '../gpu/dawn.ts';
 import { buildModel, loadModelFile } from '../io/model-file.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import { evaluateImages, saveEvaluation } from '../eval/run.ts';
@@ -52,7 +52,7 @@ run(async () => {
     const indices = [...data.labels.keys()].filter((i) => toModel[data.labels[i]] >= 0);
     if (indices.length === 0) throw new UsageError(`${dataDir}: none of its classes (${data.classes.slice(0, 5).join(', ')}) is one of ${modelPath}'s (${classes.slice(0, 5).join(', ')})`);
     progress.log(`eval: ${modelPath} on ${dataDir} (${data.layout} layout), ${indices.length} images`);
-    const gpu = await Gpu.create();
+    const gpu = await openGpu();
     try {
       const model = buildModel(new GpuBackend(gpu), loaded);
       const predictor = new Predictor(gpu, model, modelPath, { maxBatch: int('batch', v.batch, 256), limit: memoryLimit(v['max-memory']) });

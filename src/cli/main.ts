@@ -6,7 +6,8 @@
  * WGCAM_DEBUG=1 for stack traces.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { defaultMemoryLimit, parseByteSize, type MemoryLimit } from '../nn/memory.ts';
+import { parseByteSize, type MemoryLimit } from '../nn/memory.ts';
+import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 import { STOP_EXIT_CODE, StopError } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
 import { closest } from './suggest.ts';

@@ -1,7 +1,7 @@
 /** wgcam predict model.bin IMAGE|FOLDER... [--json|--csv] */
 import { expandInputs } from '../cam/run.ts';
 import { loadPhoto } from '../cam/photos.ts';
-import { Gpu } from '../gpu/runtime.ts';
+import { openGpu } from '../gpu/dawn.ts';
 import { buildModel, loadModelFile } from '../io/model-file.ts';
 import { Predictor, ranked } from '../eval/predictor.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
@@ -44,7 +44,7 @@ run(async () => {
   let failed = unreadable.length;
   for (const u of unreadable) warn(`${u.path}: ${u.reason}`);
   const { stop, release } = catchStops(() => warn('interrupted: stopping after the current batch'));
-  const gpu = await Gpu.create();
+  const gpu = await openGpu();
   const rows: { image: string; probs: Float32Array }[] = [];
   try {
     const model = buildModel(new GpuBackend(gpu), loaded);

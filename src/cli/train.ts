@@ -6,7 +6,7 @@ import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 import { Progress } from '../util/progress.ts';
 import { printable } from '../util/terminal.ts';
 import { watchCallback } from '../cam/watch.ts';
-import { listAdapters } from '../gpu/runtime.ts';
+import { listAdapters } from '../gpu/dawn.ts';
 
 const HELP = `
 Usage: wgcam train --data DIR [options]      (or: npm run train -- ...)

@@ -1,38 +1,22 @@
 /**
- * The one place that talks to WebGPU: adapter and device, pipeline cache,
- * uniform and bind-group caches, buffer pool, and a single open compute pass
- * into which every dispatch is recorded until something must be read back.
+ * The one place that talks to WebGPU: device, pipeline cache, uniform and bind-group caches,
+ * buffer pool, and a single open compute pass into which every dispatch is recorded until
+ * something must be read back. Free of Node: the same class runs in a browser (src/web/);
+ * where the adapter comes from and how kernel sources are found is the caller's (gpu/dawn.ts
+ * in Node).
  */
-import { readFileSync } from 'node:fs';
-import { create, globals } from 'webgpu';
 import { BufferPool, GpuLimitError } from './pool.ts';
-import { quietly } from './quiet-wait.ts';
-import { withoutDawnNotices } from './dawn-notices.ts';
 
 export { GpuLimitError };
 
-export class NoAdapterError extends Error {
-  constructor() {
-    super(
-      "no WebGPU adapter found. Dawn needs a Vulkan driver: run 'npm run setup' as root on Debian/Ubuntu " +
-        "(it installs Mesa's lavapipe: apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1), " +
-        "or install your GPU vendor's Vulkan driver",
-    );
-  }
-}
-
-/** The adapters Dawn offers (by power preference, deduplicated), described in one line each. */
-export async function listAdapters(): Promise<string[]> {
-  const instance = createInstance();
-  const seen = new Set<string>();
-  for (const powerPreference of ['high-performance', 'low-power'] as const) {
-    const a = await withoutDawnNotices(() => instance.requestAdapter({ powerPreference })).catch(() => null);
-    if (!a) continue;
-    const i = a.info;
-    seen.add(`${[i.vendor, i.description || i.device || i.architecture].filter(Boolean).join(' ')} (max storage binding ${a.limits.maxStorageBufferBindingSize} bytes)`);
-  }
-  if (!seen.size) throw new NoAdapterError();
-  return [...seen];
+/** What differs between Node (Dawn) and a browser. */
+export interface GpuHost {
+  /** The WGSL text of a kernel file (src/kernels/wgsl/NAME.wgsl). */
+  source(kernel: string): string;
+  /** Awaits a WebGPU promise (Node on a CPU driver waits without Dawn's busy polling). */
+  wait?<T>(wait: () => Promise<T>, onCpu: boolean): Promise<T>;
+  /** Leave out the subgroup kernels even where the adapter has them. */
+  noSubgroups?: boolean;
 }
 
 /** Bindings are: 0 = uniform params, 1.. = storage buffers in the kernel's order. */
@@ -43,25 +27,8 @@ export interface Dispatch {
   workgroups: [number, number?, number?];
 }
 
-const WGSL_DIR = new URL('../kernels/wgsl/', import.meta.url);
 const MAX_CACHED_UNIFORMS = 4096;
 const MAX_CACHED_BIND_GROUPS = 8192;
-/**
- * Every Dawn instance this process made, kept until it exits. Dawn's Node binding can still
- * run a queued "process events" callback after the object `create()` returned has been
- * collected, and that callback then uses the freed instance: a segfault in
- * CallbackTaskManager::Flush, seen as a test worker dying at random. A kept instance costs a
- * little host memory and does not keep the process from exiting.
- */
-const instances: GPU[] = [];
-
-/** A Dawn instance (navigator.gpu) with the WebGPU globals installed; never freed. */
-export function createInstance(): GPU {
-  Object.assign(globalThis, globals);
-  const instance = create([]);
-  instances.push(instance);
-  return instance;
-}
 
 export class Gpu {
   readonly pool: BufferPool;
@@ -71,7 +38,6 @@ export class Gpu {
   readonly counters = { dispatches: 0, submits: 0 };
 
   private pipelines = new Map<string, GPUComputePipeline>();
-  private sources = new Map<string, string>();
   private uniforms = new Map<string, GPUBuffer>();
   private bindGroups = new Map<string, GPUBindGroup>();
   private ids = new WeakMap<object, number>();
@@ -84,6 +50,7 @@ export class Gpu {
   private readbacks: GPUBuffer[] = [];
 
   private constructor(
+    private readonly host: GpuHost,
     readonly device: GPUDevice,
     readonly adapterName: string,
     readonly features: ReadonlySet<string>,
@@ -110,18 +77,9 @@ export class Gpu {
   }
 
   /** Creates the device with the adapter's own limits (the WebGPU defaults are far lower). */
-  static async create(): Promise<Gpu> {
-    const instance = createInstance();
-    let adapter: GPUAdapter | null = null;
-    try {
-      adapter = await withoutDawnNotices(() => instance.requestAdapter({ powerPreference: 'high-performance' }));
-    } catch {
-      adapter = null;
-    }
-    if (!adapter) throw new NoAdapterError();
+  static async fromAdapter(adapter: GPUAdapter, host: GpuHost): Promise<Gpu> {
     const wanted = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
-    // WGCAM_NO_SUBGROUPS=1 runs the kernels that do without (for a driver that gets them wrong).
-    const requiredFeatures = wanted.filter((f) => adapter!.features.has(f) && !(f === 'subgroups' && process.env.WGCAM_NO_SUBGROUPS)) as GPUFeatureName[];
+    const requiredFeatures = wanted.filter((f) => adapter.features.has(f) && !(f === 'subgroups' && host.noSubgroups)) as GPUFeatureName[];
     const requiredLimits: Record<string, number> = {};
     for (const key of [
       'maxStorageBufferBindingSize',
@@ -141,7 +99,7 @@ export class Gpu {
     const subgroupMinSize = requiredFeatures.includes('subgroups') ? (info.subgroupMinSize ?? 0) : 0;
     // Dawn marks its CPU adapters as fallback adapters.
     const onCpu = Boolean(info.isFallbackAdapter) || info.architecture === 'software';
-    return new Gpu(device, name || 'unnamed adapter', new Set(requiredFeatures), subgroupMinSize, onCpu);
+    return new Gpu(host, device, name || 'unnamed adapter', new Set(requiredFeatures), subgroupMinSize, onCpu);
   }
 
   /** Compiled pipeline for a kernel file and its override constants (cached). */
@@ -149,12 +107,7 @@ export class Gpu {
     const key = kernel + JSON.stringify(constants);
     let p = this.pipelines.get(key);
     if (!p) {
-      let code = this.sources.get(kernel);
-      if (code === undefined) {
-        code = readFileSync(new URL(`${kernel}.wgsl`, WGSL_DIR), 'utf8');
-        this.sources.set(kernel, code);
-      }
-      const module = this.device.createShaderModule({ code, label: kernel });
+      const module = this.device.createShaderModule({ code: this.host.source(kernel), label: kernel });
       p = this.device.createComputePipeline({
         layout: 'auto',
         compute: { module, entryPoint: 'main', constants },
@@ -216,7 +169,8 @@ export class Gpu {
     this.flush();
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const padded = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes);
-    this.device.queue.writeBuffer(buffer, offset, padded);
+    // wgcam never makes SharedArrayBuffers, which the browser's WebGPU types rule out.
+    this.device.queue.writeBuffer(buffer, offset, padded as Uint8Array<ArrayBuffer>);
   }
 
   /** Reads back `bytes` bytes of a buffer once all recorded work has run. */
@@ -246,9 +200,8 @@ export class Gpu {
     this.throwPendingError();
   }
 
-  /** Awaits a Dawn promise; on a CPU driver without the binding's busy polling (see quiet-wait.ts). */
   private waitFor<T>(wait: () => Promise<T>): Promise<T> {
-    return this.onCpu && !process.env.WGCAM_BUSY_WAIT ? quietly(wait) : wait();
+    return this.host.wait ? this.host.wait(wait, this.onCpu) : wait();
   }
 
   /** Releases the device (idempotent); the process can then exit by itself. */

@@ -125,9 +125,12 @@ export interface UpsampleParams {
   /** Map cell u sits at input pixel offset + stride * u. */
   offset: number;
   stride: number;
+  /** Where the map starts in its buffer (one image's map in a batch's). */
+  mapOffset?: number;
 }
 
-export function upsampleReference(map: ArrayLike<number>, p: UpsampleParams, mapOffset = 0): Float32Array {
+export function upsampleReference(map: ArrayLike<number>, p: UpsampleParams): Float32Array {
+  const mapOffset = p.mapOffset ?? 0;
   const out = new Float32Array(p.outH * p.outW);
   const at = (y: number, x: number) => map[mapOffset + y * p.w + x];
   for (let Y = 0; Y < p.outH; Y++) {
@@ -148,14 +151,14 @@ export function upsampleReference(map: ArrayLike<number>, p: UpsampleParams, map
   return out;
 }
 
-export function runUpsample(gpu: Parameters<typeof launch1d>[0], map: GPUBuffer, out: GPUBuffer, p: UpsampleParams, mapOffset = 0): void {
-  launch1d(gpu, 'cam_upsample', [map, out], [p.h, p.w, p.outH, p.outW, mapOffset], p.outH * p.outW, { f32: [p.inH, p.inW, p.offset, p.stride] });
+function runUpsample(gpu: Parameters<typeof launch1d>[0], map: GPUBuffer, out: GPUBuffer, p: UpsampleParams): void {
+  launch1d(gpu, 'cam_upsample', [map, out], [p.h, p.w, p.outH, p.outW, p.mapOffset ?? 0], p.outH * p.outW, { f32: [p.inH, p.inW, p.offset, p.stride] });
 }
 
 export const camUpsample: KernelDef<UpsampleParams> = {
   name: 'cam_upsample',
   inputs: ['map'],
-  inputSizes: (p) => ({ map: p.h * p.w }),
+  inputSizes: (p) => ({ map: (p.mapOffset ?? 0) + p.h * p.w }),
   outputSizes: (p) => ({ out: p.outH * p.outW }),
   reference: (i, p) => ({ out: upsampleReference(i.map, p) }),
   variants: [{ name: 'bilinear', run: (gpu, b, p) => runUpsample(gpu, b.map, b.out, p) }],
@@ -163,6 +166,7 @@ export const camUpsample: KernelDef<UpsampleParams> = {
   cases: [
     { h: 1, w: 1, outH: 5, outW: 3, inH: 3, inW: 3, offset: 1, stride: 1 },
     { h: 7, w: 9, outH: 37, outW: 61, inH: 32, inW: 40, offset: 5.5, stride: 4 },
+    { h: 5, w: 3, outH: 9, outW: 11, inH: 12, inW: 8, offset: 2.5, stride: 2, mapOffset: 2 * 5 * 3 },
     { h: 26, w: 26, outH: 300, outW: 451, inH: 224, inW: 224, offset: 14.5, stride: 8 },
   ],
   bytes: (p) => 4 * p.outH * p.outW,

@@ -11,7 +11,6 @@
  *    grad-weight partial sums.
  * Every figure is in bytes.
  */
-import { totalmem } from 'node:os';
 import type { Arch } from './model.ts';
 import { featureShapes, parseBlocks } from './model.ts';
 import { fmtBytes } from '../gpu/pool.ts';
@@ -68,11 +67,6 @@ export interface MemoryLimit {
   bytes: number;
   /** Where the figure came from, for messages. */
   source: string;
-}
-
-/** The default cap: half of this machine's memory, so a run leaves the rest to everyone else. */
-export function defaultMemoryLimit(): MemoryLimit {
-  return { bytes: Math.floor(totalmem() / 2), source: `half of this machine's ${fmtBytes(totalmem())}; raise it with --max-memory` };
 }
 
 /** Parses a size: bytes, or a number with K, M, G, T (powers of 1024; "GB", "GiB" alike). */

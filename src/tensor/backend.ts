@@ -9,6 +9,8 @@ export type Storage = GPUBuffer | HostArray;
 
 export interface Backend {
   readonly kind: 'gpu' | 'cpu';
+  /** The largest buffer one kernel may bind, in bytes. */
+  readonly maxBindingBytes: number;
   /** A new buffer of `len` f32 elements (contents undefined). */
   alloc(len: number): Storage;
   free(s: Storage): void;
@@ -16,6 +18,8 @@ export interface Backend {
   /** Overwrites a buffer's contents (ordered after everything already recorded). */
   write(s: Storage, data: HostArray): void;
   download(s: Storage, len: number): Promise<Float32Array>;
+  /** A kernel's u32 output (its `u32Outputs`) as integers. */
+  downloadU32(s: Storage, len: number): Promise<Uint32Array>;
   /** Runs a kernel: `args` holds its inputs by name; returns freshly allocated outputs. */
   run<P>(k: KernelDef<P>, args: Record<string, Storage>, p: P): Record<string, Storage>;
   /** Waits for all recorded work (a no-op on the CPU). */

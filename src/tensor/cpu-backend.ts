@@ -4,6 +4,7 @@ import type { Backend, Storage } from './backend.ts';
 
 export class CpuBackend implements Backend {
   readonly kind = 'cpu';
+  readonly maxBindingBytes = Number.MAX_SAFE_INTEGER;
 
   /** With float64, uploaded floats are widened so whole networks run in double precision (gradient checks). */
   constructor(private readonly opts: { float64?: boolean } = {}) {}
@@ -28,6 +29,11 @@ export class CpuBackend implements Backend {
     // u32 storage holds raw bits (packed pixels); float storage converts (float64 in the gradient checks).
     if (a instanceof Uint32Array) return new Float32Array(a.buffer.slice(a.byteOffset, a.byteOffset + len * 4));
     return Float32Array.from(a.subarray(0, len));
+  }
+
+  /** The references return u32 outputs as float values; packed inputs are Uint32Arrays. */
+  async downloadU32(s: Storage, len: number): Promise<Uint32Array> {
+    return Uint32Array.from((s as HostArray).subarray(0, len));
   }
 
   run<P>(k: KernelDef<P>, args: Record<string, Storage>, p: P): Record<string, Storage> {

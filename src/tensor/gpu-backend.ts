@@ -10,6 +10,10 @@ export class GpuBackend implements Backend {
 
   constructor(readonly gpu: Gpu) {}
 
+  get maxBindingBytes(): number {
+    return this.gpu.maxBindingBytes;
+  }
+
   useVariant(kernel: string, variant: string): void {
     this.choice.set(kernel, variant);
   }
@@ -34,6 +38,10 @@ export class GpuBackend implements Backend {
 
   async download(s: Storage, len: number): Promise<Float32Array> {
     return new Float32Array(await this.gpu.read(s as GPUBuffer, len * 4));
+  }
+
+  async downloadU32(s: Storage, len: number): Promise<Uint32Array> {
+    return new Uint32Array(await this.gpu.read(s as GPUBuffer, len * 4));
   }
 
   run<P>(k: KernelDef<P>, args: Record<string, Storage>, p: P): Record<string, Storage> {

@@ -6,7 +6,8 @@
  * With one adapter, N logical devices are created on it (useful for testing; on a CPU
  * device they share the same cores, so expect no speed-up there).
  */
-import { Gpu } from '../gpu/runtime.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import { openGpu } from '../gpu/dawn.ts';
 import type { Classifier } from '../nn/model.ts';
 import type { Optimizer } from '../nn/optim.ts';
 import { accumulateGradients, type Batch } from '../nn/train-step.ts';
@@ -27,7 +28,7 @@ export async function createReplicas(
 ): Promise<Replica[]> {
   const replicas: Replica[] = [];
   for (let i = 0; i < count; i++) {
-    const gpu = await Gpu.create();
+    const gpu = await openGpu();
     const backend = new GpuBackend(gpu);
     const { model, opt } = build(backend);
     replicas.push({ gpu, backend, model, opt, stats: Tensor.zeros(backend, [4]).keep() });

@@ -7,13 +7,15 @@ import { basename, join } from 'node:path';
 import { removeStaleTemporaries, writeFileAtomic } from '../io/atomic.ts';
 import { isInside, whyNotAFolder } from '../io/input-path.ts';
 import { lockRunFolder } from '../io/run-lock.ts';
-import { defaultMemoryLimit, imagesThatFit, trainingNeed, type MemoryLimit } from '../nn/memory.ts';
+import { imagesThatFit, trainingNeed, type MemoryLimit } from '../nn/memory.ts';
+import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 import { StopRequest, stopWords } from '../util/stop.ts';
 import { reportLines } from '../eval/metrics.ts';
 import { Predictor } from '../eval/predictor.ts';
 import { EVAL_FILES, evaluateImages, saveEvaluation } from '../eval/run.ts';
 import { RUN_REPORT_FILES, writeRunReport } from './run-report.ts';
-import { Gpu } from '../gpu/runtime.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import { openGpu } from '../gpu/dawn.ts';
 import { prepareDataset, thinClassWarnings, type ImageSet } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
 import { buildModel, loadModelFile, ModelFileError, OPTIMIZER_SLOTS, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
@@ -307,7 +309,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
       throw new ModelFileError(`${resumeFrom}: trained for arch ${loaded.meta.arch.blocks} at ${loaded.meta.arch.width}x${loaded.meta.arch.height} on [${loaded.meta.classes}], not this data (${data.width}x${data.height}, [${data.classes}]); use another --out`);
     }
     const need = trainingNeed(arch, OPTIMIZER_SLOTS[set.optimizer].length);
-    for (let i = 0; i < devices; i++) gpus.push(await Gpu.create());
+    for (let i = 0; i < devices; i++) gpus.push(await openGpu());
     const gpu = gpus[0];
     const what = resumeFrom ?? `model ${arch.blocks} at ${arch.width}x${arch.height}`;
     const micro = imagesThatFit(what, need, Math.ceil(set.batch / devices), o.memoryLimit ?? defaultMemoryLimit(), gpu.maxBindingBytes, devices);

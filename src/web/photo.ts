@@ -1,0 +1,50 @@
+/**
+ * A photo in the browser as wgcam's CLI prepares it (src/cam/photos.ts does it with sharp):
+ * EXIF rotation, RGB without alpha, at most MAX_OVERLAY_SIDE on the longer side for the
+ * overlay, and the network input: resized to the model's size ignoring the aspect ratio, gray
+ * as linear-light Rec. 709 luminance for one-channel models.
+ *
+ * Where the photo already has the model's size the input is the photo's own bytes, exactly as
+ * in the CLI. Other sizes are resized by the browser's canvas (high quality), not by libvips'
+ * Lanczos filter, so the inputs differ by a few levels and the probabilities by a little
+ * (docs/web.md has the figures); gray matches libvips' within one level.
+ */
+import type { Photo } from '../cam/explain.ts';
+import type { InputSpec } from '../io/model-format.ts';
+import { grayOf } from './gray.ts';
+
+export const MAX_OVERLAY_SIDE = 4096;
+
+export class PhotoError extends Error {}
+
+function rgbOf(bitmap: ImageBitmap, width: number, height: number): Uint8Array {
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(bitmap, 0, 0, width, height);
+  const rgba = ctx.getImageData(0, 0, width, height).data;
+  const rgb = new Uint8Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) rgb.set(rgba.subarray(p * 4, p * 4 + 3), p * 3);
+  return rgb;
+}
+
+/** Decodes a photo file; a PhotoError naming it when the browser cannot. */
+export async function loadPhoto(file: Blob & { name: string }, input: InputSpec): Promise<{ photo: Photo; input: Uint8Array }> {
+  if (file.size === 0) throw new PhotoError(`${file.name}: empty file (0 bytes)`);
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image', colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch {
+    throw new PhotoError(`${file.name}: not an image this browser can decode`);
+  }
+  try {
+    const scale = Math.min(1, MAX_OVERLAY_SIDE / Math.max(bitmap.width, bitmap.height));
+    const [width, height] = [Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale))];
+    const photo: Photo = { data: rgbOf(bitmap, width, height), width, height };
+    const rgb = width === input.width && height === input.height ? photo.data : rgbOf(bitmap, input.width, input.height);
+    return { photo, input: input.channels === 1 ? grayOf(rgb) : rgb };
+  } finally {
+    bitmap.close();
+  }
+}

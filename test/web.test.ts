@@ -1,0 +1,240 @@
+// `wgcam web`: the page in Debian's headless Chromium (playwright-core, no browser download),
+// on both of its engines: WebGPU (Chromium's software adapter, SwiftShader, with
+// --enable-unsafe-webgpu) and the CPU references (no adapter without that flag). For photos at
+// the model's size the page must give the CLI's results: probabilities within 1e-4 of
+// `wgcam predict`, the u8 map within one step (1/255) of `wgcam cam`'s cam.png. It must take
+// other models dropped on it, word bad files, and send nothing anywhere.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import sharp from 'sharp';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Arch } from '../src/nn/model.ts';
+import { Rng } from '../src/util/rng.ts';
+import { grayOf } from '../src/web/gray.ts';
+import { randomModel } from './random-model.ts';
+
+const CHROMIUM = process.env.WGCAM_CHROMIUM ?? '/usr/bin/chromium';
+// As root in a closed network: no sandbox, and no background connections Chromium would try.
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const root = mkdtempSync(join(tmpdir(), 'wgcam-web-'));
+const wgcamBin = resolve('bin/wgcam.mjs');
+const wgcam = (args: string[]) => spawnSync(process.execPath, [wgcamBin, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+interface PageResult {
+  name: string;
+  error?: string;
+  predicted?: string;
+  probabilities?: number[];
+  cam?: number[];
+}
+interface Case {
+  arch: Arch;
+  model: string;
+  photo: string;
+  /** What the CLI says for the photo. */
+  probabilities: number[];
+  cam: Uint8Array;
+}
+
+const ARCHS: Arch[] = [
+  { blocks: 'c4-p-c8', inputChannels: 3, height: 16, width: 16, classes: 2 },
+  { blocks: 'c5-c7-p-c6', inputChannels: 1, height: 21, width: 19, classes: 10 },
+  { blocks: 'c8-p-c8-p-c16', inputChannels: 3, height: 37, width: 45, classes: 3 },
+];
+const cases: Case[] = [];
+
+/** A PNG of random pixels at the model's size (gray where the model is gray). */
+async function photoFor(arch: Arch, path: string, seed: number): Promise<void> {
+  const rng = new Rng(seed);
+  const rgb = new Uint8Array(arch.width * arch.height * 3);
+  for (let p = 0; p < arch.width * arch.height; p++) {
+    const v = Math.floor(rng.next() * 256);
+    rgb.set(arch.inputChannels === 1 ? [v, v, v] : [v, Math.floor(rng.next() * 256), Math.floor(rng.next() * 256)], p * 3);
+  }
+  await sharp(rgb, { raw: { width: arch.width, height: arch.height, channels: 3 } }).png().toFile(path);
+}
+
+async function cliResults(model: string, photo: string, arch: Arch, i: number): Promise<Pick<Case, 'probabilities' | 'cam'>> {
+  const p = wgcam(['predict', model, photo, '--json']);
+  expect(p.status, p.stderr).toBe(0);
+  const [row] = JSON.parse(p.stdout) as { predictions: { class: string; probability: number }[] }[];
+  const probabilities = Array.from({ length: arch.classes }, (_, j) => row.predictions.find((q) => q.class === `class ${j}`)!.probability);
+  const out = join(root, `cam-${i}`);
+  const c = wgcam(['cam', model, photo, '--out', out]);
+  expect(c.status, c.stderr).toBe(0);
+  const cam = await sharp(join(out, `photo-${i}.cam.png`)).extractChannel(0).raw().toBuffer();
+  return { probabilities, cam: new Uint8Array(cam) };
+}
+
+/** `wgcam web MODEL --port 0` and the URL it prints. */
+async function serve(model: string): Promise<{ server: ChildProcess; url: string; exited: Promise<number | null> }> {
+  const server = spawn(process.execPath, [wgcamBin, 'web', model, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((r) => server.on('exit', (code) => r(code)));
+  let said = '';
+  const url = await new Promise<string>((ok, fail) => {
+    server.stdout!.on('data', (d) => {
+      said += d;
+      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(said);
+      if (m) ok(m[0]);
+    });
+    server.stderr!.on('data', (d) => (said += d));
+    void exited.then((code) => fail(new Error(`wgcam web exited (${code}): ${said}`)));
+  });
+  return { server, url, exited };
+}
+
+let site: Awaited<ReturnType<typeof serve>>;
+
+beforeAll(async () => {
+  expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (npm test's setup does, as root), or set WGCAM_CHROMIUM`).toBe(true);
+  for (const [i, arch] of ARCHS.entries()) {
+    const model = await randomModel(root, arch, 70 + i);
+    const photo = join(root, `photo-${i}.png`);
+    await photoFor(arch, photo, 80 + i);
+    cases.push({ arch, model, photo, ...(await cliResults(model, photo, arch, i)) });
+  }
+  site = await serve(cases[0].model);
+}, 300_000);
+
+afterAll(async () => {
+  site?.server.kill('SIGTERM');
+});
+
+async function open(browser: Browser, url: string): Promise<{ page: Page; elsewhere: string[] }> {
+  const page = await browser.newPage();
+  const elsewhere: string[] = [];
+  const origin = new URL(url).origin;
+  page.on('request', (r) => {
+    if (new URL(r.url()).origin !== origin) elsewhere.push(r.url());
+  });
+  await page.goto(url);
+  await page.evaluate('window.wgcam.ready');
+  return { page, elsewhere };
+}
+
+/** Hands files to the page's file input, as a user choosing them does, and waits for the page. */
+async function drop(page: Page, files: string[]): Promise<PageResult[]> {
+  await page.setInputFiles('#files', files);
+  await page.evaluate('window.wgcam.idle()');
+  return page.evaluate('window.wgcam.results') as Promise<PageResult[]>;
+}
+
+function expectSameAsCli(got: PageResult, want: Case): void {
+  expect(got.error).toBeUndefined();
+  const worstProbability = Math.max(...want.probabilities.map((p, j) => Math.abs(p - got.probabilities![j])));
+  expect(worstProbability).toBeLessThanOrEqual(1e-4);
+  expect(got.cam).toHaveLength(want.cam.length);
+  expect(Math.max(...got.cam!.map((v, i) => Math.abs(v - want.cam[i])))).toBeLessThanOrEqual(1);
+}
+
+for (const engine of ['webgpu', 'cpu'] as const) {
+  describe(`the page on ${engine === 'webgpu' ? 'WebGPU (SwiftShader)' : 'the CPU fallback'}`, () => {
+    let browser: Browser;
+    beforeAll(async () => {
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_FLAGS, ...(engine === 'webgpu' ? ['--enable-unsafe-webgpu'] : [])] });
+    }, 60_000);
+    afterAll(() => browser?.close());
+
+    it("gives the CLI's probabilities and map for each model (the others dropped on it), and connects nowhere", async () => {
+      const { page, elsewhere } = await open(browser, site.url);
+      const shown = await page.evaluate('window.wgcam.engine');
+      expect(shown).toMatch(engine === 'webgpu' ? /^WebGPU/ : /^the CPU/);
+      for (const [i, c] of cases.entries()) {
+        const results = await drop(page, i === 0 ? [c.photo] : [c.model, c.photo]);
+        expect(await page.evaluate('window.wgcam.modelName')).toBe(c.model.split('/').pop());
+        expect(results).toHaveLength(i + 1);
+        expectSameAsCli(results[i], c);
+      }
+      expect(await page.locator('figure canvas').count()).toBe(cases.length);
+      expect(elsewhere).toEqual([]);
+      await page.close();
+    }, 120_000);
+  });
+}
+
+describe('the page with bad files, its policy, and its server', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  }, 60_000);
+  afterAll(() => browser?.close());
+
+  it('a broken model and broken photos are worded on the page, which keeps working', async () => {
+    const { page } = await open(browser, site.url);
+    const brokenModel = join(root, 'broken.bin');
+    writeFileSync(brokenModel, '{"a": "not a model"}');
+    await drop(page, [brokenModel]);
+    expect(await page.locator('#error').textContent()).toMatch(/^broken\.bin: .*\(still using .*\.bin\)$/);
+    const notPhoto = join(root, 'notes.jpg');
+    writeFileSync(notPhoto, 'just text');
+    const empty = join(root, 'empty.png');
+    writeFileSync(empty, '');
+    const results = await drop(page, [notPhoto, empty, cases[0].photo]);
+    expect(results.map((r) => r.error)).toEqual(['notes.jpg: not an image this browser can decode', 'empty.png: empty file (0 bytes)', undefined]);
+    expectSameAsCli(results[2], cases[0]);
+    expect(await page.locator('figure.failed').count()).toBe(2);
+    await page.close();
+  }, 60_000);
+
+  it('its Content Security Policy refuses every connection, its own origin included', async () => {
+    const { page } = await open(browser, site.url);
+    const outcome = await page.evaluate(`fetch(${JSON.stringify(site.url + 'upload')}, { method: 'POST', body: 'photo' }).then(() => 'sent', (e) => 'refused: ' + e.message)`);
+    expect(outcome).toMatch(/^refused/);
+    await page.close();
+  }, 60_000);
+
+  it('--out writes one file that works from disk', async () => {
+    const dir = join(root, 'page');
+    const r = wgcam(['web', cases[1].model, '--out', dir]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(wgcam(['web', cases[1].model, '--out', dir]).stderr).toMatch(/index\.html already exists; pass --overwrite/);
+    const { page, elsewhere } = await open(browser, pathToFileURL(join(dir, 'index.html')).href);
+    const [result] = await drop(page, [cases[1].photo]);
+    expectSameAsCli(result, cases[1]);
+    expect(elsewhere).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('serves one page; a taken port, a bad model and bad options are one line; Ctrl-C stops it', async () => {
+    const other = await fetch(site.url + 'model.bin');
+    expect(other.status).toBe(404);
+    expect((await fetch(site.url, { method: 'POST' })).status).toBe(405);
+    const page = await fetch(site.url);
+    expect(page.headers.get('content-security-policy')).toContain("connect-src 'none'");
+
+    const port = new URL(site.url).port;
+    const taken = wgcam(['web', cases[0].model, '--port', port]);
+    expect(taken.status).toBe(1);
+    expect(taken.stderr.trim()).toBe(`wgcam: port ${port} on 127.0.0.1 is in use; pick another with --port (0 picks a free one)`);
+    const broken = join(root, 'broken-too.bin');
+    writeFileSync(broken, Buffer.alloc(3));
+    const bad = wgcam(['web', broken]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain(broken);
+    expect(wgcam(['web', cases[0].model, '--out', root, '--port', '9']).status).toBe(2);
+
+    const own = await serve(cases[0].model);
+    own.server.kill('SIGINT');
+    expect(await own.exited).toBe(130);
+  }, 120_000);
+});
+
+describe("the page's gray conversion", () => {
+  it("is libvips' b-w (the CLI's) within one level, exact on gray pixels", async () => {
+    const rng = new Rng(5);
+    const rgb = Uint8Array.from({ length: 64 * 64 * 3 }, () => Math.floor(rng.next() * 256));
+    for (let v = 0; v < 256; v++) rgb.set([v, v, v], v * 3); // the first 256 pixels: every gray level
+    const want = await sharp(rgb, { raw: { width: 64, height: 64, channels: 3 } }).toColourspace('b-w').raw().toBuffer();
+    const got = grayOf(rgb);
+    const diffs = Array.from(got, (g, p) => Math.abs(g - want[p]));
+    expect(Math.max(...diffs)).toBeLessThanOrEqual(1);
+    expect(diffs.slice(0, 256).every((d) => d === 0)).toBe(true);
+    // Most colours land on the same level (82.7% measured): a wrong weight or gamma falls far below.
+    expect(diffs.filter((d) => d === 0).length / diffs.length).toBeGreaterThan(0.75);
+  });
+});
