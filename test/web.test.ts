@@ -1,13 +1,14 @@
 // `wgcam web`: the page in Debian's headless Chromium (playwright-core, no browser download),
 // on both of its engines: WebGPU (Chromium's software adapter, SwiftShader, with
-// --enable-unsafe-webgpu) and the CPU references (no adapter without that flag). For photos at
-// the model's size the page must give the CLI's results: probabilities within 1e-4 of
-// `wgcam predict`, the u8 map within one step (1/255) of `wgcam cam`'s cam.png. It must take
-// other models dropped on it, word bad files, and send nothing anywhere.
+// --enable-unsafe-webgpu) and the CPU references (no adapter without that flag). For photos
+// the page resizes as the CLI does (reductions below 4x: PNG and JPEG, larger than the model)
+// and photos at the model's size, the page must give the CLI's results: probabilities within
+// 1e-4 of `wgcam predict`, the u8 map within one step (1/255) of `wgcam cam`'s cam.png. It must
+// take other models dropped on it, word bad files, and send nothing anywhere.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Arch } from '../src/nn/model.ts';
 import { Rng } from '../src/util/rng.ts';
 import { grayOf } from '../src/web/gray.ts';
+import { resizeFill } from '../src/web/resize.ts';
 import { randomModel } from './random-model.ts';
 
 const CHROMIUM = process.env.WGCAM_CHROMIUM ?? '/usr/bin/chromium';
@@ -31,13 +33,16 @@ interface PageResult {
   probabilities?: number[];
   cam?: number[];
 }
-interface Case {
-  arch: Arch;
-  model: string;
-  photo: string;
+interface Shot {
+  path: string;
   /** What the CLI says for the photo. */
   probabilities: number[];
   cam: Uint8Array;
+}
+interface Case {
+  arch: Arch;
+  model: string;
+  photos: Shot[];
 }
 
 const ARCHS: Arch[] = [
@@ -47,27 +52,31 @@ const ARCHS: Arch[] = [
 ];
 const cases: Case[] = [];
 
-/** A PNG of random pixels at the model's size (gray where the model is gray). */
-async function photoFor(arch: Arch, path: string, seed: number): Promise<void> {
+/**
+ * A photo of random pixels, `scale` times the model's size, PNG or JPEG (by the name); gray
+ * for a gray model (the page's luminance of colours can be a level off libvips': tested below).
+ */
+async function photoFor(arch: Arch, path: string, seed: number, scale: number): Promise<void> {
   const rng = new Rng(seed);
-  const rgb = new Uint8Array(arch.width * arch.height * 3);
-  for (let p = 0; p < arch.width * arch.height; p++) {
+  const [width, height] = [Math.round(arch.width * scale), Math.round(arch.height * scale)];
+  const rgb = new Uint8Array(width * height * 3);
+  for (let p = 0; p < width * height; p++) {
     const v = Math.floor(rng.next() * 256);
     rgb.set(arch.inputChannels === 1 ? [v, v, v] : [v, Math.floor(rng.next() * 256), Math.floor(rng.next() * 256)], p * 3);
   }
-  await sharp(rgb, { raw: { width: arch.width, height: arch.height, channels: 3 } }).png().toFile(path);
+  await sharp(rgb, { raw: { width, height, channels: 3 } }).toFile(path);
 }
 
-async function cliResults(model: string, photo: string, arch: Arch, i: number): Promise<Pick<Case, 'probabilities' | 'cam'>> {
+async function cliResults(model: string, photo: string, arch: Arch): Promise<Shot> {
   const p = wgcam(['predict', model, photo, '--json']);
   expect(p.status, p.stderr).toBe(0);
   const [row] = JSON.parse(p.stdout) as { predictions: { class: string; probability: number }[] }[];
   const probabilities = Array.from({ length: arch.classes }, (_, j) => row.predictions.find((q) => q.class === `class ${j}`)!.probability);
-  const out = join(root, `cam-${i}`);
+  const out = join(root, `cam-${basename(photo)}`);
   const c = wgcam(['cam', model, photo, '--out', out]);
   expect(c.status, c.stderr).toBe(0);
-  const cam = await sharp(join(out, `photo-${i}.cam.png`)).extractChannel(0).raw().toBuffer();
-  return { probabilities, cam: new Uint8Array(cam) };
+  const cam = await sharp(join(out, `${basename(photo).replace(/\.[a-z]+$/, '')}.cam.png`)).extractChannel(0).raw().toBuffer();
+  return { path: photo, probabilities, cam: new Uint8Array(cam) };
 }
 
 /** `wgcam web MODEL --port 0` and the URL it prints. */
@@ -91,11 +100,21 @@ let site: Awaited<ReturnType<typeof serve>>;
 
 beforeAll(async () => {
   expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (npm test's setup does, as root), or set WGCAM_CHROMIUM`).toBe(true);
+  // Per model: a PNG at its size, a larger PNG and a larger JPEG (reduced by 1.3x to 3.1x).
+  const shots: [string, number][][] = [
+    [['png', 1], ['png', 3.1], ['jpg', 2.4]],
+    [['png', 1], ['png', 1.3], ['jpg', 2]],
+    [['png', 1], ['jpg', 2.7], ['png', 1.8]],
+  ];
   for (const [i, arch] of ARCHS.entries()) {
     const model = await randomModel(root, arch, 70 + i);
-    const photo = join(root, `photo-${i}.png`);
-    await photoFor(arch, photo, 80 + i);
-    cases.push({ arch, model, photo, ...(await cliResults(model, photo, arch, i)) });
+    const photos: Shot[] = [];
+    for (const [j, [ext, scale]] of shots[i].entries()) {
+      const path = join(root, `photo-${i}-${j}.${ext}`);
+      await photoFor(arch, path, 80 + 10 * i + j, scale);
+      photos.push(await cliResults(model, path, arch));
+    }
+    cases.push({ arch, model, photos });
   }
   site = await serve(cases[0].model);
 }, 300_000);
@@ -123,7 +142,7 @@ async function drop(page: Page, files: string[]): Promise<PageResult[]> {
   return page.evaluate('window.wgcam.results') as Promise<PageResult[]>;
 }
 
-function expectSameAsCli(got: PageResult, want: Case): void {
+function expectSameAsCli(got: PageResult, want: Shot): void {
   expect(got.error).toBeUndefined();
   const worstProbability = Math.max(...want.probabilities.map((p, j) => Math.abs(p - got.probabilities![j])));
   expect(worstProbability).toBeLessThanOrEqual(1e-4);
@@ -141,15 +160,18 @@ for (const engine of ['webgpu', 'cpu'] as const) {
 
     it("gives the CLI's probabilities and map for each model (the others dropped on it), and connects nowhere", async () => {
       const { page, elsewhere } = await open(browser, site.url);
-      const shown = await page.evaluate('window.wgcam.engine');
-      expect(shown).toMatch(engine === 'webgpu' ? /^WebGPU/ : /^the CPU/);
+      const engineShown = await page.evaluate('window.wgcam.engine');
+      expect(engineShown).toMatch(engine === 'webgpu' ? /^WebGPU/ : /^the CPU/);
+      let shown = 0;
       for (const [i, c] of cases.entries()) {
-        const results = await drop(page, i === 0 ? [c.photo] : [c.model, c.photo]);
-        expect(await page.evaluate('window.wgcam.modelName')).toBe(c.model.split('/').pop());
-        expect(results).toHaveLength(i + 1);
-        expectSameAsCli(results[i], c);
+        const paths = c.photos.map((p) => p.path);
+        const results = await drop(page, i === 0 ? paths : [c.model, ...paths]);
+        expect(await page.evaluate('window.wgcam.modelName')).toBe(basename(c.model));
+        expect(results).toHaveLength(shown + c.photos.length);
+        c.photos.forEach((p, j) => expectSameAsCli(results[shown + j], p));
+        shown += c.photos.length;
       }
-      expect(await page.locator('figure canvas').count()).toBe(cases.length);
+      expect(await page.locator('figure canvas').count()).toBe(shown);
       expect(elsewhere).toEqual([]);
       await page.close();
     }, 120_000);
@@ -173,9 +195,9 @@ describe('the page with bad files, its policy, and its server', () => {
     writeFileSync(notPhoto, 'just text');
     const empty = join(root, 'empty.png');
     writeFileSync(empty, '');
-    const results = await drop(page, [notPhoto, empty, cases[0].photo]);
+    const results = await drop(page, [notPhoto, empty, cases[0].photos[0].path]);
     expect(results.map((r) => r.error)).toEqual(['notes.jpg: not an image this browser can decode', 'empty.png: empty file (0 bytes)', undefined]);
-    expectSameAsCli(results[2], cases[0]);
+    expectSameAsCli(results[2], cases[0].photos[0]);
     expect(await page.locator('figure.failed').count()).toBe(2);
     await page.close();
   }, 60_000);
@@ -193,8 +215,8 @@ describe('the page with bad files, its policy, and its server', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(wgcam(['web', cases[1].model, '--out', dir]).stderr).toMatch(/index\.html already exists; pass --overwrite/);
     const { page, elsewhere } = await open(browser, pathToFileURL(join(dir, 'index.html')).href);
-    const [result] = await drop(page, [cases[1].photo]);
-    expectSameAsCli(result, cases[1]);
+    const [result] = await drop(page, [cases[1].photos[2].path]);
+    expectSameAsCli(result, cases[1].photos[2]);
     expect(elsewhere).toEqual([]);
     await page.close();
   }, 60_000);
@@ -234,7 +256,38 @@ describe("the page's gray conversion", () => {
     const diffs = Array.from(got, (g, p) => Math.abs(g - want[p]));
     expect(Math.max(...diffs)).toBeLessThanOrEqual(1);
     expect(diffs.slice(0, 256).every((d) => d === 0)).toBe(true);
-    // Most colours land on the same level (82.7% measured): a wrong weight or gamma falls far below.
+    // Most colours land on the same level (83% measured; libvips interpolates its own tables):
+    // a wrong weight or gamma falls far below (Rec. 601 weights: 4%, no linearization: 55%).
     expect(diffs.filter((d) => d === 0).length / diffs.length).toBeGreaterThan(0.75);
   });
+});
+
+describe("the page's resize", () => {
+  // [from, to]: identical to sharp where both axes shrink by less than 4 (no box stage);
+  // within 2 levels with a box stage, 1 when enlarging (see src/web/resize.ts).
+  const CASES: [[number, number], [number, number], number][] = [
+    [[111, 111], [64, 64], 0],
+    [[500, 375], [224, 224], 0],
+    [[97, 53], [45, 37], 0],
+    [[23, 17], [16, 16], 0],
+    [[1000, 800], [224, 224], 2],
+    [[300, 200], [45, 37], 2],
+    [[1920, 1080], [224, 224], 2],
+    [[16, 16], [64, 64], 1],
+    [[100, 40], [64, 64], 1],
+    [[64, 40], [64, 64], 1],
+  ];
+  for (const [[w, h], [W, H], tolerance] of CASES) {
+    it(`${w}x${h} -> ${W}x${H} within ${tolerance} of sharp (the CLI)`, async () => {
+      const rng = new Rng(w * 31 + h);
+      const data = Uint8Array.from({ length: w * h * 3 }, () => Math.floor(rng.next() * 256));
+      const want = await sharp(data, { raw: { width: w, height: h, channels: 3 } }).resize(W, H, { fit: 'fill' }).raw().toBuffer();
+      const got = resizeFill({ data, width: w, height: h, channels: 3 }, W, H);
+      expect([got.width, got.height]).toEqual([W, H]);
+      const diffs = Array.from(want, (v, i) => Math.abs(v - got.data[i]));
+      expect(diffs.reduce((a, b) => Math.max(a, b))).toBeLessThanOrEqual(tolerance);
+      // Off by a level here and there, not everywhere (46-88% identical where not exact).
+      expect(diffs.filter((d) => d === 0).length / diffs.length).toBeGreaterThan(tolerance ? 0.4 : 1 - 1e-9);
+    });
+  }
 });

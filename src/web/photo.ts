@@ -1,17 +1,16 @@
 /**
  * A photo in the browser as wgcam's CLI prepares it (src/cam/photos.ts does it with sharp):
- * EXIF rotation, RGB without alpha, at most MAX_OVERLAY_SIDE on the longer side for the
- * overlay, and the network input: resized to the model's size ignoring the aspect ratio, gray
- * as linear-light Rec. 709 luminance for one-channel models.
- *
- * Where the photo already has the model's size the input is the photo's own bytes, exactly as
- * in the CLI. Other sizes are resized by the browser's canvas (high quality), not by libvips'
- * Lanczos filter, so the inputs differ by a few levels and the probabilities by a little
- * (docs/web.md has the figures); gray matches libvips' within one level.
+ * decoded by the browser with EXIF rotation, RGB without alpha, at most MAX_OVERLAY_SIDE on
+ * the longer side for the overlay; the network input resized to the model's size ignoring the
+ * aspect ratio by resize.ts (libvips' method: identical to the CLI's input for reductions
+ * below 4x, within 2 levels beyond), then gray as libvips makes it for one-channel models.
+ * A photo over MAX_OVERLAY_SIDE is first scaled down by the browser's canvas, where the CLI
+ * uses libvips: its input then differs a little more.
  */
 import type { Photo } from '../cam/explain.ts';
 import type { InputSpec } from '../io/model-format.ts';
 import { grayOf } from './gray.ts';
+import { resizeFill } from './resize.ts';
 
 export const MAX_OVERLAY_SIDE = 4096;
 
@@ -19,6 +18,7 @@ export class PhotoError extends Error {}
 
 function rgbOf(bitmap: ImageBitmap, width: number, height: number): Uint8Array {
   const canvas = new OffscreenCanvas(width, height);
+  // Smoothing matters only for photos over MAX_OVERLAY_SIDE: everything else is drawn 1:1.
   const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = 'high';
@@ -42,7 +42,7 @@ export async function loadPhoto(file: Blob & { name: string }, input: InputSpec)
     const scale = Math.min(1, MAX_OVERLAY_SIDE / Math.max(bitmap.width, bitmap.height));
     const [width, height] = [Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale))];
     const photo: Photo = { data: rgbOf(bitmap, width, height), width, height };
-    const rgb = width === input.width && height === input.height ? photo.data : rgbOf(bitmap, input.width, input.height);
+    const rgb = resizeFill({ data: photo.data, width, height, channels: 3 }, input.width, input.height).data;
     return { photo, input: input.channels === 1 ? grayOf(rgb) : rgb };
   } finally {
     bitmap.close();
