@@ -52,6 +52,7 @@ Options:
   --json FILE      also write every figure to FILE
   --verify         only the kernel checks (every variant on awkward shapes), no timing
   --vs tfjs        head-to-head with TensorFlow.js (WebGPU and WASM) on the same adapter
+  --vs onnxruntime inference against ONNX Runtime's CPU provider on the exported model
   -h, --help       this help
 `;
 /** The options, checked before anything is set up (a typo must not cost a 13-minute run). */
@@ -62,7 +63,7 @@ function options() {
     HELP,
   );
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (see --help)`);
-  if (o.vs !== undefined && o.vs !== 'tfjs') throw new UsageError(`--vs ${o.vs}: the peer to compare with is tfjs`);
+  if (o.vs !== undefined && o.vs !== 'tfjs' && o.vs !== 'onnxruntime') throw new UsageError(`--vs ${o.vs}: the peers to compare with are tfjs and onnxruntime`);
   const quick = Boolean(o.quick);
   return { ...o, quick, sizes: o.size !== undefined ? [int('size', o.size, 0, 16)] : quick ? [64] : [64, 224] };
 }
@@ -457,7 +458,8 @@ async function main(): Promise<void> {
 }
 
 run(async () => {
-  if (opts.vs) await (await import('./vs-tfjs.ts')).vsTfjs({ size: opts.size === undefined ? 64 : SIZES[0], quick });
+  if (opts.vs === 'tfjs') await (await import('./vs-tfjs.ts')).vsTfjs({ size: opts.size === undefined ? 64 : SIZES[0], quick });
+  else if (opts.vs === 'onnxruntime') await (await import('./vs-onnxruntime.ts')).vsOnnxRuntime({ sizes: opts.size === undefined ? [64, 224] : SIZES, quick });
   else await main();
   return process.exitCode === undefined ? 0 : Number(process.exitCode);
 });

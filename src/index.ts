@@ -11,11 +11,21 @@ import { colormapTable, overlay, type ColormapName } from './cam/colormap.ts';
 import { Predictor, ranked } from './eval/predictor.ts';
 import sharp from 'sharp';
 import { defaultMemoryLimit } from './nn/machine-memory.ts';
+import { encodeOnnx } from './export/onnx.ts';
+import { VERSION } from './version.ts';
 
 export { train, type TrainOptions, type TrainResult } from './train/trainer.ts';
 export { runCam, type CamJob, type CamJobResult } from './cam/run.ts';
 export { saveModel, type LoadedModel, type ModelMeta } from './io/model-file.ts';
 export { evaluate, type EvalReport } from './eval/metrics.ts';
+
+/**
+ * The model as an ONNX file's bytes (opset 13: input 'image' [N, C, H, W], outputs
+ * 'probabilities', 'logits', 'features'; what `wgcam export` writes). See docs/onnx.md.
+ */
+export function toOnnx(model: string | LoadedModel): Uint8Array {
+  return encodeOnnx(typeof model === 'string' ? loadModelFile(model) : model, VERSION);
+}
 
 /** Reads and validates a model file (model.bin, best.bin, a checkpoint); throws a ModelFileError naming the file. */
 export const loadModel = (path: string): LoadedModel => loadModelFile(path);

@@ -30,11 +30,12 @@ describe('import { loadModel, explain } from "wgcam"', () => {
   it('explains an image from plain JavaScript', () => {
     writeFileSync(
       join(project, 'explain.mjs'),
-      `import { loadModel, explain, predict } from 'wgcam';
+      `import { loadModel, explain, predict, toOnnx } from 'wgcam';
 const model = loadModel(${JSON.stringify(model)});
+const onnx = toOnnx(model);
 const [r] = await explain(model, [${JSON.stringify(photo)}]);
 const [p] = await predict(${JSON.stringify(model)}, [${JSON.stringify(photo)}]);
-console.log(JSON.stringify({ classes: model.meta.classes, top: r.predictions[0], map: [r.mapWidth, r.mapHeight, r.map.length], png: r.overlayPng.subarray(1, 4).toString(), same: p.predictions[0].class === r.predictions[0].class }));
+console.log(JSON.stringify({ classes: model.meta.classes, top: r.predictions[0], map: [r.mapWidth, r.mapHeight, r.map.length], png: r.overlayPng.subarray(1, 4).toString(), same: p.predictions[0].class === r.predictions[0].class, onnx: [onnx.length > 1000, Buffer.from(onnx).includes('probabilities')] }));
 `,
     );
     const r = spawnSync(process.execPath, ['explain.mjs'], { cwd: project, encoding: 'utf8', timeout: 120_000 });
@@ -46,6 +47,7 @@ console.log(JSON.stringify({ classes: model.meta.classes, top: r.predictions[0],
     expect(out.map).toEqual([5, 5, 25]); // c4-p-c8 at 16x16: 14, pooled 7, then 5
     expect(out.png).toBe('PNG');
     expect(out.same).toBe(true);
+    expect(out.onnx).toEqual([true, true]);
   });
 
   it('ships declarations a TypeScript program checks against', () => {

@@ -1,8 +1,8 @@
 // `wgcam export`: the ONNX file, run by ONNX Runtime (onnxruntime-node, CPU), gives wgcam's
-// probabilities and CAM features for the same input tensors, and a CAM computed from its
-// outputs equals the cam.png that `wgcam cam` writes. Tolerances: probabilities and features
-// within 1e-4 of the largest magnitude (float32 sums in another order); the u8 map within one
-// step (1/255).
+// probabilities, CAM features and class maps for the same input tensors, and the CAM drawn from
+// its class maps as docs/onnx.md says equals the cam.png that `wgcam cam` writes. Tolerances:
+// probabilities, features and maps within 1e-4 of the largest magnitude (float32 sums in another
+// order); the u8 map within one step (1/255).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +59,15 @@ async function onnxForward(onnxPath: string, pixels: Uint8Array, arch: Arch, N: 
   const r = await session.run({ image: new ort.Tensor('float32', x, [N, C, H, W]) });
   await session.release();
   const data = (name: string) => r[name].data as Float32Array;
-  return { probs: data('probabilities'), logits: data('logits'), features: data('features'), featureDims: r.features.dims };
+  return { probs: data('probabilities'), logits: data('logits'), features: data('features'), classMaps: data('class_maps'), featureDims: r.features.dims, mapDims: r.class_maps.dims };
+}
+
+/** docs/onnx.md's recipe: the top class's map minus the runner-up's, over its largest |value|, clipped, x255. */
+function camFromClassMaps(classMaps: Float32Array, logits: Float32Array, HW: number): Uint8Array {
+  const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
+  const diff = Array.from({ length: HW }, (_, p) => classMaps[order[0] * HW + p] - classMaps[order[1] * HW + p]);
+  const top = Math.max(...diff.map(Math.abs));
+  return Uint8Array.from(diff, (v) => Math.floor(255 * (top > 0 ? Math.min(1, Math.max(0, v / top)) : 0) + 0.5));
 }
 
 const relError = (got: Float32Array, want: Float32Array) => {
@@ -97,6 +105,11 @@ describe('wgcam export: ONNX Runtime runs the exported model as wgcam does', () 
       expect(got.featureDims).toEqual([N, K, h, w]);
       expect(relError(got.probs, want.probs)).toBeLessThanOrEqual(1e-4);
       expect(relError(got.features, want.features)).toBeLessThanOrEqual(1e-4);
+      // Every class's map: wgcam's CAM kernel reference on wgcam's own features.
+      expect(got.mapDims).toEqual([N, arch.classes, h, w]);
+      const W = readSafetensors(modelPath).tensors.get('fc.weight')!.data;
+      const maps = camReference({ F: want.features, W, logits: new Float32Array(N * arch.classes) }, { N, K, J: arch.classes, HW: h * w, mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1 }).maps;
+      expect(relError(got.classMaps, maps as Float32Array)).toBeLessThanOrEqual(1e-4);
       // Not a constant: the images differ, and so must their predictions.
       expect(relError(got.probs.subarray(0, arch.classes), got.probs.subarray(arch.classes, 2 * arch.classes))).toBeGreaterThan(1e-3);
     });
@@ -119,14 +132,13 @@ describe('wgcam export: ONNX Runtime runs the exported model as wgcam does', () 
       // The input exactly as the CAM command prepared it from the photo.
       const { input } = await loadPhoto(photoPath, loadModelFile(modelPath).meta.input);
       const o = await onnxForward(onnxPath, input, arch, 1);
-      const [K, h, w] = featureShapes(arch).at(-1)!;
-      const W = readSafetensors(modelPath).tensors.get('fc.weight')!.data;
-      const ref = camReference({ F: o.features, W, logits: o.logits }, { N: 1, K, J: arch.classes, HW: h * w, mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1 });
+      const [, h, w] = featureShapes(arch).at(-1)!;
+      const drawn = camFromClassMaps(o.classMaps, o.logits, h * w);
       expect([png.info.width, png.info.height]).toEqual([w, h]);
       let worst = 0;
-      for (let p = 0; p < h * w; p++) worst = Math.max(worst, Math.abs(png.data[p * png.info.channels] - ref.u8[p]));
+      for (let p = 0; p < h * w; p++) worst = Math.max(worst, Math.abs(png.data[p * png.info.channels] - drawn[p]));
       expect(worst).toBeLessThanOrEqual(1);
-      expect(Math.max(...ref.u8)).toBe(255); // the contrast map is normalized: not an all-zero map
+      expect(Math.max(...drawn)).toBe(255); // the contrast map is normalized: not an all-zero map
     }
   });
 
@@ -136,13 +148,14 @@ describe('wgcam export: ONNX Runtime runs the exported model as wgcam does', () 
     expect(wgcam(['export', modelPath, onnxPath]).code).toBe(0);
     const session = await ort.InferenceSession.create(onnxPath);
     expect(session.inputNames).toEqual(['image']);
-    expect(session.outputNames).toEqual(['probabilities', 'logits', 'features']);
+    expect(session.outputNames).toEqual(['probabilities', 'logits', 'features', 'class_maps']);
     await session.release();
     const text = readFileSync(onnxPath).toString('latin1');
     expect(text).toContain('wgcam.classes');
     expect(text).toContain(JSON.stringify(Array.from({ length: 10 }, (_, i) => `class ${i}`)));
     expect(text).toContain('divide the bytes by 255');
     expect(text).toContain('to gray (luminance)');
+    expect(text).toContain('wgcam.cell_geometry');
   });
 
   it('a broken model, an existing output and a missing folder are one line each; nothing is written', async () => {

@@ -6,13 +6,15 @@
  *   -> GlobalAveragePool -> Flatten -> Gemm (fc.weight^T, fc.bias) -> logits [N,J]
  *   -> Softmax(axis 1) -> probabilities [N,J]
  *
- * `features` (the last conv after its ReLU) is an output too, so that any runtime can compute
- * the CAM: cam[h,w] = sum_k fc.weight[c,k] * features[n,k,h,w] (docs/onnx.md). The input is the
+ * `features` (the last conv after its ReLU) and `class_maps` (every class's map,
+ * class_maps[n,j,h,w] = sum_k fc.weight[j,k] * features[n,k,h,w]: a 1x1 Conv with fc.weight)
+ * are outputs too, so that any runtime can draw the CAM (docs/onnx.md). The input is the
  * photo already prepared: resized to H x W ignoring the aspect ratio, bytes / 255, NCHW; how is
  * stated in the model's metadata_props.
  */
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
+import { cellGeometry } from '../cam/geometry.ts';
 import { featureShapes, parseBlocks } from '../nn/model.ts';
 import { expectedParams, type LoadedModel } from '../io/model-file.ts';
 
@@ -20,6 +22,7 @@ export const ONNX_OPSET = 13;
 /** The IR version that goes with opset 13. */
 const IR_VERSION = 7;
 const FLOAT = 1;
+const INT64 = 7;
 const ATTRIBUTE = { INT: 2, INTS: 7 } as const;
 
 const schema = protobuf.parse(readFileSync(new URL('./onnx.proto', import.meta.url), 'utf8'), { keepCase: true }).root;
@@ -51,7 +54,8 @@ export function preprocessingProps(model: LoadedModel): Record<string, string> {
       `decode with EXIF rotation to sRGB without alpha${input.channels === 1 ? ', then to gray (luminance)' : ''}; ` +
       `resize to ${input.width}x${input.height} ignoring the aspect ratio; divide the bytes by 255; ` +
       `layout NCHW (${input.channels === 1 ? 'one gray channel' : 'R, G, B'})`,
-    cam: 'cam[n,h,w] = sum_k fc.weight[c,k] * features[n,k,h,w] for class c; see docs/onnx.md in wgcam for the contrast map and its alignment',
+    cam: "class c's map is class_maps[n,c]; wgcam shows class_maps[n,c1] - class_maps[n,c2] (c1, c2: the top two classes) divided by its largest |value|, clipped to 0..1; docs/onnx.md in wgcam has the alignment with the photo",
+    'wgcam.cell_geometry': JSON.stringify(cellGeometry(arch.blocks)),
   };
 }
 
@@ -89,6 +93,9 @@ export function encodeOnnx(model: LoadedModel, producerVersion: string): Uint8Ar
     { op_type: 'Flatten', name: 'flatten', input: ['gap'], output: ['pooled'], attribute: [int('axis', 1)] },
     { op_type: 'Gemm', name: 'fc', input: ['pooled', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [int('transB', 1)] },
     { op_type: 'Softmax', name: 'softmax', input: ['logits'], output: ['probabilities'], attribute: [int('axis', 1)] },
+    // fc.weight [J, K] as a 1x1 convolution kernel [J, K, 1, 1] over the features.
+    { op_type: 'Reshape', name: 'fc_as_1x1', input: ['fc.weight', 'class_maps.kernel_shape'], output: ['fc.weight_1x1'] },
+    { op_type: 'Conv', name: 'class_maps', input: ['features', 'fc.weight_1x1'], output: ['class_maps'], attribute: [ints('kernel_shape', [1, 1])] },
   );
   const initializer = expectedParams(arch).map(([name, dims]) => ({
     name,
@@ -96,6 +103,7 @@ export function encodeOnnx(model: LoadedModel, producerVersion: string): Uint8Ar
     dims,
     raw_data: littleEndianBytes(model.weights.get(name)!),
   }));
+  initializer.push({ name: 'class_maps.kernel_shape', data_type: INT64, dims: [4], raw_data: int64Bytes([arch.classes, K, 1, 1]) });
   const message = ModelProto.fromObject({
     ir_version: IR_VERSION,
     producer_name: 'wgcam',
@@ -113,10 +121,18 @@ export function encodeOnnx(model: LoadedModel, producerVersion: string): Uint8Ar
         { name: 'probabilities', type: tensorType(['N', arch.classes]) },
         { name: 'logits', type: tensorType(['N', arch.classes]) },
         { name: 'features', type: tensorType(['N', K, h, w]), doc_string: 'the last conv layer after its ReLU: the CAM reads these' },
+        { name: 'class_maps', type: tensorType(['N', arch.classes, h, w]), doc_string: "every class's map: sum_k fc.weight[j,k] * features[n,k,h,w]" },
       ],
     },
   });
   return ModelProto.encode(message).finish();
+}
+
+function int64Bytes(values: number[]): Uint8Array {
+  const out = new Uint8Array(values.length * 8);
+  const view = new DataView(out.buffer);
+  values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
+  return out;
 }
 
 /** float32 values as little-endian bytes (ONNX's raw_data), whatever this machine's order. */
