@@ -30,8 +30,8 @@ describe('wgcam', () => {
   it('lists its commands, and every command answers --help at once (from any folder)', () => {
     const top = wgcam(['--help']);
     expect(top.code).toBe(0);
-    for (const c of ['train', 'cam', 'eval', 'predict', 'bench', 'demo']) expect(top.out).toMatch(new RegExp(`^  ${c} `, 'm'));
-    for (const c of ['train', 'cam', 'eval', 'predict', 'bench', 'demo']) {
+    for (const c of ['train', 'cam', 'eval', 'predict', 'export', 'web', 'bench', 'demo']) expect(top.out).toMatch(new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['train', 'cam', 'eval', 'predict', 'export', 'web', 'bench', 'demo']) {
       const r = wgcam([c, '--help']);
       expect(r.code, c).toBe(0);
       expect(r.out).toMatch(new RegExp(`^Usage: wgcam ${c}`));

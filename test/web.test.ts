@@ -6,7 +6,7 @@
 // 1e-4 of `wgcam predict`, the u8 map within one step (1/255) of `wgcam cam`'s cam.png. It must
 // take other models dropped on it, word bad files, and send nothing anywhere.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -209,12 +209,16 @@ describe('the page with bad files, its policy, and its server', () => {
     await page.close();
   }, 60_000);
 
-  it('--out writes one file that works from disk', async () => {
+  it('--out writes one file that works from disk; a model named like markup is shown as text', async () => {
     const dir = join(root, 'page');
-    const r = wgcam(['web', cases[1].model, '--out', dir]);
+    const oddName = join(root, `"<i>odd & 'name'.bin`);
+    copyFileSync(cases[1].model, oddName);
+    const r = wgcam(['web', oddName, '--out', dir]);
     expect(r.status, r.stderr).toBe(0);
     expect(wgcam(['web', cases[1].model, '--out', dir]).stderr).toMatch(/index\.html already exists; pass --overwrite/);
     const { page, elsewhere } = await open(browser, pathToFileURL(join(dir, 'index.html')).href);
+    expect(await page.evaluate('window.wgcam.modelName')).toBe(basename(oddName));
+    expect(await page.locator('i').count()).toBe(0);
     const [result] = await drop(page, [cases[1].photos[2].path]);
     expectSameAsCli(result, cases[1].photos[2]);
     expect(elsewhere).toEqual([]);
@@ -243,6 +247,20 @@ describe('the page with bad files, its policy, and its server', () => {
     const own = await serve(cases[0].model);
     own.server.kill('SIGINT');
     expect(await own.exited).toBe(130);
+
+    // As users start it: npm run web; SIGTERM to npm reaches the server, which stops.
+    const viaNpm = spawn('npm', ['run', '-s', 'web', '--', cases[0].model, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const npmExit = new Promise<number | null>((r) => viaNpm.on('exit', (code) => r(code)));
+    let said = '';
+    viaNpm.stdout!.on('data', (d) => (said += d));
+    const t0 = Date.now();
+    while (!/http:\/\/127\.0\.0\.1:\d+\//.test(said) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
+    const npmUrl = /http:\/\/127\.0\.0\.1:\d+\//.exec(said)![0];
+    expect((await fetch(npmUrl)).status).toBe(200);
+    viaNpm.kill('SIGTERM');
+    expect(await npmExit).toBe(143);
+    expect(said).toContain('stopped (interrupted (SIGTERM))');
+    await expect(fetch(npmUrl)).rejects.toThrow();
   }, 120_000);
 });
 

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { whyNotAFolder } from '../io/input-path.ts';
 import { loadModelFile } from '../io/model-file.ts';
-import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
+import { catchStops, STOP_EXIT_CODE, stopWords, type StopReason } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
 import { buildPage } from '../web/build.ts';
 import { int, parse, run, UsageError } from './main.ts';
@@ -61,6 +61,8 @@ run(async () => {
   }
 
   const host = v.host ?? '127.0.0.1';
+  // Caught before the address is announced: a stop the moment after it still closes cleanly.
+  const stopped = new Promise<StopReason>((resolve) => catchStops(resolve));
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -91,9 +93,7 @@ run(async () => {
   const actual = typeof address === 'object' && address ? address.port : port;
   const shown = host.includes(':') ? `[${host}]` : host;
   process.stdout.write(printable(`serving ${modelPath} (${about}) at http://${shown}:${actual}/  (Ctrl-C to stop)`) + '\n');
-  const reason = await new Promise<keyof typeof STOP_EXIT_CODE>((resolve) => {
-    catchStops((r) => resolve(r));
-  });
+  const reason = await stopped;
   process.stdout.write(`stopped (${stopWords(reason)})\n`);
   server.close();
   server.closeAllConnections();
