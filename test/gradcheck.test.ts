@@ -10,7 +10,7 @@ import type { FloatArray } from '../src/kernels/kernel.ts';
 import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import { Tensor, tidy } from '../src/tensor/tensor.ts';
 import { Classifier } from '../src/nn/model.ts';
-import { softmaxCrossEntropy } from '../src/autograd/ops.ts';
+import { classScores, softmaxCrossEntropy } from '../src/autograd/ops.ts';
 import { backward } from '../src/autograd/tape.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -144,6 +144,42 @@ describe('finite differences (float64)', () => {
       const scale = Math.max(1e-3, ...numeric.map(Math.abs));
       const err = Math.max(...numeric.map((v, k) => Math.abs(v - grad[k])));
       expect(err / scale, name).toBeLessThan(TOL);
+    }
+  });
+
+  it("a class-score target with respect to a conv layer's activations (the gradient CAMs), parameters frozen", () => {
+    const cpu = new CpuBackend({ float64: true });
+    const model = new Classifier(cpu, { blocks: 'c4-p-c3-c5', inputChannels: 2, height: 14, width: 13, classes: 3 }, new Rng(6));
+    for (const [, p] of model.parameters()) p.requiresGrad = false;
+    const rng = new Rng(3);
+    const x = Tensor.fromArray(cpu, rand(rng, 2 * 2 * 14 * 13), [2, 2, 14, 13]);
+    // Image 0: class 0 against class 1 (the contrast target); image 1: class 2 alone.
+    const coefficients = new Float64Array([1, -1, 0, 0, 0, 1]);
+    for (const layer of [1, 2, 3]) {
+      const A = tidy(() => model.forwardTo(x, layer));
+      A.requiresGrad = true;
+      // Distinct positive activations: a ReLU's zeros tie in the max-pools after it, where a
+      // finite difference is one-sided.
+      (A.storage as Float64Array).set(distinct(rng, A.size).map((v) => v + 0.6));
+      const score = () =>
+        tidy(() => {
+          const z = model.forwardFrom(A, layer).logits.storage as Float64Array;
+          return z.reduce((s, v, k) => s + coefficients[k] * v, 0);
+        });
+      tidy(() => backward(classScores(model.forwardFrom(A, layer).logits, Tensor.fromArray(cpu, coefficients, [2, 3]))));
+      const data = A.storage as Float64Array;
+      const grad = A.grad!.storage as Float64Array;
+      const numeric = data.map((keep, k) => {
+        data[k] = keep + H;
+        const up = score();
+        data[k] = keep - H;
+        const down = score();
+        data[k] = keep;
+        return (up - down) / (2 * H);
+      });
+      const scale = Math.max(1e-3, ...numeric.map(Math.abs));
+      expect(Math.max(...numeric.map((v, k) => Math.abs(v - grad[k]))) / scale, `layer ${layer}`).toBeLessThan(TOL);
+      for (const [name, p] of model.parameters()) expect(p.grad, name).toBeNull();
     }
   });
 });

@@ -65,9 +65,13 @@ function convShape(x: Tensor, w: Tensor): ConvShape {
   return { N, Ci, H, W, Co };
 }
 
-/** [dx, dw, db] of a convolution from the gradient g at its (pre-activation) output. */
+/**
+ * [dx, dw, db] of a convolution from the gradient g at its (pre-activation) output. Frozen
+ * parameters (the gradient-based CAMs differentiate activations only) get none.
+ */
 function convGrads(x: Tensor, w: Tensor, b: Tensor, g: Tensor, s: ConvShape): (Tensor | null)[] {
   const dx = x.requiresGrad ? make(x, x.backend.run(conv2dGradInput, { dy: g.storage, w: w.storage }, s).dx, x.shape) : null;
+  if (!w.requiresGrad && !b.requiresGrad) return [dx, null, null];
   const params = x.backend.run(conv2dGradWeight, { x: x.storage, dy: g.storage }, s);
   return [dx, make(w, params.dw, w.shape), make(b, params.db, b.shape)];
 }
@@ -106,6 +110,7 @@ export function dense(x: Tensor, w: Tensor, b: Tensor): Tensor {
   const y = make(x, x.backend.run(denseKernel, { x: x.storage, w: w.storage, b: b.storage }, p).y, [N, J]);
   return record(y, [x, w, b], (dy) => {
     const dx = x.requiresGrad ? make(x, x.backend.run(denseGradInput, { dy: dy!.storage, w: w.storage }, p).dx, x.shape) : null;
+    if (!w.requiresGrad && !b.requiresGrad) return [dx, null, null];
     const g = x.backend.run(denseGradParams, { x: x.storage, dy: dy!.storage }, p);
     return [dx, make(w, g.dw, w.shape), make(b, g.db, b.shape)];
   });
@@ -134,6 +139,20 @@ export function softmaxCrossEntropy(z: Tensor, labels: Tensor, stats: Tensor, sc
   record(loss, [z], () => [dz]);
   if (!loss.node) dz.dispose();
   return loss;
+}
+
+/**
+ * The start of a backward pass from class scores: a scalar standing for
+ * sum_n sum_j coefficients[n,j] * logits[n,j], whose gradient with respect to the logits is
+ * `coefficients` [N,J] (one-hot for one class's score; +1/-1 for a class against another),
+ * which it takes over. Only its gradient is used: its value is not computed.
+ */
+export function classScores(logits: Tensor, coefficients: Tensor): Tensor {
+  expectRank(logits, 2, 'classScores');
+  if (coefficients.size !== logits.size) throw new Error(`classScores: ${coefficients.size} coefficients for logits [${logits.shape}]`);
+  const score = make(logits, logits.backend.alloc(1), [1]);
+  record(score, [logits], () => [coefficients]);
+  return score;
 }
 
 /** Cached u8 NHWC pixels (packed four to a u32) to the f32 NCHW input in 0..1, flipping images where flip[n] = 1. */

@@ -4,18 +4,26 @@
  * geometry. Only the results are read back. Runs on any backend: the GPU (in Node or in a
  * browser) or the CPU references (the web page without WebGPU).
  */
-import { imagesToTensor, softmax } from '../autograd/ops.ts';
-import { noGrad } from '../autograd/tape.ts';
-import { cam, camUpsample, type CamMode } from '../kernels/cam.ts';
+import { classScores, imagesToTensor, softmax } from '../autograd/ops.ts';
+import { backward, noGrad } from '../autograd/tape.ts';
+import { cam, camTargets, camUpsample, type CamMode } from '../kernels/cam.ts';
+import { gradCam, type GradientMethod } from '../kernels/gradcam.ts';
 import { packBytes } from '../kernels/images.ts';
 import type { Classifier } from '../nn/model.ts';
-import { featureShapes } from '../nn/model.ts';
-import { imagesThatFit, inferenceNeed, type MemoryLimit, type MemoryNeed } from '../nn/memory.ts';
+import { blocksThroughConv, featureShapes } from '../nn/model.ts';
+import { imagesThatFit, inferenceNeed, trainingNeed, type MemoryLimit, type MemoryNeed } from '../nn/memory.ts';
 import type { Backend, Storage } from '../tensor/backend.ts';
-import { tidy } from '../tensor/tensor.ts';
+import { Tensor, tidy } from '../tensor/tensor.ts';
 import { cellGeometry } from './geometry.ts';
 
+/** The seed's CAM (class weights times the last features), or a gradient-based method. */
+export type CamMethod = 'cam' | GradientMethod;
+
 export interface CamOptions {
+  /** Default 'cam'. The gradient methods take the mode's classes as their target and draw relu(map) / max. */
+  method?: CamMethod;
+  /** The conv layer (1-based) whose activations a gradient method weighs; default the last (CAM: always the last). */
+  layer?: number;
   mode: CamMode;
   contrast: 'runner-up' | 'mean';
   /** Class index for the class/raw modes, -1 for the predicted class. */
@@ -65,7 +73,10 @@ export interface ExplainerOptions {
 
 export class Explainer {
   private readonly maxBatch: number;
+  private readonly maxBatchWanted: number;
   private readonly need: MemoryNeed;
+  /** The need and batch of the gradient methods, worked out when one is first asked for. */
+  private gradient?: { need: MemoryNeed; maxBatch: number };
   private readonly limit: MemoryLimit;
   private readonly source: string;
 
@@ -78,19 +89,29 @@ export class Explainer {
     this.need = inferenceNeed(model.arch);
     this.limit = o.limit;
     this.source = o.source ?? 'the model';
-    this.maxBatch = imagesThatFit(this.source, this.need, o.maxBatch ?? Infinity, this.limit, backend.maxBindingBytes);
+    this.maxBatchWanted = o.maxBatch ?? Infinity;
+    this.maxBatch = imagesThatFit(this.source, this.need, this.maxBatchWanted, this.limit, backend.maxBindingBytes);
+  }
+
+  private fitting(need: MemoryNeed, wanted: number): { need: MemoryNeed; maxBatch: number } {
+    return { need, maxBatch: imagesThatFit(this.source, need, wanted, this.limit, this.backend.maxBindingBytes) };
   }
 
   /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
   async explain(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
+    const gradient = (o.method ?? 'cam') !== 'cam';
+    if (gradient && o.mode === 'raw') throw new Error(`--method ${o.method}: draws relu(map) / max; use --mode contrast or class`);
+    // A backward pass keeps the activations after the chosen layer: sized like a training step.
+    this.gradient ??= gradient ? this.fitting(trainingNeed(this.model.arch, 0), this.maxBatchWanted) : undefined;
+    const { need, maxBatch } = gradient ? this.gradient! : { need: this.need, maxBatch: this.maxBatch };
     // Every buffer a batch allocates counts: activations and CAM buffers per image, and each
     // photo's upsampled map (on the GPU and read back), so a batch of large photos is split.
     const photoBytes = (ph: Photo) => 8 * ph.width * ph.height;
-    const budget = this.limit.bytes - this.need.fixed;
+    const budget = this.limit.bytes - need.fixed;
     const batches: [number, number][] = [];
     for (let start = 0, used = 0, i = 0; i < inputs.length; i++) {
-      const cost = this.need.perImage + photoBytes(photos[i]);
-      if (i > start && (i - start >= this.maxBatch || used + cost > budget)) {
+      const cost = need.perImage + photoBytes(photos[i]);
+      if (i > start && (i - start >= maxBatch || used + cost > budget)) {
         batches.push([start, i]);
         [start, used] = [i, 0];
       }
@@ -98,7 +119,10 @@ export class Explainer {
       if (i === inputs.length - 1) batches.push([start, inputs.length]);
     }
     const out: Explained[] = [];
-    for (const [a, b] of batches) out.push(...(await this.explainBatch(inputs.slice(a, b), photos.slice(a, b), o)));
+    for (const [a, b] of batches) {
+      const [batchInputs, batchPhotos] = [inputs.slice(a, b), photos.slice(a, b)];
+      out.push(...(await (gradient ? this.explainBatchByGradient(batchInputs, batchPhotos, o) : this.explainBatch(batchInputs, batchPhotos, o))));
+    }
     return out;
   }
 
@@ -122,30 +146,93 @@ export class Explainer {
           { F: features.storage, W: this.model.fc.weight.storage, logits: logits.storage },
           { N, K, J: arch.classes, HW, mode: o.mode, contrast: o.contrast, cls: o.cls, rawScale: o.rawScale },
         ) as Record<'maps' | 'raw' | 'norm' | 'u8', Storage>;
-        const ups = photos.map(
-          (ph, n) =>
-            this.backend.run(camUpsample, { map: r.norm }, { h, w, outH: ph.height, outW: ph.width, inH: arch.height, inW: arch.width, offset: geo.offset, stride: geo.stride, mapOffset: n * HW }).out,
-        );
-        return { probs, r, ups };
+        return { probs, r, ups: this.upsampleAll(r.norm, photos, { h, w, HW, geo }) };
       }),
     );
+    return this.readBack(outs, photos, N, HW, w, h, o.allClasses);
+
+  }
+
+  /**
+   * A gradient-based CAM: the forward pass runs unfused at the chosen conv layer, whose
+   * activations A (after its ReLU) become the leaf the target score (cam_targets.wgsl: the mode's
+   * classes) is differentiated against, through the engine's own backward ops; the fused
+   * gradcam kernel draws every image's map; then the same upsampling. One readback per batch.
+   */
+  private async explainBatchByGradient(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
+    const { arch } = this.model;
+    const layer = o.layer ?? this.model.convCount;
+    const blocks = blocksThroughConv(arch.blocks, layer);
+    const N = inputs.length;
+    const [K, h, w] = featureShapes({ ...arch, blocks }).at(-1)!;
+    const HW = h * w;
+    const geo = cellGeometry(blocks);
+    const per = arch.inputChannels * arch.height * arch.width;
+    const pixels = new Uint8Array(N * per);
+    inputs.forEach((img, i) => pixels.set(img, i * per));
+    const params = this.model.parameters().map(([, t]) => t);
+    const trainable = params.map((t) => t.requiresGrad);
+    params.forEach((t) => (t.requiresGrad = false)); // only the activations' gradient is wanted
+    let gradient: Tensor | null = null;
+    try {
+      const outs = tidy(() => {
+        const x = imagesToTensor(this.backend, packBytes(pixels), new Float32Array(N), { N, C: arch.inputChannels, H: arch.height, W: arch.width });
+        const A = this.model.forwardTo(x, layer);
+        A.requiresGrad = true;
+        const { logits } = this.model.forwardFrom(A, layer);
+        const mode = o.mode === 'raw' ? 'class' : o.mode;
+        const coef = this.backend.run(camTargets, { logits: logits.storage }, { N, J: arch.classes, mode, contrast: o.contrast, cls: o.cls }).coef;
+        backward(classScores(logits, new Tensor(this.backend, coef, logits.shape)));
+        gradient = A.grad;
+        const probs = softmax(logits);
+        const r = this.backend.run(gradCam, { A: A.storage, G: A.grad!.storage }, { N, K, HW, method: o.method as GradientMethod }) as Record<'weights' | 'raw' | 'norm' | 'u8', Storage>;
+        this.backend.free(r.weights);
+        const ups = this.upsampleAll(r.norm, photos, { h, w, HW, geo });
+        return { probs, r: { raw: r.raw, norm: r.norm, u8: r.u8 }, ups };
+      });
+      return await this.readBack(outs, photos, N, HW, w, h, false);
+    } finally {
+      (gradient as Tensor | null)?.dispose();
+      params.forEach((t, i) => (t.requiresGrad = trainable[i]));
+    }
+  }
+
+  /** Each image's normalized map at its photo's size, placed by the cell geometry. */
+  private upsampleAll(norm: Storage, photos: Photo[], m: { h: number; w: number; HW: number; geo: { offset: number; stride: number } }): Storage[] {
+    const { arch } = this.model;
+    return photos.map(
+      (ph, n) => this.backend.run(camUpsample, { map: norm }, { h: m.h, w: m.w, outH: ph.height, outW: ph.width, inH: arch.height, inW: arch.width, offset: m.geo.offset, stride: m.geo.stride, mapOffset: n * m.HW }).out,
+    );
+  }
+
+  /** The one readback of a batch; frees everything it was given. */
+  private async readBack(
+    outs: { probs: Tensor; r: { raw: Storage; norm: Storage; u8: Storage; maps?: Storage }; ups: Storage[] },
+    photos: Photo[],
+    N: number,
+    HW: number,
+    w: number,
+    h: number,
+    allClasses: boolean,
+  ): Promise<Explained[]> {
+    const J = this.model.arch.classes;
     try {
       const probs = await outs.probs.toArray();
       const u8 = await this.backend.downloadU32(outs.r.u8, N * HW);
       const raw = await this.backend.download(outs.r.raw, N * HW);
-      const maps = o.allClasses ? await this.backend.download(outs.r.maps, N * arch.classes * HW) : null;
+      const maps = allClasses && outs.r.maps ? await this.backend.download(outs.r.maps, N * J * HW) : null;
       assertFiniteOutputs(this.source, probs, raw, maps);
       const results: Explained[] = [];
       for (let n = 0; n < N; n++) {
         const ph = photos[n];
         results.push({
-          probs: probs.slice(n * arch.classes, (n + 1) * arch.classes),
+          probs: probs.slice(n * J, (n + 1) * J),
           cam: Uint8Array.from(u8.subarray(n * HW, (n + 1) * HW)),
           raw: raw.slice(n * HW, (n + 1) * HW),
           mapWidth: w,
           mapHeight: h,
           upsampled: await this.backend.download(outs.ups[n], ph.width * ph.height),
-          allMaps: maps?.slice(n * arch.classes * HW, (n + 1) * arch.classes * HW),
+          allMaps: maps?.slice(n * J * HW, (n + 1) * J * HW),
         });
       }
       return results;

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { camBox, peak, type Box } from './box.ts';
 import { colormapTable, drawBox, overlay, type ColormapName } from './colormap.ts';
-import type { Explained, Photo } from './explain.ts';
+import type { CamMethod, Explained, Photo } from './explain.ts';
 import type { CamMode } from '../kernels/cam.ts';
 
 /** What the numbers of cam.png and the overlay mean, per mode. */
@@ -19,6 +19,7 @@ const MAP_VALUES: Record<CamMode, string> = {
   class: '(class map - its min) / (its max - its min); cam.png = round(255 * value)',
   raw: 'class map / --raw-max, clipped to 0..1; cam.png = round(255 * value); raw_map holds the unscaled values',
 };
+const GRADIENT_MAP_VALUES = 'relu(gradient-weighted map) / its max (0 where the max is 0); cam.png = round(255 * value); raw_map holds the map before the relu';
 
 /** Maps a feature-map cell (x, y) to the photo pixel at the centre of its receptive field. */
 export type CellToPhoto = (x: number, y: number) => [number, number];
@@ -33,7 +34,7 @@ export interface OutputOptions {
   /** The CAM box keeps pixels at or above this share of the map's maximum (the paper: 0.2). */
   boxThreshold: number;
   /** What the map shows (recorded in NAME.json); default: the contrast mode against the runner-up. */
-  shows?: { mode: CamMode; contrast: 'runner-up' | 'mean'; cls: number };
+  shows?: { method?: CamMethod; layer?: number; mode: CamMode; contrast: 'runner-up' | 'mean'; cls: number };
   /** Also write NAME.photo.jpg (the photo as the overlay shows it), for the gallery's photo/overlay toggle. */
   photo?: boolean;
 }
@@ -47,8 +48,8 @@ export interface CamRecord {
   box: Box | null;
   stats: { min: number; max: number; mean: number };
   files: { cam: string; overlay: string; json?: string; photo?: string };
-  /** What the map is: its mode, the class shown and what was subtracted (see docs/cam-outputs.md). */
-  map: { mode: CamMode; class: string; contrast: string | null; values: string };
+  /** What the map is: its method and layer, its mode, the class shown and what was subtracted (see docs/cam-outputs.md). */
+  map: { method: CamMethod; layer?: number; mode: CamMode; class: string; contrast: string | null; values: string };
   /** The input's class when its name says it (Kaggle's cat.0.jpg, a class folder), else null. */
   truth?: string | null;
   width: number;
@@ -91,10 +92,12 @@ export async function writeCamOutputs(image: string, stem: string, r: Explained,
     name: stem,
     predictions: order.map((j) => ({ class: classes[j], probability: r.probs[j] })),
     map: {
+      method: shows.method ?? 'cam',
+      ...(shows.layer !== undefined ? { layer: shows.layer } : {}),
       mode: shows.mode,
       class: classes[shown],
       contrast: shows.mode !== 'contrast' ? null : shows.contrast === 'mean' ? 'the mean of the other classes' : classes[order[1]],
-      values: MAP_VALUES[shows.mode],
+      values: (shows.method ?? 'cam') === 'cam' ? MAP_VALUES[shows.mode] : GRADIENT_MAP_VALUES,
     },
     peak: geometry(...peak(r.raw, r.mapWidth)),
     box,

@@ -18,6 +18,7 @@ import { IMAGE_EXTENSIONS } from '../data/layout.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import type { Box } from './box.ts';
 import { cellGeometry, cellToPhoto } from './geometry.ts';
+import { blocksThroughConv } from '../nn/model.ts';
 import type { ColormapName } from './colormap.ts';
 import { scoreBoxes, type BoxScores } from './evaluate.ts';
 import { Explainer, type CamOptions } from './explain.ts';
@@ -136,6 +137,11 @@ export function classFromPath(path: string, classes: string[]): string | null {
 
 /** What the maps show, in words, for the gallery's legend. */
 function describeMode(job: CamJob): string {
+  const method = job.method ?? 'cam';
+  if (method !== 'cam') {
+    const target = job.mode === 'contrast' ? `the predicted class's score minus ${job.contrast === 'mean' ? 'the mean of the others' : "the runner-up's"}` : job.className ? `class ${job.className}'s score` : "the predicted class's score";
+    return `${method} at conv layer ${job.layer ?? 'last'}: activations weighted by the gradient of ${target}, below 0 shown as 0, divided by the largest value`;
+  }
   if (job.mode === 'contrast') return `contrast: the predicted class's map minus ${job.contrast === 'mean' ? 'the mean of the other classes' : "the runner-up's"}, divided by the largest |value|, below 0 shown as 0`;
   if (job.mode === 'class') return `class: ${job.className ? `the map of class ${job.className}` : "the predicted class's map"}, min-max normalized per image`;
   return `raw: ${job.className ? `class ${job.className}'s` : "the predicted class's"} unnormalized map, full colour at ${job.rawScale}`;
@@ -197,6 +203,11 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
     if (cls < 0 && /^\d+$/.test(job.className) && Number(job.className) < classes.length) cls = Number(job.className);
     if (cls < 0) throw new Error(`--class ${job.className}: the model's classes are ${classes.slice(0, 20).join(', ')}${classes.length > 20 ? `, ... (${classes.length})` : ''}`);
   }
+  const convs = loaded.meta.arch.blocks.split('-').filter((b) => b !== 'p').length;
+  if (job.layer !== undefined && (job.layer < 1 || job.layer > convs)) throw new Error(`--layer ${job.layer}: ${job.model} has conv layers 1..${convs}`);
+  if ((job.method ?? 'cam') === 'cam' && job.layer !== undefined && job.layer !== convs) {
+    throw new Error(`--layer ${job.layer}: the cam method reads the last conv layer (${convs}); a gradient method (gradcam, gradcam++, xgradcam, layercam, hirescam) reads any`);
+  }
   const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
   const { files, names, unreadable, folders } = expandInputs(job.inputs);
   // Overlays written into a folder being explained would be explained (and trained on) next time.
@@ -257,11 +268,13 @@ async function explainAll(
 ): Promise<CamJobResult> {
   const { classes, input } = loaded.meta;
   let failed = failedBefore;
-  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report, shows: { mode: job.mode, contrast: job.contrast, cls } };
-  const opts: CamOptions = { mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
+  const method = job.method ?? 'cam';
+  const layer = job.layer ?? loaded.meta.arch.blocks.split('-').filter((b) => b !== 'p').length;
+  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report, shows: { method, layer, mode: job.mode, contrast: job.contrast, cls } };
+  const opts: CamOptions = { method, layer, mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
 
   const records: CamRecord[] = [];
-  const geometry = cellGeometry(loaded.meta.arch.blocks);
+  const geometry = cellGeometry(blocksThroughConv(loaded.meta.arch.blocks, layer));
   let stopped = false;
   for (let b = 0; b < files.length; b += job.batch) {
     if (stop.requested) {

@@ -2,6 +2,7 @@
 import { runCam } from '../cam/run.ts';
 import { COLORMAPS, type ColormapName } from '../cam/colormap.ts';
 import { CAM_MODES, type CamMode } from '../kernels/cam.ts';
+import { GRADIENT_METHODS, type GradientMethod } from '../kernels/gradcam.ts';
 import { int, memoryLimit, num, parse, run, UsageError } from './main.ts';
 import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 
@@ -15,6 +16,11 @@ Prints each image's top classes and writes, into --out:
 
 Options:
   --out DIR            output folder (default: cam-out)
+  --method NAME        cam (default: the class weights times the last conv layer's features),
+                       or weighted by the gradient of the target: gradcam | gradcam++ |
+                       xgradcam | layercam | hirescam (drawn as relu(map) / its max)
+  --layer L            the conv layer a gradient method reads (1-based, or convL as in the
+                       model file; default the last)
   --mode M             contrast (default): predicted class minus the --contrast class(es),
                        divided by max |value|, clipped to 0..1;
                        class: one class's map (--class, default the predicted), min-max normalized;
@@ -45,6 +51,8 @@ run(async () => {
     process.argv.slice(2),
     {
       out: { type: 'string' },
+      method: { type: 'string' },
+      layer: { type: 'string' },
       mode: { type: 'string' },
       contrast: { type: 'string' },
       class: { type: 'string' },
@@ -67,6 +75,12 @@ run(async () => {
   if (!model || inputs.length === 0) throw new UsageError('usage: wgcam cam model.bin IMAGE|FOLDER... (see --help)');
   const mode = (v.mode ?? 'contrast') as CamMode;
   if (!(mode in CAM_MODES)) throw new UsageError(`--mode ${mode}: use contrast, class or raw`);
+  const method = v.method ?? 'cam';
+  if (method !== 'cam' && !(method in GRADIENT_METHODS)) throw new UsageError(`--method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')}`);
+  if (method !== 'cam' && mode === 'raw') throw new UsageError(`--method ${method} draws relu(map) / its max: use --mode contrast or class`);
+  const layerMatch = v.layer === undefined ? null : /^(?:conv)?(\d+)$/i.exec(v.layer.trim());
+  if (v.layer !== undefined && (!layerMatch || Number(layerMatch[1]) < 1)) throw new UsageError(`--layer ${v.layer}: a conv layer number (1, 2, ...) or convN`);
+  const layer = layerMatch ? Number(layerMatch[1]) : undefined;
   const contrast = v.contrast ?? 'runner-up';
   if (contrast !== 'runner-up' && contrast !== 'mean') throw new UsageError(`--contrast ${contrast}: use runner-up or mean`);
   const colormap = (v.colormap ?? 'jet') as ColormapName;
@@ -82,6 +96,8 @@ run(async () => {
     model,
     inputs,
     outDir: v.out ?? 'cam-out',
+    method: method as 'cam' | GradientMethod,
+    layer,
     mode,
     contrast,
     className: v.class,

@@ -108,6 +108,49 @@ export const cam: KernelDef<CamParams> = {
   flops: (p) => 2 * p.N * p.J * p.K * p.HW,
 };
 
+/** What a gradient-based CAM differentiates: the class-score coefficients of cam_targets.wgsl. */
+export interface CamTargetsParams {
+  N: number;
+  J: number;
+  mode: Exclude<CamMode, 'raw'>;
+  contrast: 'runner-up' | 'mean';
+  cls: number;
+}
+
+export const camTargets: KernelDef<CamTargetsParams> = {
+  name: 'cam_targets',
+  inputs: ['logits'],
+  inputSizes: (p) => ({ logits: p.N * p.J }),
+  outputSizes: (p) => ({ coef: p.N * p.J }),
+  reference: (i, p) => {
+    const coef = floats(i.logits, p.N * p.J);
+    const full: CamParams = { ...p, K: 0, HW: 0, rawScale: 1 };
+    for (let n = 0; n < p.N; n++) {
+      const [c1, c2] = top2(i.logits, n * p.J, p.J);
+      coef.set(camCoefficients(full, c1, c2), n * p.J);
+    }
+    return { coef };
+  },
+  variants: [
+    {
+      name: 'per-image',
+      run: (gpu, b, p) => {
+        const buf = packParams([p.N, p.J, CAM_MODES[p.mode], p.contrast === 'mean' ? 1 : 0, 0]);
+        new Int32Array(buf)[4] = p.cls;
+        gpu.dispatch({ pipeline: gpu.pipeline('cam_targets', { WG: 64 }), buffers: [b.logits, b.coef], params: buf, workgroups: gpu.grid(Math.ceil(p.N / 64)) });
+      },
+    },
+  ],
+  tolerance: 1e-6,
+  cases: [
+    { N: 1, J: 2, mode: 'contrast', contrast: 'runner-up', cls: -1 },
+    { N: 70, J: 3, mode: 'contrast', contrast: 'runner-up', cls: -1 },
+    { N: 5, J: 10, mode: 'contrast', contrast: 'mean', cls: -1 },
+    { N: 4, J: 7, mode: 'class', contrast: 'runner-up', cls: 5 },
+    { N: 3, J: 7, mode: 'class', contrast: 'runner-up', cls: -1 },
+  ],
+};
+
 function camParams(p: CamParams): ArrayBuffer {
   const buf = packParams([p.N, p.K, p.J, p.HW, CAM_MODES[p.mode], p.contrast === 'mean' ? 1 : 0, 0], [p.rawScale]);
   new Int32Array(buf)[6] = p.cls;

@@ -7,7 +7,8 @@ import { dense, denseGradInput, denseGradParams } from './dense.ts';
 import { softmax, softmaxXent } from './loss.ts';
 import { adam, sgd } from './optim.ts';
 import { imagesToTensor } from './images.ts';
-import { cam, camUpsample } from './cam.ts';
+import { cam, camTargets, camUpsample } from './cam.ts';
+import { gradCam } from './gradcam.ts';
 import { multiplyAddPeak } from './peak.ts';
 
 export const kernels: readonly AnyKernel[] = [
@@ -35,5 +36,7 @@ export const kernels: readonly AnyKernel[] = [
   imagesToTensor,
   cam,
   camUpsample,
+  camTargets,
+  gradCam,
   multiplyAddPeak,
 ];

@@ -43,6 +43,15 @@ export function parseBlocks(spec: string): Block[] {
   return blocks;
 }
 
+/** The blocks up to and including conv layer `conv` (1-based): "c32-p-c64-p-c128", 2 -> "c32-p-c64". */
+export function blocksThroughConv(blocks: string, conv: number): string {
+  const parts = normalizeBlocks(blocks).split('-');
+  let seen = 0;
+  const end = parts.findIndex((b) => b !== 'p' && ++seen === conv);
+  if (end < 0) throw new Error(`conv layer ${conv}: '${blocks}' has conv layers 1..${seen}`);
+  return parts.slice(0, end + 1).join('-');
+}
+
 /** Shape [C,H,W] after each block, or an error naming the block where the image becomes too small. */
 export function featureShapes(arch: Arch): [number, number, number][] {
   let [c, h, w] = [arch.inputChannels, arch.height, arch.width];
@@ -95,12 +104,43 @@ export class Classifier {
 
   /** The feature layers in order, each conv with ReLU and the pool after it as one fused op. */
   private forwardFeatures(x: Tensor): Tensor {
+    return this.runLayers(x, 0, this.features.layers.length);
+  }
+
+  /** The output of conv layer `conv` (1-based) after its ReLU, before any pool: [N,K,h,w]. */
+  forwardTo(x: Tensor, conv: number): Tensor {
+    return this.runLayers(x, 0, this.convLayerIndex(conv) + 1);
+  }
+
+  /** The rest of the network from conv layer `conv`'s output `a` (what forwardTo gave). */
+  forwardFrom(a: Tensor, conv: number): { logits: Tensor; features: Tensor } {
+    const features = this.runLayers(a, this.convLayerIndex(conv) + 1, this.features.layers.length);
+    return { logits: this.fc.forward(this.gap.forward(features)), features };
+  }
+
+  /** How many conv layers the network has. */
+  get convCount(): number {
+    return this.features.layers.filter(([, l]) => l instanceof Conv2d).length;
+  }
+
+  private convLayerIndex(conv: number): number {
+    let seen = 0;
+    const i = this.features.layers.findIndex(([, l]) => l instanceof Conv2d && ++seen === conv);
+    if (i < 0) throw new Error(`conv layer ${conv}: the network has conv layers 1..${this.convCount}`);
+    return i;
+  }
+
+  /**
+   * Feature layers [from, to) on h; a conv with ReLU and the pool after it (both in range) run
+   * as one fused op.
+   */
+  private runLayers(x: Tensor, from: number, to: number): Tensor {
     const layers = this.features.layers.map(([, layer]) => layer);
     let h = x;
-    for (let i = 0; i < layers.length; i++) {
+    for (let i = from; i < to; i++) {
       const layer = layers[i];
       const input = h;
-      if (layer instanceof Conv2d && layer.withRelu && layers[i + 1] instanceof MaxPool2d) {
+      if (layer instanceof Conv2d && layer.withRelu && i + 1 < to && layers[i + 1] instanceof MaxPool2d) {
         h = conv2dReluMaxPool(h, layer.weight, layer.bias);
         i++;
       } else {
