@@ -48,6 +48,10 @@ export interface Explanation {
 }
 
 export interface ExplainOptions {
+  /** 'cam' (default) or a gradient method: 'gradcam', 'gradcam++', 'xgradcam', 'layercam', 'hirescam'. */
+  method?: CamOptions['method'];
+  /** The conv layer (1-based) a gradient method reads; default the last. */
+  layer?: number;
   mode?: CamOptions['mode'];
   contrast?: CamOptions['contrast'];
   colormap?: ColormapName;
@@ -68,7 +72,7 @@ export async function explain(model: string | LoadedModel, images: string[], o: 
     const results = await explainer.explain(
       photos.map((p) => p.input),
       photos.map((p) => p.photo),
-      { mode: o.mode ?? 'contrast', contrast: o.contrast ?? 'runner-up', cls: -1, rawScale: 1, allClasses: false },
+      { method: o.method, layer: o.layer, mode: o.mode ?? 'contrast', contrast: o.contrast ?? 'runner-up', cls: -1, rawScale: 1, allClasses: false },
     );
     net.dispose();
     return Promise.all(

@@ -5,18 +5,33 @@
 export type Box = [number, number, number, number];
 
 export function camBox(map: Float32Array, width: number, height: number, threshold = 0.2): Box | null {
+  const max = mapMax(map);
+  if (!(max > 0)) return null;
+  let best: { size: number; box: Box } | null = null;
+  for (const c of componentBoxes(map, width, height, threshold * max)) if (!best || c.size > best.size) best = c;
+  return best?.box ?? null;
+}
+
+export function mapMax(map: Float32Array): number {
   let max = -Infinity;
   for (const v of map) max = Math.max(max, v);
-  if (!(max > 0)) return null;
-  const cut = threshold * max;
-  const label = new Int32Array(map.length).fill(-1);
+  return max;
+}
+
+/**
+ * Every 4-connected component of the pixels >= `cut` (> `cut` with `above`): its size and
+ * bounding box, in scan order.
+ */
+export function componentBoxes(map: Float32Array, width: number, height: number, cut: number, above = false): { size: number; box: Box }[] {
+  const kept = above ? (v: number) => v > cut : (v: number) => v >= cut;
+  const seen = new Uint8Array(map.length);
   const stack = new Int32Array(map.length);
-  let best: { size: number; box: Box } | null = null;
+  const found: { size: number; box: Box }[] = [];
   for (let start = 0; start < map.length; start++) {
-    if (label[start] !== -1 || map[start] < cut) continue;
+    if (seen[start] || !kept(map[start])) continue;
     let top = 0;
     stack[top++] = start;
-    label[start] = start;
+    seen[start] = 1;
     let size = 0;
     let [x0, y0, x1, y1] = [width, height, 0, 0];
     while (top > 0) {
@@ -29,8 +44,8 @@ export function camBox(map: Float32Array, width: number, height: number, thresho
       x1 = Math.max(x1, x + 1);
       y1 = Math.max(y1, y + 1);
       const visit = (q: number) => {
-        if (label[q] === -1 && map[q] >= cut) {
-          label[q] = start;
+        if (!seen[q] && kept(map[q])) {
+          seen[q] = 1;
           stack[top++] = q;
         }
       };
@@ -39,9 +54,9 @@ export function camBox(map: Float32Array, width: number, height: number, thresho
       if (y > 0) visit(p - width);
       if (y < height - 1) visit(p + width);
     }
-    if (!best || size > best.size) best = { size, box: [x0, y0, x1, y1] };
+    found.push({ size, box: [x0, y0, x1, y1] });
   }
-  return best?.box ?? null;
+  return found;
 }
 
 export function iou(a: Box, b: Box): number {

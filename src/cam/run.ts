@@ -20,7 +20,7 @@ import type { Box } from './box.ts';
 import { cellGeometry, cellToPhoto } from './geometry.ts';
 import { blocksThroughConv } from '../nn/model.ts';
 import type { ColormapName } from './colormap.ts';
-import { scoreBoxes, type BoxScores } from './evaluate.ts';
+import { boxCurve, scoreBoxes, type BoxCurve, type BoxScores } from './evaluate.ts';
 import { Explainer, type CamOptions } from './explain.ts';
 import { safeStem, writeCamOutputs, type CamRecord, type OutputOptions } from './outputs.ts';
 import { loadPhoto } from './photos.ts';
@@ -274,6 +274,7 @@ async function explainAll(
   const opts: CamOptions = { method, layer, mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
 
   const records: CamRecord[] = [];
+  const curves: BoxCurve[] = [];
   const geometry = cellGeometry(blocksThroughConv(loaded.meta.arch.blocks, layer));
   let stopped = false;
   for (let b = 0; b < files.length; b += job.batch) {
@@ -303,6 +304,8 @@ async function explainAll(
         const ph = ok[i].photo;
         const rec = await writeCamOutputs(ok[i].file, ok[i].stem, results[i], ph, classes, output, cellToPhoto(geometry, input.width, input.height, ph.width, ph.height));
         rec.truth = classFromPath(ok[i].file, classes);
+        const known = truth?.get(basename(ok[i].file));
+        if (known) curves.push(boxCurve(ok[i].file, results[i].upsampled, ph.width, ph.height, known));
         records.push(rec);
         const preds = rec.predictions
           .slice(0, 3)
@@ -317,9 +320,13 @@ async function explainAll(
   }
   const result: CamJobResult = { records, failed, stopped };
   if (truth) {
-    result.scores = scoreBoxes(records, truth);
+    result.scores = scoreBoxes(records, truth, curves);
     const s = result.scores;
-    print(`pointing game ${(100 * s.pointing).toFixed(1)}%  box accuracy (IoU >= 0.5) ${(100 * s.boxAccuracy).toFixed(1)}%  over ${s.images} images with known boxes`);
+    const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+    print(
+      `pointing game ${pct(s.pointing)}  box accuracy (IoU >= 0.5 at ${job.boxThreshold ?? 0.2}) ${pct(s.boxAccuracy)}  ` +
+        `MaxBoxAcc ${pct(s.maxBoxAcc)} (at ${s.maxBoxAccThreshold.toFixed(2)})  MaxBoxAccV2 ${pct(s.maxBoxAccV2)} (IoU 0.3/0.5/0.7: ${s.maxBoxAccV2ByIou.map(pct).join('/')})  over ${s.images} images with known boxes`,
+    );
   }
   if (job.report) {
     if (records.length) {
