@@ -36,7 +36,8 @@ Options:
   --json               write NAME.json
   --report             write index.html, a gallery of all results
   --eval-boxes FILE    score localization against {"image.jpg": [x0,y0,x1,y1], ...}:
-                       pointing game and box accuracy (IoU >= 0.5)
+                       pointing game, box accuracy (IoU >= 0.5), MaxBoxAcc and
+                       MaxBoxAccV2 (docs/cam-methods.md)
   --batch N            images per forward pass (default 16; fewer where the memory
                        estimate needs it)
   --max-memory SIZE    refuse a model estimated to need more memory than SIZE for one
