@@ -14,6 +14,7 @@ import { blocksThroughConv, featureShapes } from '../nn/model.ts';
 import { imagesThatFit, inferenceNeed, trainingNeed, type MemoryLimit, type MemoryNeed } from '../nn/memory.ts';
 import type { Backend, Storage } from '../tensor/backend.ts';
 import { Tensor, tidy } from '../tensor/tensor.ts';
+import type { Faithfulness } from './faithfulness.ts';
 import { cellGeometry } from './geometry.ts';
 
 /** The seed's CAM (class weights times the last features), or a gradient-based method. */
@@ -30,6 +31,8 @@ export interface CamOptions {
   cls: number;
   rawScale: number;
   allClasses: boolean;
+  /** Also each normalized map at the network input's size (for the faithfulness metrics). */
+  inputMaps?: boolean;
 }
 
 export interface Photo {
@@ -51,6 +54,10 @@ export interface Explained {
   upsampled: Float32Array;
   /** Every class's raw map (J x h x w), with allClasses. */
   allMaps?: Float32Array;
+  /** The normalized map at the network input's size, with inputMaps. */
+  inputMap?: Float32Array;
+  /** The map's faithfulness scores, where they were asked for (wgcam cam --metrics). */
+  faithfulness?: Faithfulness;
 }
 
 /** A model whose outputs overflowed float32 (finite but huge weights do it): its maps mean nothing. */
@@ -82,7 +89,7 @@ export class Explainer {
 
   /** Throws a MemoryLimitError when not even one image fits the adapter or the memory limit. */
   constructor(
-    private backend: Backend,
+    readonly backend: Backend,
     readonly model: Classifier,
     o: ExplainerOptions,
   ) {
@@ -106,7 +113,8 @@ export class Explainer {
     const { need, maxBatch } = gradient ? this.gradient! : { need: this.need, maxBatch: this.maxBatch };
     // Every buffer a batch allocates counts: activations and CAM buffers per image, and each
     // photo's upsampled map (on the GPU and read back), so a batch of large photos is split.
-    const photoBytes = (ph: Photo) => 8 * ph.width * ph.height;
+    const inputMapBytes = o.inputMaps ? 8 * this.model.arch.width * this.model.arch.height : 0;
+    const photoBytes = (ph: Photo) => 8 * ph.width * ph.height + inputMapBytes;
     const budget = this.limit.bytes - need.fixed;
     const batches: [number, number][] = [];
     for (let start = 0, used = 0, i = 0; i < inputs.length; i++) {
@@ -146,7 +154,7 @@ export class Explainer {
           { F: features.storage, W: this.model.fc.weight.storage, logits: logits.storage },
           { N, K, J: arch.classes, HW, mode: o.mode, contrast: o.contrast, cls: o.cls, rawScale: o.rawScale },
         ) as Record<'maps' | 'raw' | 'norm' | 'u8', Storage>;
-        return { probs, r, ups: this.upsampleAll(r.norm, photos, { h, w, HW, geo }) };
+        return { probs, r, ups: this.upsampleAll(r.norm, photos, { h, w, HW, geo }), inputUps: o.inputMaps ? this.upsampleAll(r.norm, this.inputSized(N), { h, w, HW, geo }) : [] };
       }),
     );
     return this.readBack(outs, photos, N, HW, w, h, o.allClasses);
@@ -188,7 +196,8 @@ export class Explainer {
         const r = this.backend.run(gradCam, { A: A.storage, G: A.grad!.storage }, { N, K, HW, method: o.method as GradientMethod }) as Record<'weights' | 'raw' | 'norm' | 'u8', Storage>;
         this.backend.free(r.weights);
         const ups = this.upsampleAll(r.norm, photos, { h, w, HW, geo });
-        return { probs, r: { raw: r.raw, norm: r.norm, u8: r.u8 }, ups };
+        const inputUps = o.inputMaps ? this.upsampleAll(r.norm, this.inputSized(N), { h, w, HW, geo }) : [];
+        return { probs, r: { raw: r.raw, norm: r.norm, u8: r.u8 }, ups, inputUps };
       });
       return await this.readBack(outs, photos, N, HW, w, h, false);
     } finally {
@@ -197,8 +206,14 @@ export class Explainer {
     }
   }
 
+  /** N stand-ins for photos at the network input's size (where the input maps are drawn). */
+  private inputSized(N: number): { width: number; height: number }[] {
+    const { width, height } = this.model.arch;
+    return Array.from({ length: N }, () => ({ width, height }));
+  }
+
   /** Each image's normalized map at its photo's size, placed by the cell geometry. */
-  private upsampleAll(norm: Storage, photos: Photo[], m: { h: number; w: number; HW: number; geo: { offset: number; stride: number } }): Storage[] {
+  private upsampleAll(norm: Storage, photos: { width: number; height: number }[], m: { h: number; w: number; HW: number; geo: { offset: number; stride: number } }): Storage[] {
     const { arch } = this.model;
     return photos.map(
       (ph, n) => this.backend.run(camUpsample, { map: norm }, { h: m.h, w: m.w, outH: ph.height, outW: ph.width, inH: arch.height, inW: arch.width, offset: m.geo.offset, stride: m.geo.stride, mapOffset: n * m.HW }).out,
@@ -207,7 +222,7 @@ export class Explainer {
 
   /** The one readback of a batch; frees everything it was given. */
   private async readBack(
-    outs: { probs: Tensor; r: { raw: Storage; norm: Storage; u8: Storage; maps?: Storage }; ups: Storage[] },
+    outs: { probs: Tensor; r: { raw: Storage; norm: Storage; u8: Storage; maps?: Storage }; ups: Storage[]; inputUps: Storage[] },
     photos: Photo[],
     N: number,
     HW: number,
@@ -233,12 +248,13 @@ export class Explainer {
           mapHeight: h,
           upsampled: await this.backend.download(outs.ups[n], ph.width * ph.height),
           allMaps: maps?.slice(n * J * HW, (n + 1) * J * HW),
+          inputMap: outs.inputUps.length ? await this.backend.download(outs.inputUps[n], this.model.arch.width * this.model.arch.height) : undefined,
         });
       }
       return results;
     } finally {
       outs.probs.dispose();
-      for (const b of [...Object.values(outs.r), ...outs.ups]) this.backend.free(b);
+      for (const b of [...Object.values(outs.r), ...outs.ups, ...outs.inputUps]) this.backend.free(b);
     }
   }
 }

@@ -111,7 +111,10 @@ export async function writeCamOutputs(image: string, stem: string, r: Explained,
   writeFileAtomic(files.overlay, await png(img, photo.width, photo.height, 3));
   if (files.photo) writeFileAtomic(files.photo, await sharp(photo.data, { raw: { width: photo.width, height: photo.height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer());
   if (files.json) {
-    const extra = r.allMaps ? { all_class_maps: { classes, width: r.mapWidth, height: r.mapHeight, values: Array.from(r.allMaps) } } : {};
+    const extra = {
+      ...(r.allMaps ? { all_class_maps: { classes, width: r.mapWidth, height: r.mapHeight, values: Array.from(r.allMaps) } } : {}),
+      ...(r.faithfulness ? { faithfulness: { ...r.faithfulness, target: classes[r.faithfulness.target] } } : {}),
+    };
     writeFileAtomic(files.json, JSON.stringify({ ...record, raw_map: { width: r.mapWidth, height: r.mapHeight, values: Array.from(r.raw) }, ...extra }, null, 1));
   }
   return record;

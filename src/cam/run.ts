@@ -21,6 +21,7 @@ import { cellGeometry, cellToPhoto } from './geometry.ts';
 import { blocksThroughConv } from '../nn/model.ts';
 import type { ColormapName } from './colormap.ts';
 import { boxCurve, scoreBoxes, type BoxCurve, type BoxScores } from './evaluate.ts';
+import { DEFAULT_STEPS, faithfulness, type Faithfulness } from './faithfulness.ts';
 import { Explainer, type CamOptions } from './explain.ts';
 import { safeStem, writeCamOutputs, type CamRecord, type OutputOptions } from './outputs.ts';
 import { loadPhoto } from './photos.ts';
@@ -41,6 +42,8 @@ export interface CamJob extends Omit<CamOptions, 'cls'> {
   overwrite: boolean;
   batch: number;
   evalBoxes?: string;
+  /** Score each map's faithfulness (Average Drop, Increase in Confidence, Deletion/Insertion AUC). */
+  metrics?: boolean;
   /** The memory the explanations may take (default: half of this machine's memory). */
   memoryLimit?: MemoryLimit;
   /** Set by signals: the job stops after the current batch. */
@@ -56,6 +59,16 @@ export interface CamJobResult {
   reportPath?: string;
   /** A signal stopped the job before every image was explained. */
   stopped?: boolean;
+  /** With metrics: the means over the explained images. */
+  faithfulness?: FaithfulnessSummary;
+}
+
+export interface FaithfulnessSummary {
+  images: number;
+  averageDrop: number;
+  increaseInConfidence: number;
+  deletionAuc: number;
+  insertionAuc: number;
 }
 
 export interface ExpandedInputs {
@@ -271,7 +284,8 @@ async function explainAll(
   const method = job.method ?? 'cam';
   const layer = job.layer ?? loaded.meta.arch.blocks.split('-').filter((b) => b !== 'p').length;
   const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report, shows: { method, layer, mode: job.mode, contrast: job.contrast, cls } };
-  const opts: CamOptions = { method, layer, mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses };
+  const opts: CamOptions = { method, layer, mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses, inputMaps: job.metrics };
+  const faithful: Faithfulness[] = [];
 
   const records: CamRecord[] = [];
   const curves: BoxCurve[] = [];
@@ -299,9 +313,22 @@ async function explainAll(
       ok.map((o) => o.photo),
       opts,
     );
+    const scored = job.metrics
+      ? await faithfulness(
+          explainer.backend,
+          explainer.model,
+          ok.map((o) => o.input),
+          results.map((r) => r.inputMap!),
+          results.map((r) => r.probs),
+        )
+      : null;
     for (let i = 0; i < ok.length; i++) {
       try {
         const ph = ok[i].photo;
+        if (scored) {
+          results[i].faithfulness = scored[i];
+          faithful.push(scored[i]);
+        }
         const rec = await writeCamOutputs(ok[i].file, ok[i].stem, results[i], ph, classes, output, cellToPhoto(geometry, input.width, input.height, ph.width, ph.height));
         rec.truth = classFromPath(ok[i].file, classes);
         const known = truth?.get(basename(ok[i].file));
@@ -319,6 +346,20 @@ async function explainAll(
     }
   }
   const result: CamJobResult = { records, failed, stopped };
+  if (faithful.length) {
+    const mean = (f: (x: Faithfulness) => number) => faithful.reduce((s, x) => s + f(x), 0) / faithful.length;
+    const s = (result.faithfulness = {
+      images: faithful.length,
+      averageDrop: mean((x) => x.drop),
+      increaseInConfidence: mean((x) => (x.increase ? 1 : 0)),
+      deletionAuc: mean((x) => x.deletionAuc),
+      insertionAuc: mean((x) => x.insertionAuc),
+    });
+    print(
+      `Average Drop ${(100 * s.averageDrop).toFixed(1)}%  Increase in Confidence ${(100 * s.increaseInConfidence).toFixed(1)}%  ` +
+        `Deletion AUC ${s.deletionAuc.toFixed(3)}  Insertion AUC ${s.insertionAuc.toFixed(3)}  over ${s.images} images (${DEFAULT_STEPS} steps, removed pixels black)`,
+    );
+  }
   if (truth) {
     result.scores = scoreBoxes(records, truth, curves);
     const s = result.scores;

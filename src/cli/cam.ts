@@ -38,6 +38,8 @@ Options:
   --eval-boxes FILE    score localization against {"image.jpg": [x0,y0,x1,y1], ...}:
                        pointing game, box accuracy (IoU >= 0.5), MaxBoxAcc and
                        MaxBoxAccV2 (docs/cam-methods.md)
+  --metrics            faithfulness of the maps: Average Drop, Increase in Confidence,
+                       Deletion and Insertion AUC (per image in NAME.json with --json)
   --batch N            images per forward pass (default 16; fewer where the memory
                        estimate needs it)
   --max-memory SIZE    refuse a model estimated to need more memory than SIZE for one
@@ -66,6 +68,7 @@ run(async () => {
       json: { type: 'boolean' },
       report: { type: 'boolean' },
       'eval-boxes': { type: 'string' },
+      metrics: { type: 'boolean' },
       batch: { type: 'string' },
       'max-memory': { type: 'string' },
       overwrite: { type: 'boolean' },
@@ -113,6 +116,7 @@ run(async () => {
     overwrite: Boolean(v.overwrite),
     batch: int('batch', v.batch, 16),
     evalBoxes: v['eval-boxes'],
+    metrics: Boolean(v.metrics),
     memoryLimit: memoryLimit(v['max-memory']),
     stop,
   }).finally(release);

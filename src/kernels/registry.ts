@@ -9,6 +9,7 @@ import { adam, sgd } from './optim.ts';
 import { imagesToTensor } from './images.ts';
 import { cam, camTargets, camUpsample } from './cam.ts';
 import { gradCam } from './gradcam.ts';
+import { maskImages } from './mask.ts';
 import { multiplyAddPeak } from './peak.ts';
 
 export const kernels: readonly AnyKernel[] = [
@@ -38,5 +39,6 @@ export const kernels: readonly AnyKernel[] = [
   camUpsample,
   camTargets,
   gradCam,
+  maskImages,
   multiplyAddPeak,
 ];
