@@ -19,6 +19,13 @@ import type { Arch } from '../src/nn/model.ts';
 import type { Backend } from '../src/tensor/backend.ts';
 import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import { Tensor, tidy } from '../src/tensor/tensor.ts';
+import { cellGeometry } from '../src/cam/geometry.ts';
+import { upsampleReference } from '../src/kernels/cam.ts';
+import { blocksThroughConv } from '../src/nn/model.ts';
+import { softmax } from '../src/autograd/ops.ts';
+
+/** Row 0 of the softmax of logits [1,J] on the CPU backend. */
+const softmaxOf = (logits: Tensor) => softmax(logits).storage as Float64Array;
 import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Rng } from '../src/util/rng.ts';
 import { useGpu } from './gpu-fixture.ts';
@@ -145,6 +152,41 @@ describe('Grad-CAM from scratch', () => {
   }, 60_000);
 });
 
+describe('Score-CAM', () => {
+  it("weighs each channel by the target's softmax score on the input masked by it (from scratch, float64), GPU = CPU", async () => {
+    const path = await randomModel(root, ARCH, 11);
+    const layer = 2;
+    for (const mode of ['contrast', 'class'] as const) {
+      const [gpu, cpuRun] = [await explain(gpuBackend, path, { method: 'scorecam', layer, mode }, 5), await explain(new CpuBackend(), path, { method: 'scorecam', layer, mode }, 5)];
+      for (let n = 0; n < N; n++) {
+        expect(worstDiff(gpu[n].raw, cpuRun[n].raw) / scaleOf(cpuRun[n].raw)).toBeLessThanOrEqual(1e-4);
+        expect(worstDiff(gpu[n].cam, cpuRun[n].cam)).toBeLessThanOrEqual(1);
+      }
+      // From scratch for image 0: masks by the layer's geometry, plain softmax scores.
+      const cpu = new CpuBackend({ float64: true });
+      const model = buildModel(cpu, loadModelFile(path));
+      const { inputs } = inputsFor(ARCH, 5);
+      const { width: W, height: H } = ARCH;
+      const x = Float64Array.from({ length: 3 * H * W }, (_, i) => inputs[0][(i % (H * W)) * 3 + Math.floor(i / (H * W))] / 255);
+      const probsOf = (input: Float64Array) => tidy(() => Float64Array.from(softmaxOf(model.forward(Tensor.fromArray(cpu, input, [1, 3, H, W])))));
+      const p0 = probsOf(x);
+      const order = [...p0.keys()].sort((i, j) => p0[j] - p0[i]);
+      const target = (p: Float64Array) => (mode === 'contrast' ? p[order[0]] - p[order[1]] : p[order[0]]);
+      const A = tidy(() => Float64Array.from(model.forwardTo(Tensor.fromArray(cpu, x, [1, 3, H, W]), layer).storage as Float64Array));
+      const [K, h, w] = [6, 7, 6]; // conv2 of c4-p-c6-c8 at 18x20: 6 channels, 7 rows of 6
+      const geo = cellGeometry(blocksThroughConv(ARCH.blocks, layer));
+      const weights = Array.from({ length: K }, (_, k) => {
+        const m = A.subarray(k * h * w, (k + 1) * h * w);
+        const [lo, hi] = [Math.min(...m), Math.max(...m)];
+        const M = upsampleReference(Array.from(m, (v) => (hi > lo ? (v - lo) / (hi - lo) : 0)), { h, w, outH: H, outW: W, inH: H, inW: W, offset: geo.offset, stride: geo.stride });
+        return target(probsOf(x.map((v, i) => v * M[i % (H * W)])));
+      });
+      const want = Array.from({ length: h * w }, (_, p) => weights.reduce((s, wk, k) => s + wk * A[k * h * w + p], 0));
+      expect(worstDiff(gpu[0].raw, want) / Math.max(...want.map(Math.abs)), mode).toBeLessThanOrEqual(1e-4);
+    }
+  }, 120_000);
+});
+
 describe('wgcam cam --method --layer', () => {
   const wgcam = (args: string[]) => {
     const r = spawnSync(process.execPath, [wgcamBin, 'cam', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -157,7 +199,7 @@ describe('wgcam cam --method --layer', () => {
     const { inputs } = inputsFor(ARCH, 9);
     const sharp = (await import('sharp')).default;
     await sharp(inputs[0], { raw: { width: ARCH.width, height: ARCH.height, channels: 3 } }).png().toFile(photo);
-    const methods: CamMethod[] = ['cam', ...METHODS];
+    const methods: CamMethod[] = ['cam', ...METHODS, 'scorecam'];
     for (const method of methods) {
       const out = join(root, `out-${method}`);
       const layer = method === 'cam' ? [] : ['--layer', 'conv2'];
@@ -172,7 +214,7 @@ describe('wgcam cam --method --layer', () => {
     expect(wgcam([path, photo, '--layer', '1', '--out', join(root, 'x')])).toMatchObject({ code: 1, err: expect.stringMatching(/--layer 1: the cam method reads the last conv layer \(3\)/) });
     expect(wgcam([path, photo, '--method', 'gradcam', '--layer', '4', '--out', join(root, 'x')])).toMatchObject({ code: 1, err: expect.stringMatching(/--layer 4: .* has conv layers 1\.\.3$/) });
     expect(wgcam([path, photo, '--method', 'gradcam', '--mode', 'raw'])).toMatchObject({ code: 2 });
-    expect(wgcam([path, photo, '--method', 'scorecam'])).toMatchObject({ code: 2, err: expect.stringMatching(/--method scorecam: use cam, gradcam/) });
+    expect(wgcam([path, photo, '--method', 'smoothcam'])).toMatchObject({ code: 2, err: expect.stringMatching(/--method smoothcam: use cam, gradcam.*scorecam/) });
     expect(wgcam([path, photo, '--method', 'gradcam', '--layer', 'x2'])).toMatchObject({ code: 2 });
   }, 120_000);
 });

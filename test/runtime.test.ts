@@ -87,6 +87,21 @@ describe('runtime', () => {
     x.dispose();
     y.dispose();
   });
+
+  it('keeps a copy recorded between dispatches, and the work before it, in the same command buffer', async () => {
+    const x = Tensor.fromArray(backend, new Float32Array([-1, 2, -3, 4]), [4]);
+    const joined = backend.alloc(8);
+    await gpu.sync();
+    const submits = gpu.counters.submits;
+    const first = relu(x); // a dispatch
+    backend.copyInto(first.storage, joined, 4, 0); // ends the compute pass
+    const second = relu(first); // the next dispatch: a new pass in the same encoder
+    backend.copyInto(second.storage, joined, 4, 4);
+    expect(gpu.counters.submits).toBe(submits); // nothing submitted yet
+    expect(Array.from(await backend.download(joined, 8))).toEqual([0, 2, 0, 4, 0, 2, 0, 4]);
+    for (const t of [x, first, second]) t.dispose();
+    backend.free(joined);
+  });
 });
 
 describe('waiting for the GPU', () => {

@@ -8,6 +8,7 @@ import { classScores, imagesToTensor, softmax } from '../autograd/ops.ts';
 import { backward, noGrad } from '../autograd/tape.ts';
 import { cam, camTargets, camUpsample, type CamMode } from '../kernels/cam.ts';
 import { gradCam, type GradientMethod } from '../kernels/gradcam.ts';
+import { maskImages } from '../kernels/mask.ts';
 import { packBytes } from '../kernels/images.ts';
 import type { Classifier } from '../nn/model.ts';
 import { blocksThroughConv, featureShapes } from '../nn/model.ts';
@@ -17,8 +18,8 @@ import { Tensor, tidy } from '../tensor/tensor.ts';
 import type { Faithfulness } from './faithfulness.ts';
 import { cellGeometry } from './geometry.ts';
 
-/** The seed's CAM (class weights times the last features), or a gradient-based method. */
-export type CamMethod = 'cam' | GradientMethod;
+/** The seed's CAM (class weights times the last features), a gradient-based method, or Score-CAM. */
+export type CamMethod = 'cam' | GradientMethod | 'scorecam';
 
 export interface CamOptions {
   /** Default 'cam'. The gradient methods take the mode's classes as their target and draw relu(map) / max. */
@@ -106,8 +107,9 @@ export class Explainer {
 
   /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
   async explain(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
-    const gradient = (o.method ?? 'cam') !== 'cam';
-    if (gradient && o.mode === 'raw') throw new Error(`--method ${o.method}: draws relu(map) / max; use --mode contrast or class`);
+    const method = o.method ?? 'cam';
+    const gradient = method !== 'cam' && method !== 'scorecam';
+    if (method !== 'cam' && o.mode === 'raw') throw new Error(`--method ${o.method}: draws relu(map) / max; use --mode contrast or class`);
     // A backward pass keeps the activations after the chosen layer: sized like a training step.
     this.gradient ??= gradient ? this.fitting(trainingNeed(this.model.arch, 0), this.maxBatchWanted) : undefined;
     const { need, maxBatch } = gradient ? this.gradient! : { need: this.need, maxBatch: this.maxBatch };
@@ -129,7 +131,8 @@ export class Explainer {
     const out: Explained[] = [];
     for (const [a, b] of batches) {
       const [batchInputs, batchPhotos] = [inputs.slice(a, b), photos.slice(a, b)];
-      out.push(...(await (gradient ? this.explainBatchByGradient(batchInputs, batchPhotos, o) : this.explainBatch(batchInputs, batchPhotos, o))));
+      const explainBatch = gradient ? this.explainBatchByGradient : method === 'scorecam' ? this.explainBatchByScore : this.explainBatch;
+      out.push(...(await explainBatch.call(this, batchInputs, batchPhotos, o)));
     }
     return out;
   }
@@ -203,6 +206,98 @@ export class Explainer {
     } finally {
       (gradient as Tensor | null)?.dispose();
       params.forEach((t, i) => (t.requiresGrad = trainable[i]));
+    }
+  }
+
+  /**
+   * Score-CAM (Wang et al. 2020) at conv layer L: every channel's activation map, min-max
+   * normalized (before the bilinear upsampling, which keeps a map's min and max) and placed on
+   * the network input by the layer's geometry, masks the input (mask_images); its weight is the
+   * target's softmax score on that masked batch (the predicted class's probability, minus the
+   * runner-up's in the contrast mode, as cam_targets chooses); the map is relu(sum_k w_k A_k),
+   * drawn by the gradcam kernel with the weights as a constant gradient. One classification of
+   * the batch per channel.
+   */
+  private async explainBatchByScore(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
+    const { arch } = this.model;
+    const layer = o.layer ?? this.model.convCount;
+    const blocks = blocksThroughConv(arch.blocks, layer);
+    const N = inputs.length;
+    const J = arch.classes;
+    const [K, h, w] = featureShapes({ ...arch, blocks }).at(-1)!;
+    const HW = h * w;
+    const inHW = arch.height * arch.width;
+    const geo = cellGeometry(blocks);
+    const per = arch.inputChannels * inHW;
+    const pixels = new Uint8Array(N * per);
+    inputs.forEach((img, i) => pixels.set(img, i * per));
+    const { x, A, coef } = noGrad(() =>
+      tidy(() => {
+        const x = imagesToTensor(this.backend, packBytes(pixels), new Float32Array(N), { N, C: arch.inputChannels, H: arch.height, W: arch.width });
+        const A = this.model.forwardTo(x, layer);
+        const logits = this.model.forwardFrom(A, layer).logits;
+        const mode = o.mode === 'raw' ? 'class' : o.mode;
+        const coef = new Tensor(this.backend, this.backend.run(camTargets, { logits: logits.storage }, { N, J, mode, contrast: o.contrast, cls: o.cls }).coef, logits.shape);
+        return { x: x.keep(), A: A.keep(), coef: coef.keep() };
+      }),
+    );
+    try {
+      const [activations, coefficients] = [await A.toArray(), await coef.toArray()];
+      // Each channel map min-max normalized at its own resolution.
+      const normalized = new Float32Array(activations.length);
+      for (let c = 0; c < N * K; c++) {
+        const m = activations.subarray(c * HW, (c + 1) * HW);
+        let [lo, hi] = [Infinity, -Infinity];
+        for (const v of m) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+        for (let p = 0; p < HW; p++) normalized[c * HW + p] = hi > lo ? (m[p] - lo) / (hi - lo) : 0;
+      }
+      const maps = Tensor.fromArray(this.backend, normalized, A.shape).keep();
+      const noRanks = Tensor.zeros(this.backend, [N, inHW]).keep();
+      const weights = new Float32Array(N * K);
+      try {
+        for (let k = 0; k < K; k++) {
+          const probs = noGrad(() =>
+            tidy(() => {
+              const E = this.backend.alloc(N * inHW);
+              for (let n = 0; n < N; n++) {
+                const up = this.backend.run(camUpsample, { map: maps.storage }, { h, w, outH: arch.height, outW: arch.width, inH: arch.height, inW: arch.width, offset: geo.offset, stride: geo.stride, mapOffset: (n * K + k) * HW }).out;
+                this.backend.copyInto(up, E, inHW, n * inHW);
+                this.backend.free(up);
+              }
+              const y = this.backend.run(maskImages, { x: x.storage, E, rank: noRanks.storage }, { N, C: arch.inputChannels, HW: inHW, mode: 'map' as const, k: 0 }).y;
+              this.backend.free(E);
+              return softmax(this.model.forward(new Tensor(this.backend, y, x.shape)));
+            }),
+          );
+          const p = await probs.toArray();
+          probs.dispose();
+          for (let n = 0; n < N; n++) {
+            let score = 0;
+            for (let j = 0; j < J; j++) score += coefficients[n * J + j] * p[n * J + j];
+            weights[n * K + k] = score;
+          }
+        }
+      } finally {
+        maps.dispose();
+        noRanks.dispose();
+      }
+      // The weights as a gradient constant over each channel: Grad-CAM's mean gives them back.
+      const constant = new Float32Array(N * K * HW);
+      for (let c = 0; c < N * K; c++) constant.fill(weights[c], c * HW, (c + 1) * HW);
+      const outs = noGrad(() =>
+        tidy(() => {
+          const G = Tensor.fromArray(this.backend, constant, A.shape);
+          const probs = softmax(this.model.forward(x));
+          const r = this.backend.run(gradCam, { A: A.storage, G: G.storage }, { N, K, HW, method: 'gradcam' as const }) as Record<'weights' | 'raw' | 'norm' | 'u8', Storage>;
+          this.backend.free(r.weights);
+          const ups = this.upsampleAll(r.norm, photos, { h, w, HW, geo });
+          const inputUps = o.inputMaps ? this.upsampleAll(r.norm, this.inputSized(N), { h, w, HW, geo }) : [];
+          return { probs, r: { raw: r.raw, norm: r.norm, u8: r.u8 }, ups, inputUps };
+        }),
+      );
+      return await this.readBack(outs, photos, N, HW, w, h, false);
+    } finally {
+      for (const t of [x, A, coef]) t.dispose();
     }
   }
 

@@ -19,7 +19,7 @@ const MAP_VALUES: Record<CamMode, string> = {
   class: '(class map - its min) / (its max - its min); cam.png = round(255 * value)',
   raw: 'class map / --raw-max, clipped to 0..1; cam.png = round(255 * value); raw_map holds the unscaled values',
 };
-const GRADIENT_MAP_VALUES = 'relu(gradient-weighted map) / its max (0 where the max is 0); cam.png = round(255 * value); raw_map holds the map before the relu';
+const GRADIENT_MAP_VALUES = 'relu(weighted map) / its max (0 where the max is 0); cam.png = round(255 * value); raw_map holds the map before the relu';
 
 /** Maps a feature-map cell (x, y) to the photo pixel at the centre of its receptive field. */
 export type CellToPhoto = (x: number, y: number) => [number, number];

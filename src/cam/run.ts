@@ -153,7 +153,8 @@ function describeMode(job: CamJob): string {
   const method = job.method ?? 'cam';
   if (method !== 'cam') {
     const target = job.mode === 'contrast' ? `the predicted class's score minus ${job.contrast === 'mean' ? 'the mean of the others' : "the runner-up's"}` : job.className ? `class ${job.className}'s score` : "the predicted class's score";
-    return `${method} at conv layer ${job.layer ?? 'last'}: activations weighted by the gradient of ${target}, below 0 shown as 0, divided by the largest value`;
+    const weighting = method === 'scorecam' ? `each channel weighted by ${target} on the photo masked by it` : `activations weighted by the gradient of ${target}`;
+    return `${method} at conv layer ${job.layer ?? 'last'}: ${weighting}, below 0 shown as 0, divided by the largest value`;
   }
   if (job.mode === 'contrast') return `contrast: the predicted class's map minus ${job.contrast === 'mean' ? 'the mean of the other classes' : "the runner-up's"}, divided by the largest |value|, below 0 shown as 0`;
   if (job.mode === 'class') return `class: ${job.className ? `the map of class ${job.className}` : "the predicted class's map"}, min-max normalized per image`;
@@ -219,7 +220,7 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
   const convs = loaded.meta.arch.blocks.split('-').filter((b) => b !== 'p').length;
   if (job.layer !== undefined && (job.layer < 1 || job.layer > convs)) throw new Error(`--layer ${job.layer}: ${job.model} has conv layers 1..${convs}`);
   if ((job.method ?? 'cam') === 'cam' && job.layer !== undefined && job.layer !== convs) {
-    throw new Error(`--layer ${job.layer}: the cam method reads the last conv layer (${convs}); a gradient method (gradcam, gradcam++, xgradcam, layercam, hirescam) reads any`);
+    throw new Error(`--layer ${job.layer}: the cam method reads the last conv layer (${convs}); the other methods (gradcam, gradcam++, xgradcam, layercam, hirescam, scorecam) read any`);
   }
   const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
   const { files, names, unreadable, folders } = expandInputs(job.inputs);

@@ -18,7 +18,8 @@ Options:
   --out DIR            output folder (default: cam-out)
   --method NAME        cam (default: the class weights times the last conv layer's features),
                        or weighted by the gradient of the target: gradcam | gradcam++ |
-                       xgradcam | layercam | hirescam (drawn as relu(map) / its max)
+                       xgradcam | layercam | hirescam; or scorecam (each channel weighted by the
+                       target's score on the input masked by it); all drawn as relu(map) / max
   --layer L            the conv layer a gradient method reads (1-based, or convL as in the
                        model file; default the last)
   --mode M             contrast (default): predicted class minus the --contrast class(es),
@@ -80,7 +81,7 @@ run(async () => {
   const mode = (v.mode ?? 'contrast') as CamMode;
   if (!(mode in CAM_MODES)) throw new UsageError(`--mode ${mode}: use contrast, class or raw`);
   const method = v.method ?? 'cam';
-  if (method !== 'cam' && !(method in GRADIENT_METHODS)) throw new UsageError(`--method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')}`);
+  if (method !== 'cam' && method !== 'scorecam' && !(method in GRADIENT_METHODS)) throw new UsageError(`--method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')}, scorecam`);
   if (method !== 'cam' && mode === 'raw') throw new UsageError(`--method ${method} draws relu(map) / its max: use --mode contrast or class`);
   const layerMatch = v.layer === undefined ? null : /^(?:conv)?(\d+)$/i.exec(v.layer.trim());
   if (v.layer !== undefined && (!layerMatch || Number(layerMatch[1]) < 1)) throw new UsageError(`--layer ${v.layer}: a conv layer number (1, 2, ...) or convN`);
@@ -100,7 +101,7 @@ run(async () => {
     model,
     inputs,
     outDir: v.out ?? 'cam-out',
-    method: method as 'cam' | GradientMethod,
+    method: method as 'cam' | GradientMethod | 'scorecam',
     layer,
     mode,
     contrast,

@@ -130,7 +130,8 @@ export class Gpu {
     const uniform = this.uniform(d.params);
     const bg = this.bindGroup(d.pipeline, uniform, d.buffers);
     if (!this.pass) {
-      this.encoder = this.device.createCommandEncoder();
+      // A copy may have ended the last pass: its encoder (and the copy) must stay.
+      this.encoder ??= this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
     }
     this.pass.setPipeline(d.pipeline);

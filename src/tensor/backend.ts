@@ -18,6 +18,8 @@ export interface Backend {
   /** Overwrites a buffer's contents (ordered after everything already recorded). */
   write(s: Storage, data: HostArray): void;
   download(s: Storage, len: number): Promise<Float32Array>;
+  /** Copies `len` elements of `src` into `dst` from element `dstOffset` (ordered with the recorded work). */
+  copyInto(src: Storage, dst: Storage, len: number, dstOffset: number): void;
   /** A kernel's u32 output (its `u32Outputs`) as integers. */
   downloadU32(s: Storage, len: number): Promise<Uint32Array>;
   /** Runs a kernel: `args` holds its inputs by name; returns freshly allocated outputs. */

@@ -31,6 +31,10 @@ export class CpuBackend implements Backend {
     return Float32Array.from(a.subarray(0, len));
   }
 
+  copyInto(src: Storage, dst: Storage, len: number, dstOffset: number): void {
+    (dst as HostArray).set((src as HostArray).subarray(0, len), dstOffset);
+  }
+
   /** The references return u32 outputs as float values; packed inputs are Uint32Arrays. */
   async downloadU32(s: Storage, len: number): Promise<Uint32Array> {
     return Uint32Array.from((s as HostArray).subarray(0, len));

@@ -40,6 +40,10 @@ export class GpuBackend implements Backend {
     return new Float32Array(await this.gpu.read(s as GPUBuffer, len * 4));
   }
 
+  copyInto(src: Storage, dst: Storage, len: number, dstOffset: number): void {
+    this.gpu.copy(src as GPUBuffer, dst as GPUBuffer, len * 4, 0, dstOffset * 4);
+  }
+
   async downloadU32(s: Storage, len: number): Promise<Uint32Array> {
     return new Uint32Array(await this.gpu.read(s as GPUBuffer, len * 4));
   }
