@@ -23,6 +23,7 @@ import { cellGeometry } from '../src/cam/geometry.ts';
 import { upsampleReference } from '../src/kernels/cam.ts';
 import { blocksThroughConv } from '../src/nn/model.ts';
 import { softmax } from '../src/autograd/ops.ts';
+import { fuseMaps, resampleMap } from '../src/cam/fuse.ts';
 
 /** Row 0 of the softmax of logits [1,J] on the CPU backend. */
 const softmaxOf = (logits: Tensor) => softmax(logits).storage as Float64Array;
@@ -187,6 +188,43 @@ describe('Score-CAM', () => {
   }, 120_000);
 });
 
+describe('fused layers', () => {
+  it('resamples a map by receptive-field geometry and fuses by max, mean or product', () => {
+    const grid = { h: 2, w: 3, offset: 0.5, stride: 2 };
+    const map = Float32Array.from([0, 1, 2, 3, 4, 5]);
+    expect(Array.from(resampleMap(map, grid, grid))).toEqual(Array.from(map));
+    // A finer grid (stride 1, offset 0.5): its cells at input 0.5, 1.5, 2.5, ... lie at the coarse grid's 0, 0.5, 1, ...
+    const fine = resampleMap(map, grid, { h: 3, w: 5, offset: 0.5, stride: 1 });
+    expect(Array.from(fine.subarray(0, 5))).toEqual([0, 0.5, 1, 1.5, 2]);
+    expect(Array.from(fine.subarray(10, 15))).toEqual([3, 3.5, 4, 4.5, 5]); // clamped to the last row
+    const [a, b] = [Float32Array.from([0, 0.5, 1]), Float32Array.from([1, 0.5, 0.5])];
+    expect(Array.from(fuseMaps([a, b], 'max'))).toEqual([1, 0.5, 1]);
+    expect(Array.from(fuseMaps([a, b], 'mean'))).toEqual(Array.from(Float32Array.from([0.5 / 0.75, 0.5 / 0.75, 1])));
+    expect(Array.from(fuseMaps([a, b], 'product'))).toEqual([0, 0.5, 1]);
+    expect(Array.from(fuseMaps([new Float32Array(3)], 'max'))).toEqual([0, 0, 0]);
+  });
+
+  it("equals each layer's map, normalized and resampled to the finest grid, fused", async () => {
+    const path = await randomModel(root, ARCH, 12);
+    for (const fuse of ['max', 'mean', 'product'] as const) {
+      const fused = await explain(gpuBackend, path, { method: 'gradcam++', layers: [1, 2], fuse });
+      const [l1, l2] = [await explain(gpuBackend, path, { method: 'gradcam++', layer: 1 }), await explain(gpuBackend, path, { method: 'gradcam++', layer: 2 })];
+      const g1 = { ...cellGeometry(blocksThroughConv(ARCH.blocks, 1)), h: l1[0].mapHeight, w: l1[0].mapWidth };
+      const g2 = { ...cellGeometry(blocksThroughConv(ARCH.blocks, 2)), h: l2[0].mapHeight, w: l2[0].mapWidth };
+      const norm = (raw: Float32Array) => {
+        const top = Math.max(0, ...raw);
+        return raw.map((v) => (top > 0 ? Math.max(0, v) / top : 0));
+      };
+      for (let n = 0; n < N; n++) {
+        const want = fuseMaps([norm(l1[n].raw), resampleMap(norm(l2[n].raw), g2, g1)], fuse);
+        expect([fused[n].mapWidth, fused[n].mapHeight]).toEqual([g1.w, g1.h]);
+        expect(worstDiff(fused[n].raw, want), fuse).toBeLessThanOrEqual(1e-6);
+        expect(Math.max(...fused[n].raw)).toBeCloseTo(1, 6);
+      }
+    }
+  }, 60_000);
+});
+
 describe('wgcam cam --method --layer', () => {
   const wgcam = (args: string[]) => {
     const r = spawnSync(process.execPath, [wgcamBin, 'cam', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -211,6 +249,10 @@ describe('wgcam cam --method --layer', () => {
       // conv2 of c4-p-c6-c8 at 18x20: 16x18 -> pooled 8x9 -> 6x7.
       expect([json.raw_map.width, json.raw_map.height]).toEqual(method === 'cam' ? [4, 5] : [6, 7]);
     }
+    const fusedOut = join(root, 'fused');
+    expect(wgcam([path, photo, '--method', 'scorecam', '--layer', '3,conv1', '--fuse', 'mean', '--json', '--out', fusedOut]).code).toBe(0);
+    const fusedJson = JSON.parse(readFileSync(join(fusedOut, 'photo.json'), 'utf8'));
+    expect([fusedJson.map.layer, fusedJson.map.fuse, fusedJson.raw_map.width]).toEqual([[1, 3], 'mean', 16]);
     expect(wgcam([path, photo, '--layer', '1', '--out', join(root, 'x')])).toMatchObject({ code: 1, err: expect.stringMatching(/--layer 1: the cam method reads the last conv layer \(3\)/) });
     expect(wgcam([path, photo, '--method', 'gradcam', '--layer', '4', '--out', join(root, 'x')])).toMatchObject({ code: 1, err: expect.stringMatching(/--layer 4: .* has conv layers 1\.\.3$/) });
     expect(wgcam([path, photo, '--method', 'gradcam', '--mode', 'raw'])).toMatchObject({ code: 2 });

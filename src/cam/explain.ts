@@ -16,6 +16,7 @@ import { imagesThatFit, inferenceNeed, trainingNeed, type MemoryLimit, type Memo
 import type { Backend, Storage } from '../tensor/backend.ts';
 import { Tensor, tidy } from '../tensor/tensor.ts';
 import type { Faithfulness } from './faithfulness.ts';
+import { fuseMaps, resampleMap, type FuseMode, type LayerGrid } from './fuse.ts';
 import { cellGeometry } from './geometry.ts';
 
 /** The seed's CAM (class weights times the last features), a gradient-based method, or Score-CAM. */
@@ -26,6 +27,9 @@ export interface CamOptions {
   method?: CamMethod;
   /** The conv layer (1-based) whose activations a gradient method weighs; default the last (CAM: always the last). */
   layer?: number;
+  /** Several conv layers, each explained by the method and fused (`fuse`, default max) on the finest one's grid. */
+  layers?: number[];
+  fuse?: FuseMode;
   mode: CamMode;
   contrast: 'runner-up' | 'mean';
   /** Class index for the class/raw modes, -1 for the predicted class. */
@@ -107,6 +111,7 @@ export class Explainer {
 
   /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
   async explain(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
+    if (o.layers && o.layers.length > 1) return this.explainFused(inputs, photos, { ...o, layers: o.layers });
     const method = o.method ?? 'cam';
     const gradient = method !== 'cam' && method !== 'scorecam';
     if (method !== 'cam' && o.mode === 'raw') throw new Error(`--method ${o.method}: draws relu(map) / max; use --mode contrast or class`);
@@ -299,6 +304,35 @@ export class Explainer {
     } finally {
       for (const t of [x, A, coef]) t.dispose();
     }
+  }
+
+  /** Each of `o.layers` explained by the method, then fused (see fuse.ts) on the finest layer's grid. */
+  private async explainFused(inputs: Uint8Array[], photos: Photo[], o: CamOptions & { layers: number[] }): Promise<Explained[]> {
+    if ((o.method ?? 'cam') === 'cam') throw new Error('fusing layers needs a method that reads any layer (gradcam, gradcam++, xgradcam, layercam, hirescam, scorecam)');
+    const { arch } = this.model;
+    const perLayer: Explained[][] = [];
+    for (const layer of o.layers) perLayer.push(await this.explain(inputs, photos, { ...o, layer, layers: undefined }));
+    const grids: LayerGrid[] = o.layers.map((layer, l) => {
+      const blocks = blocksThroughConv(arch.blocks, layer);
+      return { ...cellGeometry(blocks), h: perLayer[l][0].mapHeight, w: perLayer[l][0].mapWidth };
+    });
+    const finest = grids.reduce((best, g, l) => (g.h * g.w > grids[best].h * grids[best].w ? l : best), 0);
+    const mode = o.fuse ?? 'max';
+    return inputs.map((_, n) => {
+      const normalized = perLayer.map((r) => {
+        const top = r[n].raw.reduce((m, v) => Math.max(m, v), 0);
+        return r[n].raw.map((v) => (top > 0 ? Math.max(0, v) / top : 0));
+      });
+      const fused = fuseMaps(normalized.map((m, l) => resampleMap(m, grids[l], grids[finest])), mode);
+      const base = perLayer[finest][n];
+      return {
+        ...base,
+        cam: Uint8Array.from(fused, (v) => Math.floor(255 * v + 0.5)),
+        raw: fused,
+        upsampled: fuseMaps(perLayer.map((r) => r[n].upsampled), mode),
+        inputMap: base.inputMap ? fuseMaps(perLayer.map((r) => r[n].inputMap!), mode) : undefined,
+      };
+    });
   }
 
   /** N stand-ins for photos at the network input's size (where the input maps are drawn). */

@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { camBox, peak, type Box } from './box.ts';
 import { colormapTable, drawBox, overlay, type ColormapName } from './colormap.ts';
 import type { CamMethod, Explained, Photo } from './explain.ts';
+import type { FuseMode } from './fuse.ts';
 import type { CamMode } from '../kernels/cam.ts';
 
 /** What the numbers of cam.png and the overlay mean, per mode. */
@@ -34,7 +35,7 @@ export interface OutputOptions {
   /** The CAM box keeps pixels at or above this share of the map's maximum (the paper: 0.2). */
   boxThreshold: number;
   /** What the map shows (recorded in NAME.json); default: the contrast mode against the runner-up. */
-  shows?: { method?: CamMethod; layer?: number; mode: CamMode; contrast: 'runner-up' | 'mean'; cls: number };
+  shows?: { method?: CamMethod; layer?: number | number[]; fuse?: FuseMode; mode: CamMode; contrast: 'runner-up' | 'mean'; cls: number };
   /** Also write NAME.photo.jpg (the photo as the overlay shows it), for the gallery's photo/overlay toggle. */
   photo?: boolean;
 }
@@ -49,7 +50,7 @@ export interface CamRecord {
   stats: { min: number; max: number; mean: number };
   files: { cam: string; overlay: string; json?: string; photo?: string };
   /** What the map is: its method and layer, its mode, the class shown and what was subtracted (see docs/cam-outputs.md). */
-  map: { method: CamMethod; layer?: number; mode: CamMode; class: string; contrast: string | null; values: string };
+  map: { method: CamMethod; layer?: number | number[]; fuse?: FuseMode; mode: CamMode; class: string; contrast: string | null; values: string };
   /** The input's class when its name says it (Kaggle's cat.0.jpg, a class folder), else null. */
   truth?: string | null;
   width: number;
@@ -94,6 +95,7 @@ export async function writeCamOutputs(image: string, stem: string, r: Explained,
     map: {
       method: shows.method ?? 'cam',
       ...(shows.layer !== undefined ? { layer: shows.layer } : {}),
+      ...(shows.fuse ? { fuse: shows.fuse } : {}),
       mode: shows.mode,
       class: classes[shown],
       contrast: shows.mode !== 'contrast' ? null : shows.contrast === 'mean' ? 'the mean of the other classes' : classes[order[1]],

@@ -154,7 +154,8 @@ function describeMode(job: CamJob): string {
   if (method !== 'cam') {
     const target = job.mode === 'contrast' ? `the predicted class's score minus ${job.contrast === 'mean' ? 'the mean of the others' : "the runner-up's"}` : job.className ? `class ${job.className}'s score` : "the predicted class's score";
     const weighting = method === 'scorecam' ? `each channel weighted by ${target} on the photo masked by it` : `activations weighted by the gradient of ${target}`;
-    return `${method} at conv layer ${job.layer ?? 'last'}: ${weighting}, below 0 shown as 0, divided by the largest value`;
+    const where = job.layers ? `conv layers ${job.layers.join(', ')} fused by ${job.fuse ?? 'max'}` : `conv layer ${job.layer ?? 'last'}`;
+    return `${method} at ${where}: ${weighting}, below 0 shown as 0, divided by the largest value`;
   }
   if (job.mode === 'contrast') return `contrast: the predicted class's map minus ${job.contrast === 'mean' ? 'the mean of the other classes' : "the runner-up's"}, divided by the largest |value|, below 0 shown as 0`;
   if (job.mode === 'class') return `class: ${job.className ? `the map of class ${job.className}` : "the predicted class's map"}, min-max normalized per image`;
@@ -218,7 +219,10 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
     if (cls < 0) throw new Error(`--class ${job.className}: the model's classes are ${classes.slice(0, 20).join(', ')}${classes.length > 20 ? `, ... (${classes.length})` : ''}`);
   }
   const convs = loaded.meta.arch.blocks.split('-').filter((b) => b !== 'p').length;
-  if (job.layer !== undefined && (job.layer < 1 || job.layer > convs)) throw new Error(`--layer ${job.layer}: ${job.model} has conv layers 1..${convs}`);
+  for (const layer of job.layers ?? (job.layer !== undefined ? [job.layer] : [])) {
+    if (layer < 1 || layer > convs) throw new Error(`--layer ${layer}: ${job.model} has conv layers 1..${convs}`);
+  }
+  if ((job.method ?? 'cam') === 'cam' && job.layers) throw new Error(`--layer ${job.layers.join(',')}: the cam method reads the last conv layer only; fuse layers with another method (gradcam, gradcam++, xgradcam, layercam, hirescam, scorecam)`);
   if ((job.method ?? 'cam') === 'cam' && job.layer !== undefined && job.layer !== convs) {
     throw new Error(`--layer ${job.layer}: the cam method reads the last conv layer (${convs}); the other methods (gradcam, gradcam++, xgradcam, layercam, hirescam, scorecam) read any`);
   }
@@ -284,13 +288,16 @@ async function explainAll(
   let failed = failedBefore;
   const method = job.method ?? 'cam';
   const layer = job.layer ?? loaded.meta.arch.blocks.split('-').filter((b) => b !== 'p').length;
-  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report, shows: { method, layer, mode: job.mode, contrast: job.contrast, cls } };
-  const opts: CamOptions = { method, layer, mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses, inputMaps: job.metrics };
+  // Fused layers are drawn on the finest (the earliest) layer's grid.
+  const gridLayer = job.layers ? Math.min(...job.layers) : layer;
+  const shows = { method, layer: job.layers ?? layer, fuse: job.layers ? (job.fuse ?? 'max') : undefined, mode: job.mode, contrast: job.contrast, cls };
+  const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report, shows };
+  const opts: CamOptions = { method, layer, layers: job.layers, fuse: job.fuse, mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses, inputMaps: job.metrics };
   const faithful: Faithfulness[] = [];
 
   const records: CamRecord[] = [];
   const curves: BoxCurve[] = [];
-  const geometry = cellGeometry(blocksThroughConv(loaded.meta.arch.blocks, layer));
+  const geometry = cellGeometry(blocksThroughConv(loaded.meta.arch.blocks, gridLayer));
   let stopped = false;
   for (let b = 0; b < files.length; b += job.batch) {
     if (stop.requested) {

@@ -3,6 +3,7 @@ import { runCam } from '../cam/run.ts';
 import { COLORMAPS, type ColormapName } from '../cam/colormap.ts';
 import { CAM_MODES, type CamMode } from '../kernels/cam.ts';
 import { GRADIENT_METHODS, type GradientMethod } from '../kernels/gradcam.ts';
+import { FUSE_MODES, type FuseMode } from '../cam/fuse.ts';
 import { int, memoryLimit, num, parse, run, UsageError } from './main.ts';
 import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 
@@ -20,8 +21,10 @@ Options:
                        or weighted by the gradient of the target: gradcam | gradcam++ |
                        xgradcam | layercam | hirescam; or scorecam (each channel weighted by the
                        target's score on the input masked by it); all drawn as relu(map) / max
-  --layer L            the conv layer a gradient method reads (1-based, or convL as in the
-                       model file; default the last)
+  --layer L            the conv layer the other methods read (1-based, or convL as in the
+                       model file; default the last); several (--layer 1,2,3) are fused
+  --fuse F             how several layers' maps combine on the finest one's grid:
+                       max (default) | mean | product
   --mode M             contrast (default): predicted class minus the --contrast class(es),
                        divided by max |value|, clipped to 0..1;
                        class: one class's map (--class, default the predicted), min-max normalized;
@@ -57,6 +60,7 @@ run(async () => {
       out: { type: 'string' },
       method: { type: 'string' },
       layer: { type: 'string' },
+      fuse: { type: 'string' },
       mode: { type: 'string' },
       contrast: { type: 'string' },
       class: { type: 'string' },
@@ -83,9 +87,15 @@ run(async () => {
   const method = v.method ?? 'cam';
   if (method !== 'cam' && method !== 'scorecam' && !(method in GRADIENT_METHODS)) throw new UsageError(`--method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')}, scorecam`);
   if (method !== 'cam' && mode === 'raw') throw new UsageError(`--method ${method} draws relu(map) / its max: use --mode contrast or class`);
-  const layerMatch = v.layer === undefined ? null : /^(?:conv)?(\d+)$/i.exec(v.layer.trim());
-  if (v.layer !== undefined && (!layerMatch || Number(layerMatch[1]) < 1)) throw new UsageError(`--layer ${v.layer}: a conv layer number (1, 2, ...) or convN`);
-  const layer = layerMatch ? Number(layerMatch[1]) : undefined;
+  const layers = v.layer?.split(',').map((part) => {
+    const m = /^(?:conv)?(\d+)$/i.exec(part.trim());
+    if (!m || Number(m[1]) < 1) throw new UsageError(`--layer ${v.layer}: conv layer numbers (1, 2, ...) or convN, separated by commas`);
+    return Number(m[1]);
+  });
+  if (layers && new Set(layers).size !== layers.length) throw new UsageError(`--layer ${v.layer}: a layer is listed twice`);
+  const fuse = (v.fuse ?? 'max') as FuseMode;
+  if (!FUSE_MODES.includes(fuse)) throw new UsageError(`--fuse ${v.fuse}: use ${FUSE_MODES.join(', ')}`);
+  if (v.fuse !== undefined && !(layers && layers.length > 1)) throw new UsageError('--fuse combines several layers: list them, --layer 2,3');
   const contrast = v.contrast ?? 'runner-up';
   if (contrast !== 'runner-up' && contrast !== 'mean') throw new UsageError(`--contrast ${contrast}: use runner-up or mean`);
   const colormap = (v.colormap ?? 'jet') as ColormapName;
@@ -102,7 +112,9 @@ run(async () => {
     inputs,
     outDir: v.out ?? 'cam-out',
     method: method as 'cam' | GradientMethod | 'scorecam',
-    layer,
+    layer: layers?.length === 1 ? layers[0] : undefined,
+    layers: layers && layers.length > 1 ? [...layers].sort((a, b) => a - b) : undefined,
+    fuse,
     mode,
     contrast,
     className: v.class,
