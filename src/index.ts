@@ -48,10 +48,13 @@ export interface Explanation {
 }
 
 export interface ExplainOptions {
-  /** 'cam' (default) or a gradient method: 'gradcam', 'gradcam++', 'xgradcam', 'layercam', 'hirescam'. */
+  /** 'cam' (default), a gradient method ('gradcam', 'gradcam++', 'xgradcam', 'layercam', 'hirescam') or 'scorecam'. */
   method?: CamOptions['method'];
-  /** The conv layer (1-based) a gradient method reads; default the last. */
+  /** The conv layer (1-based) the other methods read; default the last. */
   layer?: number;
+  /** Several conv layers, fused by `fuse` (default 'max'; docs/cam-methods.md). */
+  layers?: number[];
+  fuse?: CamOptions['fuse'];
   mode?: CamOptions['mode'];
   contrast?: CamOptions['contrast'];
   colormap?: ColormapName;
@@ -72,7 +75,7 @@ export async function explain(model: string | LoadedModel, images: string[], o: 
     const results = await explainer.explain(
       photos.map((p) => p.input),
       photos.map((p) => p.photo),
-      { method: o.method, layer: o.layer, mode: o.mode ?? 'contrast', contrast: o.contrast ?? 'runner-up', cls: -1, rawScale: 1, allClasses: false },
+      { method: o.method, layer: o.layer, layers: o.layers, fuse: o.fuse, mode: o.mode ?? 'contrast', contrast: o.contrast ?? 'runner-up', cls: -1, rawScale: 1, allClasses: false },
     );
     net.dispose();
     return Promise.all(

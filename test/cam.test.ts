@@ -202,7 +202,7 @@ describe('npm run cam, bad input', () => {
     expect(lines.some((l) => /good\.jpg {2}(cat|dog) \d+\.\d%/.test(l))).toBe(true);
     expect(readdirSync(join(dir, 'out')).sort()).toEqual(['good.cam.png', 'good.json', 'good.overlay.png', 'good.photo.jpg', 'index.html', 'odd_..name_.cam.png', 'odd_..name_.json', 'odd_..name_.overlay.png', 'odd_..name_.photo.jpg']);
     const json = JSON.parse(readFileSync(join(dir, 'out', 'good.json'), 'utf8'));
-    expect(json.map).toEqual({ mode: 'contrast', class: json.predictions[0].class, contrast: json.predictions[1].class, values: expect.stringMatching(/^\(class map - contrast map\)/) });
+    expect(json.map).toEqual({ method: 'cam', layer: 2, mode: 'contrast', class: json.predictions[0].class, contrast: json.predictions[1].class, values: expect.stringMatching(/^\(class map - contrast map\)/) });
     const meta = await sharp(join(dir, 'out', 'good.overlay.png')).metadata();
     expect([meta.width, meta.height]).toEqual([30, 20]); // the photo's own size
     // A second run replaces nothing without --overwrite: it refuses before any work, the gallery included.

@@ -188,6 +188,23 @@ describe('Score-CAM', () => {
   }, 120_000);
 });
 
+describe('every method on awkward models', () => {
+  it('a gray input, 1,000 classes, no pool, odd sizes: every method at every layer, GPU = CPU', async () => {
+    const arch: Arch = { blocks: 'c3-c5', inputChannels: 1, height: 9, width: 7, classes: 1000 };
+    const path = await randomModel(root, arch, 13);
+    for (const method of [...METHODS, 'scorecam'] as const) {
+      for (const layer of [1, 2]) {
+        const [gpu, cpu] = [await explain(gpuBackend, path, { method, layer }), await explain(new CpuBackend(), path, { method, layer })];
+        for (let n = 0; n < N; n++) {
+          expect(gpu[n].raw.every(Number.isFinite), `${method} ${layer}`).toBe(true);
+          expect(worstDiff(gpu[n].raw, cpu[n].raw) / scaleOf(cpu[n].raw), `${method} ${layer}`).toBeLessThanOrEqual(1e-4);
+          expect(gpu[n].probs).toHaveLength(1000);
+        }
+      }
+    }
+  }, 120_000);
+});
+
 describe('fused layers', () => {
   it('resamples a map by receptive-field geometry and fuses by max, mean or product', () => {
     const grid = { h: 2, w: 3, offset: 0.5, stride: 2 };
