@@ -23,7 +23,7 @@ import { cellGeometry } from '../src/cam/geometry.ts';
 import { upsampleReference } from '../src/kernels/cam.ts';
 import { blocksThroughConv } from '../src/nn/model.ts';
 import { softmax } from '../src/autograd/ops.ts';
-import { fuseMaps, resampleMap } from '../src/cam/fuse.ts';
+import { fuseMaps, mirrored, resampleMap } from '../src/cam/fuse.ts';
 
 /** Row 0 of the softmax of logits [1,J] on the CPU backend. */
 const softmaxOf = (logits: Tensor) => softmax(logits).storage as Float64Array;
@@ -201,6 +201,37 @@ describe('every method on awkward models', () => {
           expect(gpu[n].probs).toHaveLength(1000);
         }
       }
+    }
+  }, 120_000);
+});
+
+describe('test-time flips', () => {
+  it("explaining the mirror image gives the mirrored map (exactly at the photo's size; on a symmetric grid too)", async () => {
+    for (const [arch, exactGrid] of [[{ blocks: 'c3-c5', inputChannels: 3, height: 9, width: 11, classes: 3 }, true], [ARCH, false]] as const) {
+      const path = await randomModel(root, arch, 14);
+      const loaded = loadModelFile(path);
+      const model = buildModel(gpuBackend, loaded);
+      const { inputs, photos } = inputsFor(arch, 15);
+      const mirror = (img: Uint8Array) => {
+        const out = new Uint8Array(img.length);
+        for (let y = 0; y < arch.height; y++) for (let x = 0; x < arch.width; x++) out.set(img.subarray((y * arch.width + x) * 3, (y * arch.width + x + 1) * 3), (y * arch.width + arch.width - 1 - x) * 3);
+        return out;
+      };
+      const mirroredInputs = inputs.map(mirror);
+      const explainer = new Explainer(gpuBackend, model, { limit: defaultMemoryLimit() });
+      for (const method of ['cam', 'gradcam++'] as const) {
+        const o = { method, flip: true, mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1, allClasses: false } as const;
+        const [a, b] = [await explainer.explain(inputs, photos, o), await explainer.explain(mirroredInputs, mirroredInputs.map((data) => ({ data, width: arch.width, height: arch.height })), o)];
+        for (let n = 0; n < N; n++) {
+          expect(worstDiff(b[n].upsampled, mirrored(a[n].upsampled, arch.width)), `${method} photo`).toBeLessThanOrEqual(1e-6);
+          const gridDiff = worstDiff(b[n].cam, mirrored(Float32Array.from(a[n].cam), a[n].mapWidth));
+          if (exactGrid) expect(gridDiff, `${method} grid`).toBeLessThanOrEqual(1);
+          // Without the flip the maps of an image and its mirror differ: the test can tell.
+          const [plainA, plainB] = [await explainer.explain(inputs, photos, { ...o, flip: false }), await explainer.explain(mirroredInputs, photos, { ...o, flip: false })];
+          expect(worstDiff(plainB[n].upsampled, mirrored(plainA[n].upsampled, arch.width))).toBeGreaterThan(1e-3);
+        }
+      }
+      model.dispose();
     }
   }, 120_000);
 });

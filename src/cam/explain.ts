@@ -16,7 +16,7 @@ import { imagesThatFit, inferenceNeed, trainingNeed, type MemoryLimit, type Memo
 import type { Backend, Storage } from '../tensor/backend.ts';
 import { Tensor, tidy } from '../tensor/tensor.ts';
 import type { Faithfulness } from './faithfulness.ts';
-import { fuseMaps, resampleMap, type FuseMode, type LayerGrid } from './fuse.ts';
+import { fuseMaps, mirrored, resampleMap, type FuseMode, type LayerGrid } from './fuse.ts';
 import { cellGeometry } from './geometry.ts';
 
 /** The seed's CAM (class weights times the last features), a gradient-based method, or Score-CAM. */
@@ -30,6 +30,8 @@ export interface CamOptions {
   /** Several conv layers, each explained by the method and fused (`fuse`, default max) on the finest one's grid. */
   layers?: number[];
   fuse?: FuseMode;
+  /** Test-time flips: also explain each image mirrored left-right and average the two maps. */
+  flip?: boolean;
   mode: CamMode;
   contrast: 'runner-up' | 'mean';
   /** Class index for the class/raw modes, -1 for the predicted class. */
@@ -111,6 +113,7 @@ export class Explainer {
 
   /** `inputs`: u8 images at the model's input size (HWC); `photos`: where each map is drawn. */
   async explain(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
+    if (o.flip) return this.explainWithFlips(inputs, photos, o);
     if (o.layers && o.layers.length > 1) return this.explainFused(inputs, photos, { ...o, layers: o.layers });
     const method = o.method ?? 'cam';
     const gradient = method !== 'cam' && method !== 'scorecam';
@@ -304,6 +307,45 @@ export class Explainer {
     } finally {
       for (const t of [x, A, coef]) t.dispose();
     }
+  }
+
+  /**
+   * Test-time flips: each image is also explained mirrored left-right; the mirrored map, put back
+   * (mirrored again, and on the map's own grid resampled by the mirrored cells' positions, as
+   * valid convolutions and floor pools need not be symmetric), is averaged with the image's own
+   * (both normalized, as drawn), and the mean divided by its maximum. The probabilities are
+   * the image's own.
+   */
+  private async explainWithFlips(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
+    const { arch } = this.model;
+    const C = arch.inputChannels;
+    const flippedInputs = inputs.map((img) => {
+      const out = new Uint8Array(img.length);
+      for (let y = 0; y < arch.height; y++)
+        for (let x = 0; x < arch.width; x++) out.set(img.subarray((y * arch.width + x) * C, (y * arch.width + x + 1) * C), (y * arch.width + (arch.width - 1 - x)) * C);
+      return out;
+    });
+    const plain = await this.explain(inputs, photos, { ...o, flip: false });
+    const flipped = await this.explain(flippedInputs, photos, { ...o, flip: false });
+    const method = o.method ?? 'cam';
+    const layers = o.layers && o.layers.length > 1 ? o.layers : [o.layer ?? this.model.convCount];
+    const geo = cellGeometry(blocksThroughConv(arch.blocks, method === 'cam' ? this.model.convCount : Math.min(...layers)));
+    return plain.map((r, n) => {
+      const f = flipped[n];
+      const grid: LayerGrid = { ...geo, h: r.mapHeight, w: r.mapWidth };
+      // The flipped input's cell u sits at input x = W-1-(offset + stride u); mirrored, cell u' at W-1-offset-stride(w-1) + stride u'.
+      const back: LayerGrid = { ...grid, offsetX: arch.width - 1 - geo.offset - geo.stride * (r.mapWidth - 1) };
+      const own = Float32Array.from(r.cam, (v) => v / 255);
+      const theirs = resampleMap(mirrored(Float32Array.from(f.cam, (v) => v / 255), r.mapWidth), back, grid);
+      const mean = fuseMaps([own, theirs], 'mean');
+      return {
+        ...r,
+        cam: Uint8Array.from(mean, (v) => Math.floor(255 * v + 0.5)),
+        raw: mean,
+        upsampled: fuseMaps([r.upsampled, mirrored(f.upsampled, photos[n].width)], 'mean'),
+        inputMap: r.inputMap ? fuseMaps([r.inputMap, mirrored(f.inputMap!, arch.width)], 'mean') : undefined,
+      };
+    });
   }
 
   /** Each of `o.layers` explained by the method, then fused (see fuse.ts) on the finest layer's grid. */

@@ -13,18 +13,20 @@ export type FuseMode = (typeof FUSE_MODES)[number];
 export interface LayerGrid extends CellGeometry {
   h: number;
   w: number;
+  /** Where the columns' cells sit, when not at `offset` (a mirrored map). */
+  offsetX?: number;
 }
 
 /** `map` on grid `from`, sampled at the cell centres of grid `to`. */
 export function resampleMap(map: ArrayLike<number>, from: LayerGrid, to: LayerGrid): Float32Array {
   const out = new Float32Array(to.h * to.w);
-  const coordinate = (u: number, size: number) => Math.min(size - 1, Math.max(0, (to.offset + to.stride * u - from.offset) / from.stride));
+  const coordinate = (u: number, size: number, toOffset: number, fromOffset: number) => Math.min(size - 1, Math.max(0, (toOffset + to.stride * u - fromOffset) / from.stride));
   for (let y = 0; y < to.h; y++) {
-    const v = coordinate(y, from.h);
+    const v = coordinate(y, from.h, to.offset, from.offset);
     const [y0, fy] = [Math.floor(v), v - Math.floor(v)];
     const y1 = Math.min(y0 + 1, from.h - 1);
     for (let x = 0; x < to.w; x++) {
-      const u = coordinate(x, from.w);
+      const u = coordinate(x, from.w, to.offsetX ?? to.offset, from.offsetX ?? from.offset);
       const [x0, fx] = [Math.floor(u), u - Math.floor(u)];
       const x1 = Math.min(x0 + 1, from.w - 1);
       const at = (r: number, c: number) => map[r * from.w + c];
@@ -47,4 +49,14 @@ export function fuseMaps(maps: Float32Array[], mode: FuseMode): Float32Array {
   let top = 0;
   for (const v of out) top = Math.max(top, v);
   return out.map((v) => (top > 0 ? Math.max(0, v) / top : 0));
+}
+
+/** A map (or photo-sized map) mirrored left-right. */
+export function mirrored(map: Float32Array, width: number): Float32Array {
+  const out = new Float32Array(map.length);
+  for (let i = 0; i < map.length; i++) {
+    const x = i % width;
+    out[i - x + (width - 1 - x)] = map[i];
+  }
+  return out;
 }

@@ -290,9 +290,9 @@ async function explainAll(
   const layer = job.layer ?? loaded.meta.arch.blocks.split('-').filter((b) => b !== 'p').length;
   // Fused layers are drawn on the finest (the earliest) layer's grid.
   const gridLayer = job.layers ? Math.min(...job.layers) : layer;
-  const shows = { method, layer: job.layers ?? layer, fuse: job.layers ? (job.fuse ?? 'max') : undefined, mode: job.mode, contrast: job.contrast, cls };
+  const shows = { method, layer: job.layers ?? layer, fuse: job.layers ? (job.fuse ?? 'max') : undefined, flip: job.flip || undefined, mode: job.mode, contrast: job.contrast, cls };
   const output: OutputOptions = { outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report, shows };
-  const opts: CamOptions = { method, layer, layers: job.layers, fuse: job.fuse, mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses, inputMaps: job.metrics };
+  const opts: CamOptions = { method, layer, layers: job.layers, fuse: job.fuse, flip: job.flip, mode: job.mode, contrast: job.contrast, cls, rawScale: job.rawScale, allClasses: job.allClasses, inputMaps: job.metrics };
   const faithful: Faithfulness[] = [];
 
   const records: CamRecord[] = [];

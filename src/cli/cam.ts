@@ -25,6 +25,7 @@ Options:
                        model file; default the last); several (--layer 1,2,3) are fused
   --fuse F             how several layers' maps combine on the finest one's grid:
                        max (default) | mean | product
+  --flip               also explain each photo mirrored left-right and average the maps
   --mode M             contrast (default): predicted class minus the --contrast class(es),
                        divided by max |value|, clipped to 0..1;
                        class: one class's map (--class, default the predicted), min-max normalized;
@@ -61,6 +62,7 @@ run(async () => {
       method: { type: 'string' },
       layer: { type: 'string' },
       fuse: { type: 'string' },
+      flip: { type: 'boolean' },
       mode: { type: 'string' },
       contrast: { type: 'string' },
       class: { type: 'string' },
@@ -115,6 +117,7 @@ run(async () => {
     layer: layers?.length === 1 ? layers[0] : undefined,
     layers: layers && layers.length > 1 ? [...layers].sort((a, b) => a - b) : undefined,
     fuse,
+    flip: Boolean(v.flip),
     mode,
     contrast,
     className: v.class,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { Rng } from '../util/rng.ts';
-import { drawSample, type ShapeName } from './synthetic.ts';
+import { drawSample, type SampleStyle, type ShapeName } from './synthetic.ts';
 
 export interface SampleSetSpec {
   dir: string;
@@ -18,6 +18,8 @@ export interface SampleSetSpec {
   seed: number;
   minSize: number;
   maxSize: number;
+  /** Harder photos: wider object sizes, distractors (docs/cam-methods.md's second set). */
+  style?: SampleStyle;
 }
 
 export async function writeSamplePhotos(spec: SampleSetSpec, onProgress?: (done: number, total: number) => void): Promise<{ created: boolean }> {
@@ -34,7 +36,7 @@ export async function writeSamplePhotos(spec: SampleSetSpec, onProgress?: (done:
   for (let i = 0; i < spec.perClass; i++) {
     for (const shape of spec.shapes) {
       const size = spec.minSize + rng.int(spec.maxSize - spec.minSize + 1);
-      const s = drawSample(rng, shape, size);
+      const s = drawSample(rng, shape, size, spec.style);
       const name = `${shape}.${i}.jpg`;
       boxes[name] = s.box;
       jobs.push(

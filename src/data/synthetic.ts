@@ -37,8 +37,16 @@ function inside(shape: ShapeName, u: number, v: number): boolean {
   }
 }
 
+/** A harder set: objects of a wider range of sizes, and distractors that belong to no class. */
+export interface SampleStyle {
+  /** The object's side as a share of the image, drawn uniformly (default 0.25..0.5). */
+  objectScale?: [number, number];
+  /** Distractors: small squares and bars (no class's shape) in other colours (default 0). */
+  clutter?: number;
+}
+
 /** Draws one sample of `shape` on a size x size canvas. */
-export function drawSample(rng: Rng, shape: ShapeName, size: number): Sample {
+export function drawSample(rng: Rng, shape: ShapeName, size: number, style: SampleStyle = {}): Sample {
   const px = new Uint8Array(size * size * 3);
   // Background: a base colour plus a few low-frequency waves and fine noise.
   const base = [rng.uniform(40, 200), rng.uniform(40, 200), rng.uniform(40, 200)];
@@ -49,8 +57,16 @@ export function drawSample(rng: Rng, shape: ShapeName, size: number): Sample {
       for (const w of waves) t += w.amp * Math.sin((w.fx * x + w.fy * y) * (6.283 / size) + w.ph);
       for (let c = 0; c < 3; c++) px[(y * size + x) * 3 + c] = clamp(base[c] + t * (c === 1 ? 0.8 : 1) + rng.uniform(-12, 12));
     }
-  // Object: 25%..50% of the image, fully inside it, in a colour far from the background.
-  const side = Math.max(3, Math.round(size * rng.uniform(0.25, 0.5)));
+  // Distractors first, so that the object is drawn over them.
+  for (let d = 0; d < (style.clutter ?? 0); d++) {
+    const [w, h] = rng.int(2) ? [Math.round(size * rng.uniform(0.06, 0.12)), Math.round(size * rng.uniform(0.06, 0.12))] : [Math.round(size * rng.uniform(0.15, 0.3)), Math.max(2, Math.round(size * 0.05))];
+    const [dx, dy] = [rng.int(size - w + 1), rng.int(size - h + 1)];
+    const tone = [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
+    for (let y = dy; y < dy + h; y++) for (let x = dx; x < dx + w; x++) for (let c = 0; c < 3; c++) px[(y * size + x) * 3 + c] = clamp(tone[c]);
+  }
+  // Object: 25%..50% of the image (or objectScale), fully inside it, in a colour far from the background.
+  const [smallest, largest] = style.objectScale ?? [0.25, 0.5];
+  const side = Math.max(3, Math.round(size * rng.uniform(smallest, largest)));
   const x0 = rng.int(size - side + 1);
   const y0 = rng.int(size - side + 1);
   const color = base.map((b) => (b > 128 ? rng.uniform(0, 60) : rng.uniform(195, 255)));
