@@ -236,6 +236,30 @@ describe('test-time flips', () => {
   }, 120_000);
 });
 
+describe('a one-class model', () => {
+  it('every method draws the class\'s own map: the contrast mode equals the class mode; the command writes it', async () => {
+    const arch: Arch = { blocks: 'c4-p-c6', inputChannels: 3, height: 12, width: 10, classes: 1 };
+    const path = await randomModel(root, arch, 16);
+    for (const method of ['cam', ...METHODS, 'scorecam'] as const) {
+      const [contrast, single] = [await explain(gpuBackend, path, { method, layer: 2, mode: 'contrast' }), await explain(gpuBackend, path, { method, layer: 2, mode: 'class' })];
+      for (let n = 0; n < N; n++) {
+        expect(contrast[n].probs).toEqual(Float32Array.from([1]));
+        expect(contrast[n].raw.every(Number.isFinite), method).toBe(true);
+        expect(worstDiff(contrast[n].raw, single[n].raw), method).toBeLessThanOrEqual(1e-6);
+      }
+    }
+    const photo = join(root, 'one.png');
+    const { inputs } = inputsFor(arch, 3);
+    const sharp = (await import('sharp')).default;
+    await sharp(inputs[0], { raw: { width: arch.width, height: arch.height, channels: 3 } }).png().toFile(photo);
+    const out = join(root, 'one-class');
+    const r = spawnSync(process.execPath, [wgcamBin, 'cam', path, photo, '--json', '--out', out], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(join(out, 'one.json'), 'utf8'));
+    expect([json.predictions.length, json.map.class, json.map.contrast]).toEqual([1, 'class 0', null]);
+  }, 60_000);
+});
+
 describe('fused layers', () => {
   it('resamples a map by receptive-field geometry and fuses by max, mean or product', () => {
     const grid = { h: 2, w: 3, offset: 0.5, stride: 2 };

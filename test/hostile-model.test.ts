@@ -119,7 +119,7 @@ describe('every field is checked, every error names the file', () => {
     expect(refusal(await withMeta((m) => (m.format_version = 'abc')))).toBe('metadata \'format_version\' is "abc", not a version number');
     expect(refusal(await withMeta((m) => (m.val_accuracy = 'NaN')))).toBe('metadata \'val_accuracy\' is "NaN", not a number in 0..1');
     expect(refusal(await withMeta((m) => (m.arch = JSON.stringify({ ...arch, height: 1e9 }))))).toMatch(/has height 1000000000; need 1\.\.8192/);
-    expect(refusal(await withMeta((m) => (m.arch = JSON.stringify({ ...arch, classes: 1 }))))).toMatch(/has 1 classes; need 2\.\./);
+    expect(refusal(await withMeta((m) => (m.arch = JSON.stringify({ ...arch, classes: 0 }))))).toMatch(/has 0 classes; need 1\.\./);
   });
 
   it('training state and optimizer tensors are checked too (a resume trusts them)', async () => {

@@ -98,7 +98,8 @@ function validArch(path: string, raw: unknown): Arch {
   for (const k of ['height', 'width'] as const) {
     if (!isInt(raw[k], 1, MAX_INPUT_SIDE)) throw new ModelFileError(`${path}: metadata 'arch' has ${k} ${describeValue(raw[k])}; need 1..${MAX_INPUT_SIDE}`);
   }
-  if (!isInt(raw.classes, 2, MAX_CLASSES)) throw new ModelFileError(`${path}: metadata 'arch' has ${describeValue(raw.classes)} classes; need 2..${MAX_CLASSES}`);
+  // One class is a model too (its CAM is that class's map); training needs two (data/layout.ts).
+  if (!isInt(raw.classes, 1, MAX_CLASSES)) throw new ModelFileError(`${path}: metadata 'arch' has ${describeValue(raw.classes)} classes; need 1..${MAX_CLASSES}`);
   const arch: Arch = { blocks: raw.blocks, inputChannels: raw.inputChannels as number, height: raw.height as number, width: raw.width as number, classes: raw.classes as number };
   try {
     featureShapes(arch);
