@@ -180,35 +180,21 @@ export class Explainer {
    */
   private async explainBatchByGradient(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
     const { arch } = this.model;
-    const layer = o.layer ?? this.model.convCount;
-    const blocks = blocksThroughConv(arch.blocks, layer);
-    const N = inputs.length;
-    const [K, h, w] = featureShapes({ ...arch, blocks }).at(-1)!;
-    const HW = h * w;
-    const geo = cellGeometry(blocks);
-    const per = arch.inputChannels * arch.height * arch.width;
-    const pixels = new Uint8Array(N * per);
-    inputs.forEach((img, i) => pixels.set(img, i * per));
+    const { layer, N, K, h, w, HW, geo, x: input } = this.atLayer(inputs, o);
     const params = this.model.parameters().map(([, t]) => t);
     const trainable = params.map((t) => t.requiresGrad);
     params.forEach((t) => (t.requiresGrad = false)); // only the activations' gradient is wanted
     let gradient: Tensor | null = null;
     try {
       const outs = tidy(() => {
-        const x = imagesToTensor(this.backend, packBytes(pixels), new Float32Array(N), { N, C: arch.inputChannels, H: arch.height, W: arch.width });
-        const A = this.model.forwardTo(x, layer);
+        const A = this.model.forwardTo(input(), layer);
         A.requiresGrad = true;
         const { logits } = this.model.forwardFrom(A, layer);
         const mode = o.mode === 'raw' ? 'class' : o.mode;
         const coef = this.backend.run(camTargets, { logits: logits.storage }, { N, J: arch.classes, mode, contrast: o.contrast, cls: o.cls }).coef;
         backward(classScores(logits, new Tensor(this.backend, coef, logits.shape)));
         gradient = A.grad;
-        const probs = softmax(logits);
-        const r = this.backend.run(gradCam, { A: A.storage, G: A.grad!.storage }, { N, K, HW, method: o.method as GradientMethod }) as Record<'weights' | 'raw' | 'norm' | 'u8', Storage>;
-        this.backend.free(r.weights);
-        const ups = this.upsampleAll(r.norm, photos, { h, w, HW, geo });
-        const inputUps = o.inputMaps ? this.upsampleAll(r.norm, this.inputSized(N), { h, w, HW, geo }) : [];
-        return { probs, r: { raw: r.raw, norm: r.norm, u8: r.u8 }, ups, inputUps };
+        return this.drawWeighted(A, A.grad!, o.method as GradientMethod, softmax(logits), photos, { N, K, h, w, geo }, o.inputMaps);
       });
       return await this.readBack(outs, photos, N, HW, w, h, false);
     } finally {
@@ -228,20 +214,12 @@ export class Explainer {
    */
   private async explainBatchByScore(inputs: Uint8Array[], photos: Photo[], o: CamOptions): Promise<Explained[]> {
     const { arch } = this.model;
-    const layer = o.layer ?? this.model.convCount;
-    const blocks = blocksThroughConv(arch.blocks, layer);
-    const N = inputs.length;
     const J = arch.classes;
-    const [K, h, w] = featureShapes({ ...arch, blocks }).at(-1)!;
-    const HW = h * w;
     const inHW = arch.height * arch.width;
-    const geo = cellGeometry(blocks);
-    const per = arch.inputChannels * inHW;
-    const pixels = new Uint8Array(N * per);
-    inputs.forEach((img, i) => pixels.set(img, i * per));
+    const { layer, N, K, h, w, HW, geo, x: input } = this.atLayer(inputs, o);
     const { x, A, coef } = noGrad(() =>
       tidy(() => {
-        const x = imagesToTensor(this.backend, packBytes(pixels), new Float32Array(N), { N, C: arch.inputChannels, H: arch.height, W: arch.width });
+        const x = input();
         const A = this.model.forwardTo(x, layer);
         const logits = this.model.forwardFrom(A, layer).logits;
         const mode = o.mode === 'raw' ? 'class' : o.mode;
@@ -293,15 +271,7 @@ export class Explainer {
       const constant = new Float32Array(N * K * HW);
       for (let c = 0; c < N * K; c++) constant.fill(weights[c], c * HW, (c + 1) * HW);
       const outs = noGrad(() =>
-        tidy(() => {
-          const G = Tensor.fromArray(this.backend, constant, A.shape);
-          const probs = softmax(this.model.forward(x));
-          const r = this.backend.run(gradCam, { A: A.storage, G: G.storage }, { N, K, HW, method: 'gradcam' as const }) as Record<'weights' | 'raw' | 'norm' | 'u8', Storage>;
-          this.backend.free(r.weights);
-          const ups = this.upsampleAll(r.norm, photos, { h, w, HW, geo });
-          const inputUps = o.inputMaps ? this.upsampleAll(r.norm, this.inputSized(N), { h, w, HW, geo }) : [];
-          return { probs, r: { raw: r.raw, norm: r.norm, u8: r.u8 }, ups, inputUps };
-        }),
+        tidy(() => this.drawWeighted(A, Tensor.fromArray(this.backend, constant, A.shape), 'gradcam', softmax(this.model.forward(x)), photos, { N, K, h, w, geo }, o.inputMaps)),
       );
       return await this.readBack(outs, photos, N, HW, w, h, false);
     } finally {
@@ -375,6 +345,34 @@ export class Explainer {
         inputMap: base.inputMap ? fuseMaps(perLayer.map((r) => r[n].inputMap!), mode) : undefined,
       };
     });
+  }
+
+  /** A batch explained at a conv layer: the layer, its map's shape and geometry, and the batch as an input tensor (made on call). */
+  private atLayer(inputs: Uint8Array[], o: CamOptions) {
+    const { arch } = this.model;
+    const layer = o.layer ?? this.model.convCount;
+    const blocks = blocksThroughConv(arch.blocks, layer);
+    const N = inputs.length;
+    const [K, h, w] = featureShapes({ ...arch, blocks }).at(-1)!;
+    const per = arch.inputChannels * arch.height * arch.width;
+    const pixels = new Uint8Array(N * per);
+    inputs.forEach((img, i) => pixels.set(img, i * per));
+    const x = () => imagesToTensor(this.backend, packBytes(pixels), new Float32Array(N), { N, C: arch.inputChannels, H: arch.height, W: arch.width });
+    return { layer, N, K, h, w, HW: h * w, geo: cellGeometry(blocks), x };
+  }
+
+  /** Activations A weighted by G as `method` weighs them (the gradcam kernel), with the upsampled maps: what readBack reads. */
+  private drawWeighted(A: Tensor, G: Tensor, method: GradientMethod, probs: Tensor, photos: Photo[], m: { N: number; K: number; h: number; w: number; geo: { offset: number; stride: number } }, inputMaps?: boolean) {
+    const HW = m.h * m.w;
+    const r = this.backend.run(gradCam, { A: A.storage, G: G.storage }, { N: m.N, K: m.K, HW, method }) as Record<'weights' | 'raw' | 'norm' | 'u8', Storage>;
+    this.backend.free(r.weights);
+    const grid = { h: m.h, w: m.w, HW, geo: m.geo };
+    return {
+      probs,
+      r: { raw: r.raw, norm: r.norm, u8: r.u8 },
+      ups: this.upsampleAll(r.norm, photos, grid),
+      inputUps: inputMaps ? this.upsampleAll(r.norm, this.inputSized(m.N), grid) : [],
+    };
   }
 
   /** N stand-ins for photos at the network input's size (where the input maps are drawn). */
