@@ -53,6 +53,7 @@ Options:
   --verify         only the kernel checks (every variant on awkward shapes), no timing
   --vs tfjs        head-to-head with TensorFlow.js (WebGPU and WASM) on the same adapter
   --vs onnxruntime inference against ONNX Runtime's CPU provider on the exported model
+  --vs torch       training step and inference against PyTorch on the CPU (python3-torch)
   -h, --help       this help
 `;
 /** The options, checked before anything is set up (a typo must not cost a 13-minute run). */
@@ -63,7 +64,7 @@ function options() {
     HELP,
   );
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (see --help)`);
-  if (o.vs !== undefined && o.vs !== 'tfjs' && o.vs !== 'onnxruntime') throw new UsageError(`--vs ${o.vs}: the peers to compare with are tfjs and onnxruntime`);
+  if (o.vs !== undefined && o.vs !== 'tfjs' && o.vs !== 'onnxruntime' && o.vs !== 'torch') throw new UsageError(`--vs ${o.vs}: the peers to compare with are tfjs, onnxruntime and torch`);
   const quick = Boolean(o.quick);
   return { ...o, quick, sizes: o.size !== undefined ? [int('size', o.size, 0, 16)] : quick ? [64] : [64, 224] };
 }
@@ -460,6 +461,7 @@ async function main(): Promise<void> {
 run(async () => {
   if (opts.vs === 'tfjs') await (await import('./vs-tfjs.ts')).vsTfjs({ size: opts.size === undefined ? 64 : SIZES[0], quick });
   else if (opts.vs === 'onnxruntime') await (await import('./vs-onnxruntime.ts')).vsOnnxRuntime({ sizes: opts.size === undefined ? [64, 224] : SIZES, quick });
+  else if (opts.vs === 'torch') await (await import('./vs-torch.ts')).vsTorch({ sizes: opts.size === undefined ? [64, 224] : SIZES, quick });
   else await main();
   return process.exitCode === undefined ? 0 : Number(process.exitCode);
 });

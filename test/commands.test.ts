@@ -46,6 +46,13 @@ describe('wgcam', () => {
     expect(wgcam(['bench', '--size', '8'])).toMatchObject({ code: 2, err: 'wgcam: --size 8: must be an integer >= 16' });
     expect(wgcam(['cam', model, '--out'])).toMatchObject({ code: 2, err: 'wgcam: --out needs a value (see --help)' });
     expect(wgcam(['train', '--data', data, '--resume=yes'])).toMatchObject({ code: 2, err: 'wgcam: --resume takes no value (see --help)' });
+    expect(wgcam(['bench', '--vs', 'pytorch'])).toMatchObject({ code: 2, err: 'wgcam: --vs pytorch: the peers to compare with are tfjs, onnxruntime and torch' });
+  });
+
+  it('bench --vs torch without PyTorch says how to install it', () => {
+    const r = spawnSync(process.execPath, [wgcamBin, 'bench', '--vs', 'torch', '--quick'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, WGCAM_PYTHON: join(root, 'no-such-python') } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/--vs torch needs PyTorch: on Debian or Ubuntu `apt-get install python3-torch`/);
   });
 
   it('npm run from a subfolder resolves relative paths against that folder', () => {
