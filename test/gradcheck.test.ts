@@ -120,6 +120,19 @@ describe('finite differences (float64)', () => {
     });
   }
 
+  /** The largest difference between `grad` and central differences of `f` over `data` (changed in place and restored), relative to the largest numeric value (at least 1e-3). */
+  const gradientError = (data: Float64Array, grad: Float64Array, f: () => number) => {
+    const numeric = data.map((keep, k) => {
+      data[k] = keep + H;
+      const up = f();
+      data[k] = keep - H;
+      const down = f();
+      data[k] = keep;
+      return (up - down) / (2 * H);
+    });
+    return Math.max(...numeric.map((v, k) => Math.abs(v - grad[k]))) / Math.max(1e-3, ...numeric.map(Math.abs));
+  };
+
   it('a whole classifier through autograd (conv, pool, GAP, dense, softmax-CE)', () => {
     const cpu = new CpuBackend({ float64: true });
     const model = new Classifier(cpu, { blocks: 'c4-p-c3', inputChannels: 2, height: 9, width: 8, classes: 3 }, new Rng(5));
@@ -133,17 +146,7 @@ describe('finite differences (float64)', () => {
       const data = p.storage as Float64Array;
       const grad = p.grad!.storage as Float64Array;
       expect(data).toBeInstanceOf(Float64Array);
-      const numeric = data.map((keep, k) => {
-        data[k] = keep + H;
-        const up = loss();
-        data[k] = keep - H;
-        const down = loss();
-        data[k] = keep;
-        return (up - down) / (2 * H);
-      });
-      const scale = Math.max(1e-3, ...numeric.map(Math.abs));
-      const err = Math.max(...numeric.map((v, k) => Math.abs(v - grad[k])));
-      expect(err / scale, name).toBeLessThan(TOL);
+      expect(gradientError(data, grad, loss), name).toBeLessThan(TOL);
     }
   });
 
@@ -169,16 +172,7 @@ describe('finite differences (float64)', () => {
       tidy(() => backward(classScores(model.forwardFrom(A, layer).logits, Tensor.fromArray(cpu, coefficients, [2, 3]))));
       const data = A.storage as Float64Array;
       const grad = A.grad!.storage as Float64Array;
-      const numeric = data.map((keep, k) => {
-        data[k] = keep + H;
-        const up = score();
-        data[k] = keep - H;
-        const down = score();
-        data[k] = keep;
-        return (up - down) / (2 * H);
-      });
-      const scale = Math.max(1e-3, ...numeric.map(Math.abs));
-      expect(Math.max(...numeric.map((v, k) => Math.abs(v - grad[k]))) / scale, `layer ${layer}`).toBeLessThan(TOL);
+      expect(gradientError(data, grad, score), `layer ${layer}`).toBeLessThan(TOL);
       for (const [name, p] of model.parameters()) expect(p.grad, name).toBeNull();
     }
   });
