@@ -198,14 +198,14 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
     const got = await runOnGpu(gpu, k, v, vin, vp);
     const err = Math.max(...Object.values(outputErrors(k, got, want, vin, vp)));
     errors.set(v.name, err);
-    if (!(err <= toleranceAt(k, vp))) {
+    if (!(err <= toleranceAt(k, vp, v))) {
       // A wrong kernel is not timed; the run goes on and exits non-zero.
-      failures.push(`${k.name}/${v.name} at ${label}: error ${err} over tolerance ${toleranceAt(k, vp)}`);
+      failures.push(`${k.name}/${v.name} at ${label}: error ${err} over tolerance ${toleranceAt(k, vp, v)}`);
       console.error(`  FAILED validation: ${failures.at(-1)}`);
       process.exitCode = 1;
     }
   }
-  const variants = supported.filter((v) => errors.get(v.name)! <= toleranceAt(k, vp));
+  const variants = supported.filter((v) => errors.get(v.name)! <= toleranceAt(k, vp, v));
   if (!variants.length) return;
   const inputs = randomInputs(k, p, rng);
   const bufs = stageOnGpu(gpu, k, inputs, p);

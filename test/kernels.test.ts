@@ -21,7 +21,7 @@ for (const k of kernels) {
           if (!isSupported(v, gpu)) ctx.skip();
           const errors = await validate(gpu, k, v, p, new Rng(7).fn);
           for (const [name, err] of Object.entries(errors)) {
-            expect(err, `${name} relative error`).toBeLessThanOrEqual(toleranceAt(k, p));
+            expect(err, `${name} relative error`).toBeLessThanOrEqual(toleranceAt(k, p, v));
           }
         });
       }

@@ -7,8 +7,9 @@
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
-import { floats, launch1d, launchPerGroup, type FloatArray, type HostArray, type KernelDef } from './kernel.ts';
+import { floats, launch1d, launchPerGroup, type FloatArray, type GpuVariant, type HostArray, type KernelDef } from './kernel.ts';
 import { maxPool2, maxPool2ReluArgmax, reluPoolArgmax } from './pooling.ts';
+import { winogradConv, type WinogradTile } from './winograd.ts';
 
 export interface ConvShape {
   N: number;
@@ -196,6 +197,19 @@ function convSubgroup(
   });
 }
 
+/**
+ * Winograd F(2x2,3x3) and F(4x4,3x3) (see winograd.ts): never a kernel's default, only where
+ * a measured per-layer choice picks them (nn/conv-choice.ts). F(2x2) rounds like the direct
+ * kernels (largest error seen at 3..256 channels, relative to the largest output: 8e-7);
+ * F(4x4)'s transforms (entries up to 8 and 1/24) cost bits: up to 1.1e-5 seen, hence 5e-5.
+ */
+function winogradVariants<P>(run: (tile: WinogradTile) => GpuVariant<P>['run']): GpuVariant<P>[] {
+  return [
+    { name: 'winograd2', run: run(2), supported: hasSubgroups8, byMeasuredChoice: true },
+    { name: 'winograd4', run: run(4), supported: hasSubgroups8, byMeasuredChoice: true, tolerance: 5e-5 },
+  ];
+}
+
 type ConvImpl = typeof convTiled;
 
 function gradInputWith(impl: ConvImpl) {
@@ -220,6 +234,7 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
     { name: 'tiled', run: (gpu, b, s) => convTiled(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
     { name: 'vec4', run: (gpu, b, s) => convVec4(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
     { name: 'subgroup', run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true), supported: hasSubgroups8 },
+    ...winogradVariants<ConvForwardParams>((tile) => (gpu, b, s) => winogradConv(gpu, { x: b.x, w: b.w, b: b.b, y: b.y, shape: s, pad: 0, relu: s.relu, flip: false, tile })),
   ],
   tolerance: 1e-5,
   cases: [
@@ -232,6 +247,7 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
     { N: 3, Ci: 7, H: 9, W: 6, Co: 12, relu: true }, // 4-column tiles, a partial row tile
     { N: 1, Ci: 3, H: 6, W: 66, Co: 9, relu: true }, // 16-column tiles
     { N: 2, Ci: 2, H: 9, W: 52, Co: 5, relu: false }, // 16-column tiles, the last one partial
+    { N: 1, Ci: 261, H: 6, W: 7, Co: 3, relu: false }, // Winograd: input channels in two GEMM launches
   ],
   flops: convFlops,
 };
@@ -312,6 +328,9 @@ export const conv2dReluMaxPool: KernelDef<ConvPoolParams> = {
       run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, null, s, 0, true, true, false, b.pooled, b.argmax ?? null),
       supported: hasSubgroups8,
     },
+    ...winogradVariants<ConvPoolParams>((tile) => (gpu, b, s) =>
+      winogradConv(gpu, { x: b.x, w: b.w, b: b.b, y: null, pooled: b.pooled, argmax: b.argmax ?? null, shape: s, pad: 0, relu: true, flip: false, tile }),
+    ),
   ],
   tolerance: 1e-5,
   outputError: { argmax: argmaxValueError },
@@ -349,6 +368,9 @@ export const conv2dGradInput: KernelDef<ConvShape> = {
       run: (gpu, b, s) => convSubgroup(gpu, b.dy, b.w, b.w, b.dx, { N: s.N, Ci: s.Co, H: s.H - 2, W: s.W - 2, Co: s.Ci }, 2, false, false, true),
       supported: hasSubgroups8,
     },
+    ...winogradVariants<ConvShape>((tile) => (gpu, b, s) =>
+      winogradConv(gpu, { x: b.dy, w: b.w, b: null, y: b.dx, shape: { N: s.N, Ci: s.Co, H: s.H - 2, W: s.W - 2, Co: s.Ci }, pad: 2, relu: false, flip: true, tile }),
+    ),
   ],
   tolerance: 1e-5,
   cases: [
@@ -358,6 +380,7 @@ export const conv2dGradInput: KernelDef<ConvShape> = {
     { N: 1, Ci: 3, H: 10, W: 9, Co: 33 },
     { N: 2, Ci: 70, H: 6, W: 13, Co: 4 },
     { N: 2, Ci: 5, H: 8, W: 50, Co: 4 }, // 16-column tiles, the last one partial
+    { N: 1, Ci: 3, H: 5, W: 6, Co: 259 }, // Winograd: output channels summed in two GEMM launches
   ],
   flops: convFlops,
 };

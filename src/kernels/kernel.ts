@@ -25,6 +25,10 @@ export interface GpuVariant<P> {
   run(gpu: Gpu, bufs: Record<string, GPUBuffer>, p: P): void;
   /** Whether this device can run it (absent: every device can). */
   supported?(gpu: Gpu): boolean;
+  /** Never the default: runs only where a measured per-layer choice picks it (see nn/conv-plan.ts). */
+  byMeasuredChoice?: boolean;
+  /** Its own tolerance where its arithmetic rounds differently (Winograd's transforms). */
+  tolerance?: number;
 }
 
 export interface KernelDef<P> {
@@ -62,9 +66,9 @@ export interface KernelDef<P> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyKernel = KernelDef<any>;
 
-/** The error allowed at shape `p`. */
-export function toleranceAt<P>(k: KernelDef<P>, p: P): number {
-  return k.toleranceFor?.(p) ?? k.tolerance;
+/** The error allowed at shape `p` (of variant `v`, where it states its own). */
+export function toleranceAt<P>(k: KernelDef<P>, p: P, v?: GpuVariant<P>): number {
+  return Math.max(v?.tolerance ?? 0, k.toleranceFor?.(p) ?? k.tolerance);
 }
 
 export function isSupported<P>(v: GpuVariant<P>, gpu: Gpu): boolean {
@@ -72,7 +76,7 @@ export function isSupported<P>(v: GpuVariant<P>, gpu: Gpu): boolean {
 }
 
 export function defaultVariant<P>(k: KernelDef<P>, gpu: Gpu): GpuVariant<P> {
-  for (let i = k.variants.length - 1; i > 0; i--) if (isSupported(k.variants[i], gpu)) return k.variants[i];
+  for (let i = k.variants.length - 1; i > 0; i--) if (isSupported(k.variants[i], gpu) && !k.variants[i].byMeasuredChoice) return k.variants[i];
   return k.variants[0];
 }
 
