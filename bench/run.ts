@@ -34,7 +34,7 @@ import { createReplicas, destroyReplicas, parallelStep } from '../src/train/data
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { medianMs, runsToFill, sampleMs } from './timing.ts';
+import { medianMs, runsToFill, sampleMs } from '../src/util/timing.ts';
 import { fail, int, parse, run, UsageError } from '../src/cli/main.ts';
 import { defaultMemoryLimit } from '../src/nn/machine-memory.ts';
 

@@ -21,7 +21,7 @@ import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { tidy } from '../src/tensor/tensor.ts';
 import { Rng } from '../src/util/rng.ts';
-import { sampleMs } from './timing.ts';
+import { sampleMs } from '../src/util/timing.ts';
 
 type Ort = typeof import('onnxruntime-node');
 

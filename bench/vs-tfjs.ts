@@ -20,7 +20,7 @@ import { conv2dForward, conv2dGradInput, conv2dGradWeight } from '../src/kernels
 import { defaultVariant } from '../src/kernels/kernel.ts';
 import { randomInputs, releaseAll, stageOnGpu } from '../src/kernels/harness.ts';
 import { Rng } from '../src/util/rng.ts';
-import { medianMs, runsToFill, sampleMs } from './timing.ts';
+import { medianMs, runsToFill, sampleMs } from '../src/util/timing.ts';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 const BATCH = 16;
@@ -29,7 +29,7 @@ const CONV_FLOPS = 2 * CONV.N * CONV.Co * (CONV.H - 2) * (CONV.W - 2) * CONV.Ci 
 const TARGET_SAMPLE_MS = 20;
 const MAX_RUNS_PER_SAMPLE = 64;
 
-/** Median ms of one `step` after a warm-up (shader compilation, allocation); see timing.ts. */
+/** Median ms of one `step` after a warm-up (shader compilation, allocation); see src/util/timing.ts. */
 async function median(reps: number, step: () => void, finish: () => Promise<void>): Promise<number> {
   await sampleMs(1, step, finish);
   return medianMs(reps, await runsToFill(TARGET_SAMPLE_MS, MAX_RUNS_PER_SAMPLE, step, finish), step, finish);

@@ -21,7 +21,7 @@ import { trainStep, type Batch } from '../src/nn/train-step.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Tensor, tidy } from '../src/tensor/tensor.ts';
 import { Rng } from '../src/util/rng.ts';
-import { sampleMs } from './timing.ts';
+import { sampleMs } from '../src/util/timing.ts';
 
 const BATCH = 16;
 

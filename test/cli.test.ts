@@ -9,7 +9,8 @@ import { loadModelFile } from '../src/io/model-file.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'wgcam-cli-'));
 const data = join(root, 'data');
-const tiny = ['--data', data, '--size', '16', '--arch', 'c4-p-c8', '--batch', '8', '--seed', '3'];
+// Fixed kernels: two fresh runs must train alike (a measured choice may differ between them).
+const tiny = ['--data', data, '--size', '16', '--arch', 'c4-p-c8', '--batch', '8', '--seed', '3', '--conv-kernels', 'winograd4'];
 
 function cli(script: string, args: string[]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${script}.ts`, ...args], { encoding: 'utf8', timeout: 180_000 });
@@ -56,6 +57,44 @@ describe('npm run train', () => {
     const a = loadModelFile(join(whole, 'model.bin')).weights;
     const b = loadModelFile(join(split, 'model.bin')).weights;
     for (const [name, w] of a) expect(Array.from(b.get(name)!), name).toEqual(Array.from(w));
+  });
+
+  it('keeps the per-layer kernel choice in every checkpoint; --resume repeats it, bit for bit', () => {
+    const whole = join(root, 'wino-whole');
+    const split = join(root, 'wino-split');
+    expect(cli('train', [...tiny, '--epochs', '2', '--out', whole]).code).toBe(0);
+    const recorded = loadModelFile(join(whole, 'epoch-001.bin')).meta.training!.convKernels!;
+    // c4-p-c8: conv1 pooled forward, conv2 forward and grad-input.
+    expect(recorded.map((c) => `${c.kernel} ${c.shape} ${c.variant}`)).toEqual([
+      'conv2d_relu_maxpool 3->4 16x16 winograd4',
+      'conv2d_forward 4->8 7x7 winograd4',
+      'conv2d_grad_input 4->8 7x7 winograd4',
+    ]);
+    expect(cli('train', [...tiny, '--epochs', '1', '--out', split]).code).toBe(0);
+    // Without the flag: the checkpoint's choice, not a new measurement nor the defaults.
+    const args = tiny.slice(0, -2);
+    const r = cli('train', [...args, '--epochs', '2', '--out', split, '--resume']);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toMatch(/conv kernels \(measured/);
+    const a = loadModelFile(join(whole, 'model.bin'));
+    const b = loadModelFile(join(split, 'model.bin'));
+    expect(b.meta.training!.convKernels).toEqual(recorded);
+    for (const [name, w] of a.weights) expect(Array.from(b.weights.get(name)!), name).toEqual(Array.from(w));
+    // A fixed mode that contradicts the record is refused, naming it.
+    const direct = cli('train', [...args, '--epochs', '3', '--out', split, '--resume', '--conv-kernels', 'direct']);
+    expect(direct.code).toBe(1);
+    expect(direct.err).toMatch(/--conv-kernels direct contradicts the run being resumed, which chose winograd4 by layer/);
+  });
+
+  it('measures the kernels per layer on a fresh run and says what it chose', () => {
+    const out = join(root, 'measured');
+    const r = cli('train', [...tiny.slice(0, -2), '--epochs', '1', '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/conv kernels \(measured at batch 8\): conv1 forward \w+.*; conv2 forward \w+.*, grad-input \w+/);
+    const choices = loadModelFile(join(out, 'model.bin')).meta.training!.convKernels!;
+    expect(choices.map((c) => c.kernel)).toEqual(['conv2d_relu_maxpool', 'conv2d_forward', 'conv2d_grad_input']);
+    for (const c of choices) expect(['subgroup', 'vec4', 'winograd2', 'winograd4']).toContain(c.variant);
+    expect(cli('train', [...tiny.slice(0, -2), '--epochs', '1', '--out', out, '--overwrite', '--conv-kernels', 'fast']).err).toMatch(/--conv-kernels fast: use measured, direct, winograd2, winograd4/);
   });
 
   it('Ctrl-C finishes the step, saves a loadable checkpoint and exits; --resume then matches an uninterrupted run', async () => {

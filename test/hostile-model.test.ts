@@ -128,6 +128,17 @@ describe('every field is checked, every error names the file', () => {
       const path = await withMeta((m) => (m.training = JSON.stringify({ ...t, [field]: value })));
       expect(refusal(path)).toBe(`metadata 'training' has an invalid ${field}`);
     }
+    // The recorded kernel choices: a resume runs what they name.
+    const good = { kernel: 'conv2d_forward', shape: '3->4 16x16', variant: 'winograd4' };
+    const kernels = async (value: unknown) => refusal(await withMeta((m) => (m.training = JSON.stringify({ ...t, convKernels: value }))));
+    expect(await kernels({ length: 1 })).toBe("metadata 'training' has an invalid convKernels (not a list of choices)");
+    expect(await kernels(Array(9000).fill(good))).toBe("metadata 'training' has an invalid convKernels (not a list of choices)");
+    expect(await kernels([good, 7])).toBe("metadata 'training' has an invalid convKernels entry 2");
+    expect(await kernels([{ ...good, kernel: '__proto__' }])).toBe('metadata \'training\' has an invalid convKernels entry 1 (kernel "__proto__")');
+    expect(await kernels([{ ...good, kernel: 'constructor' }])).toBe('metadata \'training\' has an invalid convKernels entry 1 (kernel "constructor")');
+    expect(await kernels([{ ...good, variant: 'fastest' }])).toBe('metadata \'training\' has an invalid convKernels entry 1 (variant "fastest" of conv2d_forward)');
+    expect(await kernels([{ ...good, shape: '3->4 16x16; rm -rf' }])).toMatch(/invalid convKernels entry 1 \(shape "3->4 16x16; rm -rf"\)/);
+    expect(loadModelFile(await withMeta((m) => (m.training = JSON.stringify({ ...t, convKernels: [good] })))).meta.training!.convKernels).toEqual([good]);
     const base = join(dir, `opt-${n++}.bin`);
     await saveModel(base, new Classifier(new CpuBackend(), arch, new Rng(1)), meta);
     const st = readSafetensors(base);

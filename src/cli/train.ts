@@ -1,6 +1,6 @@
 /** npm run train -- --data DIR [options] */
 import { DEFAULT_ARCH } from '../nn/model.ts';
-import { train } from '../train/trainer.ts';
+import { CONV_KERNEL_MODES, train, type ConvKernelsMode } from '../train/trainer.ts';
 import { int, memoryLimit, optionalInt, optionalNum, parse, run, UsageError } from './main.ts';
 import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 import { Progress } from '../util/progress.ts';
@@ -35,6 +35,11 @@ Options:
   --val-split X        share of each class held out for validation (default 0.2)
   --no-flip            no random horizontal flips (augmentation is on by default)
   --classes LIST       IDX only: class subset by name or index, e.g. Sneaker,Sandal
+  --conv-kernels MODE  measured (default): time the direct and Winograd convolutions at
+                       each layer's shape before the first step and keep the fastest (the
+                       choice goes into the checkpoints, so --resume repeats it); direct:
+                       the direct kernels throughout; winograd2 | winograd4: Winograd
+                       F(2x2,3x3) or F(4x4,3x3) wherever the adapter runs it
   --cache DIR          where decoded images are cached (default DATA/.wgcam-cache, or
                        DATA/train/.wgcam-cache for the Kaggle layout)
   --resume             continue from the newest checkpoint in --out, with its settings
@@ -73,6 +78,7 @@ run(async () => {
       'val-split': { type: 'string' },
       'no-flip': { type: 'boolean' },
       classes: { type: 'string' },
+      'conv-kernels': { type: 'string' },
       cache: { type: 'string' },
       resume: { type: 'boolean' },
       overwrite: { type: 'boolean' },
@@ -92,6 +98,8 @@ run(async () => {
   if (!v.data) throw new UsageError('--data DIR is required (see --help)');
   const optimizer = v.optimizer;
   if (optimizer !== undefined && optimizer !== 'adam' && optimizer !== 'sgd') throw new UsageError(`--optimizer ${optimizer}: use adam or sgd`);
+  const convKernels = v['conv-kernels'];
+  if (convKernels !== undefined && !CONV_KERNEL_MODES.includes(convKernels as ConvKernelsMode)) throw new UsageError(`--conv-kernels ${convKernels}: use ${CONV_KERNEL_MODES.join(', ')}`);
   if (v.resume && v.overwrite) throw new UsageError('--resume and --overwrite contradict each other: continue the run in --out, or start over');
   const out = v.out ?? 'runs/latest';
   const watch = v.watch === undefined ? 0 : int('watch', v.watch, 0, 0);
@@ -117,6 +125,7 @@ run(async () => {
       overwrite: Boolean(v.overwrite),
       cache: v.cache,
       classes: v.classes,
+      convKernels: convKernels as ConvKernelsMode | undefined,
       flip: v['no-flip'] ? false : undefined,
       afterEpoch: watch > 0 ? watchCallback(out, watch) : undefined,
       keep: v.keep === 'all' ? Infinity : optionalInt('keep', v.keep),

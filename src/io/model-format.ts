@@ -6,6 +6,8 @@
  * model-file.ts reads and writes files. See docs/model-format.md.
  */
 import { featureShapes, parseBlocks, type Arch, Classifier } from '../nn/model.ts';
+import { conv2dForward, conv2dGradInput, conv2dReluMaxPool } from '../kernels/conv2d.ts';
+import type { ConvChoice } from '../kernels/conv-choice-key.ts';
 import type { Backend } from '../tensor/backend.ts';
 import { Rng } from '../util/rng.ts';
 import { describeValue, ModelFileError, quoteName, type SafetensorsFile } from './safetensors-format.ts';
@@ -38,6 +40,11 @@ export interface TrainingState {
   weightDecay?: number;
   /** The --classes subset of an IDX run, as given. */
   classesOption?: string;
+  /**
+   * The convolution variant of each layer shape, measured when the run started (absent in
+   * checkpoints from before: those ran every kernel's default).
+   */
+  convKernels?: ConvChoice[];
 }
 
 export interface ModelMeta {
@@ -156,7 +163,26 @@ function validTraining(path: string, raw: unknown): TrainingState {
     if (typeof raw.classesOption !== 'string' || raw.classesOption.length > 10_000) throw bad('classesOption');
     t.classesOption = raw.classesOption;
   }
+  if (raw.convKernels !== undefined) t.convKernels = validConvKernels(raw.convKernels, bad);
   return t;
+}
+
+/** Two convolutions per conv layer, far more layers than any arch a file can hold. */
+const MAX_CONV_CHOICES = 2 * 4096;
+/** The kernels a choice may name, with their variants. */
+const CONV_VARIANTS = new Map([conv2dForward, conv2dReluMaxPool, conv2dGradInput].map((k) => [k.name, k.variants.map((v) => v.name)]));
+
+function validConvKernels(raw: unknown, bad: (what: string) => ModelFileError): ConvChoice[] {
+  if (!Array.isArray(raw) || raw.length > MAX_CONV_CHOICES) throw bad('convKernels (not a list of choices)');
+  return raw.map((c, i) => {
+    const what = `convKernels entry ${i + 1}`;
+    if (!isObject(c) || typeof c.kernel !== 'string' || typeof c.shape !== 'string' || typeof c.variant !== 'string') throw bad(what);
+    const variants = CONV_VARIANTS.get(c.kernel);
+    if (!variants) throw bad(`${what} (kernel ${describeValue(c.kernel)})`);
+    if (!variants.includes(c.variant)) throw bad(`${what} (variant ${describeValue(c.variant)} of ${c.kernel})`);
+    if (!/^\d{1,5}->\d{1,5} \d{1,6}x\d{1,6}$/.test(c.shape)) throw bad(`${what} (shape ${describeValue(c.shape)})`);
+    return { kernel: c.kernel, shape: c.shape, variant: c.variant };
+  });
 }
 
 function validFigure(path: string, m: Record<string, string>, key: string, max: number): number | undefined {

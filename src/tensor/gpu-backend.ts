@@ -2,11 +2,15 @@
 import type { Gpu } from '../gpu/runtime.ts';
 import { defaultVariant, isSupported, type GpuVariant, type HostArray, type KernelDef } from '../kernels/kernel.ts';
 import type { Backend, Storage } from './backend.ts';
+import { convShapeKey, type ConvChoice } from '../kernels/conv-choice-key.ts';
+import type { ConvShape } from '../kernels/conv2d.ts';
 
 export class GpuBackend implements Backend {
   readonly kind = 'gpu';
   /** Kernel name -> variant name, to run something other than each kernel's default. */
   private choice = new Map<string, string>();
+  /** `${kernel} ${convShapeKey}` -> variant: the measured per-layer choices of a training run. */
+  private perLayer = new Map<string, string>();
 
   constructor(readonly gpu: Gpu) {}
 
@@ -16,6 +20,11 @@ export class GpuBackend implements Backend {
 
   useVariant(kernel: string, variant: string): void {
     this.choice.set(kernel, variant);
+  }
+
+  /** Runs each convolution of these layer shapes with the variant chosen for it. */
+  useConvChoices(choices: readonly ConvChoice[]): void {
+    this.perLayer = new Map(choices.map((c) => [`${c.kernel} ${c.shape}`, c.variant]));
   }
 
   alloc(len: number): GPUBuffer {
@@ -51,7 +60,7 @@ export class GpuBackend implements Backend {
   run<P>(k: KernelDef<P>, args: Record<string, Storage>, p: P): Record<string, Storage> {
     const outputs: Record<string, GPUBuffer> = {};
     for (const [name, len] of Object.entries(k.outputSizes(p))) outputs[name] = this.alloc(len);
-    this.variant(k).run(this.gpu, { ...(args as Record<string, GPUBuffer>), ...outputs }, p);
+    this.variant(k, p).run(this.gpu, { ...(args as Record<string, GPUBuffer>), ...outputs }, p);
     return outputs;
   }
 
@@ -59,8 +68,8 @@ export class GpuBackend implements Backend {
     return this.gpu.sync();
   }
 
-  private variant<P>(k: KernelDef<P>): GpuVariant<P> {
-    const name = this.choice.get(k.name);
+  private variant<P>(k: KernelDef<P>, p: P): GpuVariant<P> {
+    const name = this.choice.get(k.name) ?? (this.perLayer.size ? this.perLayer.get(`${k.name} ${convShapeKey(p as ConvShape)}`) : undefined);
     const v = name ? k.variants.find((v) => v.name === name) : defaultVariant(k, this.gpu);
     if (!v) throw new Error(`kernel ${k.name} has no variant '${name}'`);
     if (!isSupported(v, this.gpu)) throw new Error(`kernel ${k.name}: variant '${name}' needs a feature this device lacks`);

@@ -21,6 +21,9 @@ import { stratifiedSplit } from '../data/split.ts';
 import { buildModel, loadModelFile, ModelFileError, OPTIMIZER_SLOTS, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
 import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, normalizeBlocks, parseBlocks, type Arch } from '../nn/model.ts';
 import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
+import { CHOOSABLE_KERNELS, describeChoices, fixedChoices, measureConvChoices, recorded, usableChoices } from '../nn/conv-choice.ts';
+import { defaultVariant } from '../kernels/kernel.ts';
+import type { ConvChoice } from '../kernels/conv-choice-key.ts';
 import { evalStep, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import { Tensor } from '../tensor/tensor.ts';
@@ -48,6 +51,13 @@ export interface TrainOptions {
   flip?: boolean;
   /** IDX class subset. */
   classes?: string;
+  /**
+   * 'measured' (default): time each convolution's variants (direct, Winograd) at the run's
+   * layer shapes and keep the fastest; 'direct': every kernel's default; 'winograd2' /
+   * 'winograd4': that variant wherever the device runs it. A resumed run keeps its
+   * checkpoint's choices (and refuses a fixed mode that contradicts them).
+   */
+  convKernels?: ConvKernelsMode;
   resume: boolean;
   /** Start a fresh run in an --out that holds another run's files (they are removed). */
   overwrite?: boolean;
@@ -125,6 +135,46 @@ function latestCheckpoint(out: string): string | null {
   }
   return best?.path ?? null;
 }
+
+/**
+ * The convolution variants of the run: a resumed run's from its checkpoint (those this device
+ * cannot run fall back to the default, with a warning), a fresh run's measured here.
+ */
+async function convKernelsFor(o: TrainOptions, gpu: Gpu, arch: Arch, batch: number, done: TrainingState | undefined, progress: Progress): Promise<ConvChoice[]> {
+  if (done) {
+    const fixed = o.convKernels && o.convKernels !== 'measured' ? choicesOf(o.convKernels, gpu, arch) : null;
+    if (fixed && !sameChoices(fixed, done.convKernels ?? [], gpu)) {
+      throw new TrainingError(`--conv-kernels ${o.convKernels} contradicts the run being resumed, which chose ${describeRecorded(done.convKernels ?? [])}; leave --conv-kernels out to continue it`);
+    }
+    const { usable, dropped } = usableChoices(done.convKernels ?? [], gpu);
+    if (dropped.length) {
+      progress.log(`warning: this adapter cannot run ${dropped.map((c) => `${c.variant} (${c.kernel} ${c.shape})`).join(', ')}, which the run chose; those layers use the default kernel now, so the run no longer repeats bit for bit`);
+    }
+    return usable;
+  }
+  if (o.convKernels && o.convKernels !== 'measured') return choicesOf(o.convKernels, gpu, arch);
+  const measured = await measureConvChoices(gpu, arch, batch, (n, total) => progress.update(`timing conv kernels per layer ${bar(n / total)} ${n}/${total}`));
+  progress.log(`conv kernels (measured at batch ${batch}): ${describeChoices(measured)}`);
+  return recorded(measured);
+}
+
+export const CONV_KERNEL_MODES = ['measured', 'direct', 'winograd2', 'winograd4'] as const;
+export type ConvKernelsMode = (typeof CONV_KERNEL_MODES)[number];
+
+/** A fixed mode's choices ('direct': none, every kernel's default). */
+const choicesOf = (mode: Exclude<ConvKernelsMode, 'measured'>, gpu: Gpu, arch: Arch): ConvChoice[] => (mode === 'direct' ? [] : fixedChoices(gpu, arch, mode));
+
+/** Whether two sets of choices run the same kernels here (a missing choice is the default). */
+function sameChoices(a: readonly ConvChoice[], b: readonly ConvChoice[], gpu: Gpu): boolean {
+  const resolve = (cs: readonly ConvChoice[]) => {
+    const m = new Map(cs.map((c) => [`${c.kernel} ${c.shape}`, c.variant]));
+    for (const k of CHOOSABLE_KERNELS) for (const [key, v] of m) if (key.startsWith(`${k.name} `) && v === defaultVariant(k, gpu).name) m.delete(key);
+    return JSON.stringify([...m].sort());
+  };
+  return resolve(a) === resolve(b);
+}
+
+const describeRecorded = (cs: readonly ConvChoice[]) => (cs.some((c) => c.variant.startsWith('winograd')) ? [...new Set(cs.map((c) => c.variant))].join(' and ') + ' by layer' : 'the direct kernels');
 
 /** Fills the settings a resumed run leaves out from its checkpoint; a contradicting flag is refused naming both. */
 function resumeSettings(o: TrainOptions, from: string, meta: ModelMeta): Settings {
@@ -332,6 +382,8 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
       if (loaded) opt.load(done!.optimizerSteps, loaded.optimizerState);
       return { gpu: g, backend, model, opt, stats: Tensor.zeros(backend, [4]).keep() };
     });
+    const convKernels = await convKernelsFor(o, gpu, arch, micro, done, progress);
+    for (const r of replicas) r.backend.useConvChoices(convKernels);
     const { model, opt, stats } = replicas[0];
     log(`model: ${arch.blocks} -> GAP -> dense ${arch.classes}; ${model.parameters().reduce((a, [, t]) => a + t.size, 0)} parameters; ${set.optimizer} lr ${lr}; batch ${set.batch}${micro * devices < set.batch ? ` (micro-batches of ${micro})` : ''}; ${gpu.adapterName}${devices > 1 ? ` x ${devices} devices` : ''}`);
 
@@ -358,6 +410,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
         valSplit: set.valSplit,
         weightDecay: set.weightDecay,
         ...(set.classes !== undefined ? { classesOption: set.classes } : {}),
+        convKernels,
       };
       return {
         arch,

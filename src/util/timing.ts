@@ -1,5 +1,5 @@
 /**
- * Sampling for the benches: a sample records a step `runs` times and then waits once, so
+ * Sampling for the benches and the per-layer kernel choice: a sample records a step `runs` times and then waits once, so
  * that on a fast GPU the figure is the work itself rather than one submit-and-wait round
  * trip; on lavapipe a single run already outlasts the target and `runs` stays 1.
  */
