@@ -35,6 +35,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { medianMs, runsToFill, sampleMs } from '../src/util/timing.ts';
+import { describeChoices, measureConvChoices, recorded } from '../src/nn/conv-choice.ts';
 import { fail, int, parse, run, UsageError } from '../src/cli/main.ts';
 import { defaultMemoryLimit } from '../src/nn/machine-memory.ts';
 
@@ -277,12 +278,6 @@ async function multiplyAddRate(gpu: Gpu): Promise<number | undefined> {
   return k.flops!(PEAK) / (ms / 1000) / 1e9;
 }
 
-/** Median ms per run of 200 ms samples (one in --quick), for the whole-model figures. */
-async function msPerRun(gpu: Gpu, run: () => void): Promise<number> {
-  const sync = () => gpu.sync();
-  return medianMs(quick ? 1 : 3, await runsToFill(MODEL_SAMPLE_MS, MAX_RUNS_PER_SAMPLE, run, sync), run, sync);
-}
-
 function syntheticBatch(size: number, n: number): Batch {
   const rng = new Rng(3);
   const pixels = new Uint8Array(n * size * size * 3);
@@ -306,10 +301,37 @@ async function benchModel(gpu: Gpu, size: number): Promise<void> {
   await gpu.sync();
   const dispatches = gpu.counters.dispatches - before.dispatches;
   const submits = gpu.counters.submits - before.submits;
-  const trainMs = await msPerRun(gpu, () => trainStep(model, opt, batch, stats));
-  const inferMs = await msPerRun(gpu, () => evalStep(model, batch, stats));
+  // The direct kernels, then the per-layer choice a training run would measure, samples in turns.
+  const measured = await measureConvChoices(gpu, arch, BATCH);
+  console.log(`  ${size}x${size} kernels chosen by measurement: ${describeChoices(measured)}`);
+  const kernelsOf = { direct: [], chosen: recorded(measured) };
+  const ms: Record<string, number[]> = {};
+  const sync = () => gpu.sync();
+  for (const [what, run] of [
+    ['train step', () => trainStep(model, opt, batch, stats)],
+    ['inference', () => evalStep(model, batch, stats)],
+  ] as const) {
+    const runs: Record<string, number> = {};
+    for (const [k, choices] of Object.entries(kernelsOf)) {
+      backend.useConvChoices(choices);
+      await sampleMs(1, run, sync); // the chosen kernels' pipelines
+      runs[k] = await runsToFill(MODEL_SAMPLE_MS, MAX_RUNS_PER_SAMPLE, run, sync);
+    }
+    for (let s = 0; s < (quick ? 1 : 3); s++) {
+      for (const [k, choices] of Object.entries(kernelsOf)) {
+        backend.useConvChoices(choices);
+        (ms[`${what} ${k}`] ??= []).push(await sampleMs(runs[k], run, sync));
+      }
+    }
+  }
+  backend.useConvChoices([]);
+  const med = (key: string) => ms[key].sort((a, b) => a - b)[Math.floor(ms[key].length / 2)];
+  const [trainMs, inferMs] = [med('train step direct'), med('inference direct')];
+  const [trainChosen, inferChosen] = [med('train step chosen'), med('inference chosen')];
   wholeModel.push({ what: `train step ${size}x${size}, batch ${BATCH}`, ms: trainMs, images_per_s: (BATCH * 1000) / trainMs, dispatches_per_step: dispatches, command_buffers_per_step: submits });
+  wholeModel.push({ what: `train step ${size}x${size}, batch ${BATCH}, per-layer kernel choice`, ms: trainChosen, images_per_s: (BATCH * 1000) / trainChosen, vs_direct: `${(trainMs / trainChosen).toFixed(2)}x` });
   wholeModel.push({ what: `inference ${size}x${size}, batch ${BATCH}`, ms: inferMs, images_per_s: (BATCH * 1000) / inferMs });
+  wholeModel.push({ what: `inference ${size}x${size}, batch ${BATCH}, per-layer kernel choice`, ms: inferChosen, images_per_s: (BATCH * 1000) / inferChosen, vs_direct: `${(inferMs / inferChosen).toFixed(2)}x` });
   if (size === 224) await benchCamLatency(gpu, backend, model);
   else await benchDataParallel(arch, batch);
   stats.dispose();

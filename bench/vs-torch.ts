@@ -4,8 +4,9 @@
  * Head-to-head with PyTorch on the CPU (the alternative on a machine without a GPU): the same
  * network (the default c32-p-c64-p-c128-p-c256, 2 classes), batch 16, a training step (SGD with
  * momentum) and an inference pass, at --size (default 64 and 224). PyTorch runs in a worker
- * process (bench/torch_peer.py, channels-last, all cores); the samples are taken in turns, wgcam
- * then PyTorch, so both see the same machine. The Python with PyTorch is WGCAM_PYTHON, python3
+ * process (bench/torch_peer.py, channels-last, all cores). wgcam runs twice: on the direct
+ * kernels, and on the per-layer choice a training run would measure (nn/conv-choice.ts); the
+ * samples are taken in turns (direct, chosen, PyTorch), so all three see the same machine. The Python with PyTorch is WGCAM_PYTHON, python3
  * or /usr/bin/python3 (Debian's python3-torch), whichever imports torch.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { Classifier, DEFAULT_ARCH, type Arch } from '../src/nn/model.ts';
 import { Sgd } from '../src/nn/optim.ts';
 import { trainStep, type Batch } from '../src/nn/train-step.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
+import { describeChoices, measureConvChoices, recorded } from '../src/nn/conv-choice.ts';
 import { Tensor, tidy } from '../src/tensor/tensor.ts';
 import { Rng } from '../src/util/rng.ts';
 import { sampleMs } from '../src/util/timing.ts';
@@ -66,6 +68,9 @@ export async function vsTorch(o: { sizes: number[]; quick: boolean }): Promise<v
       const arch: Arch = { blocks: DEFAULT_ARCH, inputChannels: 3, height: size, width: size, classes: 2 };
       const setup = await peer.ask({ op: 'setup', blocks: DEFAULT_ARCH, size, batch: BATCH, classes: 2 });
       if (!rows.length) console.log(`\nvs PyTorch ${setup.torch} (CPU, ${setup.threads} threads, channels-last) on ${DEFAULT_ARCH}, batch ${BATCH}; wgcam on ${gpu.adapterName}; medians of ${samples}, samples in turns\n`);
+      const measured = await measureConvChoices(gpu, arch, BATCH);
+      const chosen = recorded(measured);
+      console.log(`${size}x${size} kernels chosen by measurement: ${describeChoices(measured)}`);
       const model = new Classifier(backend, arch, new Rng(1));
       const opt = new Sgd(backend, model.parameters(), 0.01, 0.9);
       const stats = Tensor.zeros(backend, [4]).keep();
@@ -87,22 +92,29 @@ export async function vsTorch(o: { sizes: number[]; quick: boolean }): Promise<v
           'infer',
         ],
       ];
+      const on = (choices: typeof chosen) => () => backend.useConvChoices(choices);
+      const [direct, choice] = [on([]), on(chosen)];
       for (const [name, step, finish, op] of figures) {
-        await sampleMs(1, step, finish); // warm-up: pipelines, buffers; PyTorch's allocator
-        await peer.ask({ op });
-        const [ours, theirs]: number[][] = [[], []];
+        for (const use of [direct, choice]) {
+          use();
+          await sampleMs(1, step, finish); // warm-up: pipelines, buffers
+        }
+        await peer.ask({ op }); // PyTorch's allocator
+        const [plain, ours, theirs]: number[][] = [[], [], []];
         for (let s = 0; s < samples; s++) {
+          direct();
+          plain.push(await sampleMs(1, step, finish));
+          choice();
           ours.push(await sampleMs(1, step, finish));
           theirs.push((await peer.ask({ op })).ms as number);
         }
-        const [a, b] = [median(ours), median(theirs)];
-        const row = `${name.padEnd(22)}${a.toFixed(1).padStart(12)}${b.toFixed(1).padStart(14)}${`${(b / a).toFixed(2)}x`.padStart(22)}`;
-        rows.push(row);
+        const [d, a, b] = [median(plain), median(ours), median(theirs)];
+        rows.push(`${name.padEnd(22)}${d.toFixed(1).padStart(12)}${a.toFixed(1).padStart(12)}${b.toFixed(1).padStart(14)}${`${(b / a).toFixed(2)}x`.padStart(22)}`);
       }
       stats.dispose();
       model.dispose();
     }
-    console.log(`${'figure'.padEnd(22)}${'wgcam ms'.padStart(12)}${'PyTorch ms'.padStart(14)}${'wgcam speed / PyTorch'.padStart(22)}`);
+    console.log(`\n${'figure'.padEnd(22)}${'direct ms'.padStart(12)}${'chosen ms'.padStart(12)}${'PyTorch ms'.padStart(14)}${'speed vs PyTorch'.padStart(22)}`);
     for (const r of rows) console.log(r);
   } finally {
     peer.close();

@@ -248,6 +248,7 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
     { N: 1, Ci: 3, H: 6, W: 66, Co: 9, relu: true }, // 16-column tiles
     { N: 2, Ci: 2, H: 9, W: 52, Co: 5, relu: false }, // 16-column tiles, the last one partial
     { N: 1, Ci: 261, H: 6, W: 7, Co: 3, relu: false }, // Winograd: input channels in two GEMM launches
+    { N: 2, Ci: 3, H: 140, W: 139, Co: 4, relu: true }, // Winograd: tiles in chunks (3 for F(2x2))
   ],
   flops: convFlops,
 };
@@ -341,6 +342,7 @@ export const conv2dReluMaxPool: KernelDef<ConvPoolParams> = {
     { N: 1, Ci: 4, H: 8, W: 13, Co: 70, keepArgmax: true },
     { N: 2, Ci: 2, H: 13, W: 52, Co: 9, keepArgmax: true }, // 16-column tiles
     { N: 1, Ci: 2, H: 3, W: 7, Co: 3, keepArgmax: true }, // a 1-row map pools to nothing
+    { N: 2, Ci: 2, H: 131, W: 133, Co: 3, keepArgmax: true }, // Winograd: tiles in chunks
   ],
   flops: convFlops,
 };
@@ -381,6 +383,7 @@ export const conv2dGradInput: KernelDef<ConvShape> = {
     { N: 2, Ci: 70, H: 6, W: 13, Co: 4 },
     { N: 2, Ci: 5, H: 8, W: 50, Co: 4 }, // 16-column tiles, the last one partial
     { N: 1, Ci: 3, H: 5, W: 6, Co: 259 }, // Winograd: output channels summed in two GEMM launches
+    { N: 2, Ci: 4, H: 138, W: 137, Co: 3 }, // Winograd: tiles in chunks
   ],
   flops: convFlops,
 };

@@ -34,14 +34,17 @@ export interface WinogradConv {
 }
 
 /**
- * Tiles per chunk. At N=16, Ci=32, 111x111, Co=64 on lavapipe (F(4x4)), forward in ms:
- * (filled in from measurements)
+ * Tiles per chunk: at most 4096, and fewer where the channels are many, so that the chunk's V
+ * and M stay within SCRATCH_BYTES each (on a CPU driver they then stay in cache; 1024, 2048,
+ * 4096 and 8192 tiles timed alike at the reference layer, within the host's noise).
  */
 const CHUNK_TILES = 4096;
+const SCRATCH_BYTES = 32 << 20;
 
 /**
  * Output channels per GEMM lane: each broadcast tile value feeds that many multiply-adds
- * (reference layer, F(4x4), GEMM alone: 1 120, 2 104, 4 91 ms; 8 spills: 549 ms).
+ * (reference layer, F(4x4), GEMM alone, weights then loaded per block: 1 120, 2 104, 4 91 ms;
+ * 8 spills: 549 ms; with the weights kept, 2 and 4 timed alike within the host's noise).
  */
 const CO_PER_LANE = 4;
 /**
@@ -65,7 +68,8 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
   const lanesCo = Math.min(64, Math.ceil(Co / (8 * CO_PER_LANE)) * 8);
   const coBlocks = Math.ceil(Co / (lanesCo * CO_PER_LANE));
   const CoP = Math.ceil(Co / 4) * 4;
-  const TPc = Math.ceil(Math.min(T, CHUNK_TILES) / 16) * 16;
+  const perTile = alpha * alpha * Math.max(Ci4 * 16, CoP * 4);
+  const TPc = Math.ceil(Math.min(T, CHUNK_TILES, Math.max(16, Math.floor(SCRATCH_BYTES / perTile))) / 16) * 16;
   const constants = { TILE: m };
 
   const u = gpu.pool.acquire(alpha * alpha * Ci4 * CoP * 16);
