@@ -86,8 +86,12 @@ const TARGET_SAMPLE_MS = 20;
 const MAX_RUNS_PER_SAMPLE = 256;
 /** Whole-model samples: long enough that a GPU's steps outweigh one wait and a stray GC pause. */
 const MODEL_SAMPLE_MS = 200;
-/** The bench issue's target on lavapipe: each conv kernel's default variant at the reference layer. */
-const CPU_CONV_TARGET = { gflops: 30, shape: 'N16 32->64 111x111', kernels: ['conv2d_forward', 'conv2d_grad_input', 'conv2d_grad_weight'] };
+/**
+ * The targets on lavapipe at the reference layer, for each kernel's fastest validated variant
+ * (the one a per-layer choice would take): the Winograd issue's 70 effective GFLOP/s for
+ * forward and grad-input, the bench issue's 30 for grad-weight (no Winograd variant).
+ */
+const CPU_CONV_TARGET = { shape: 'N16 32->64 111x111', gflops: { conv2d_forward: 70, conv2d_grad_input: 70, conv2d_grad_weight: 30 } as Record<string, number> };
 /** multiply_add_peak's shape on a CPU driver: ~1 GFLOP, tens of ms on lavapipe. */
 const PEAK: PeakParams = { count: 16384, rounds: 2048 };
 
@@ -229,8 +233,8 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
   if (work < CPU_REFERENCE_LIMIT) cases.push(b.add('cpu-reference', () => void runReference(k, inputs, p), caseOptions));
   const summary = await b.suite(`${k.name} ${label}`, ...cases, b.cycle(() => ''));
   releaseAll(gpu, bufs);
-  // The default variant runs last, so the yardstick is taken just after it, on the same host load.
-  const yardstick = gpu.onCpu && CPU_CONV_TARGET.kernels.includes(k.name) && label.startsWith(CPU_CONV_TARGET.shape) ? await multiplyAddRate(gpu) : undefined;
+  // The yardstick is taken just after the suite, on the same host load.
+  const yardstick = gpu.onCpu && k.name in CPU_CONV_TARGET.gflops && label.startsWith(CPU_CONV_TARGET.shape) ? await multiplyAddRate(gpu) : undefined;
   const perRun = (r: (typeof summary.results)[number]) => 1000 / (runs.get(r.name) ?? 1);
   const base = summary.results[0].details.median * perRun(summary.results[0]);
   for (const r of summary.results) {
@@ -247,7 +251,7 @@ async function benchKernel(gpu: Gpu, k: AnyKernel, label: string, p: object): Pr
       ratio: base / med,
       runsPerSample: runs.get(r.name) ?? 1,
       maxError: errors.get(r.name) ?? null,
-      yardstick: r.name === defaultVariant(k, gpu).name ? yardstick : undefined,
+      yardstick,
     });
   }
   console.log(`  (warm-up incl. pipeline compilation: ${warmMs.toFixed(0)} ms)`);
@@ -388,16 +392,18 @@ async function benchCamLatency(gpu: Gpu, backend: GpuBackend, model: Classifier)
   wholeModel.push({ what: 'CAM end to end, one 224x224 photo (decode, forward, CAM, upsample, PNG)', ms: total, cam_kernel_ms: camMs, cam_kernel_share: `${((100 * camMs) / total).toFixed(1)}%` });
 }
 
-/** The lavapipe target, for the conv kernels this run timed at the reference layer. */
+/** The lavapipe targets, for the conv kernels this run timed at the reference layer. */
 function reportCpuTarget(gpu: Gpu): void {
-  const lines = CPU_CONV_TARGET.kernels.flatMap((name) => {
-    const variant = defaultVariant(kernels.find((k) => k.name === name)!, gpu).name;
-    const row = rows.find((r) => r.kernel === name && r.variant === variant && r.shape.startsWith(CPU_CONV_TARGET.shape));
-    if (!row) return [];
-    const yardstick = row.yardstick ? ` (${multiplyAddPeak.name} just after: ${row.yardstick.toFixed(1)} GFLOP/s, this kernel ${(row.gRate / row.yardstick).toFixed(2)}x of it)` : '';
-    return [`  ${name}/${variant}: ${row.gRate.toFixed(1)} GFLOP/s, ${row.gRate >= CPU_CONV_TARGET.gflops ? 'met' : 'NOT met'}${yardstick}`];
+  const lines = Object.entries(CPU_CONV_TARGET.gflops).flatMap(([name, gflops]) => {
+    const timed = rows.filter((r) => r.kernel === name && r.shape.startsWith(CPU_CONV_TARGET.shape) && r.variant !== 'cpu-reference');
+    if (!timed.length) return [];
+    const best = timed.reduce((a, b) => (b.gRate > a.gRate ? b : a));
+    const byDefault = timed.find((r) => r.variant === defaultVariant(kernels.find((k) => k.name === name)!, gpu).name)!;
+    const yardstick = best.yardstick ? ` (${multiplyAddPeak.name} just after: ${best.yardstick.toFixed(1)} GFLOP/s, this kernel ${(best.gRate / best.yardstick).toFixed(2)}x of it)` : '';
+    const other = best === byDefault ? '' : `; the default, ${byDefault.variant}: ${byDefault.gRate.toFixed(1)}`;
+    return [`  ${name} >= ${gflops}: fastest ${best.variant} ${best.gRate.toFixed(1)} GFLOP/s, ${best.gRate >= gflops ? 'met' : 'NOT met'}${other}${yardstick}`];
   });
-  if (lines.length) console.log(`Target on a CPU driver: each conv kernel >= ${CPU_CONV_TARGET.gflops} GFLOP/s at ${CPU_CONV_TARGET.shape}, Co=64:\n${lines.join('\n')}\n`);
+  if (lines.length) console.log(`Targets on a CPU driver at ${CPU_CONV_TARGET.shape}, Co=64 (effective GFLOP/s: direct-convolution FLOPs / time):\n${lines.join('\n')}\n`);
 }
 
 /** Every supported variant on every awkward case of every kernel; exits 1 if any is over tolerance. */
