@@ -39,6 +39,15 @@ import { describeChoices, measureConvChoices, recorded } from '../src/nn/conv-ch
 import { fail, int, parse, run, UsageError } from '../src/cli/main.ts';
 import { defaultMemoryLimit } from '../src/nn/machine-memory.ts';
 
+/** The smallest image side the default network takes (every conv needs a 3x3 input). */
+const SMALLEST_SIZE = Array.from({ length: 512 }, (_, i) => i + 3).find((s) => {
+  try {
+    return featureShapes({ blocks: DEFAULT_ARCH, inputChannels: 3, height: s, width: s, classes: 2 });
+  } catch {
+    return false;
+  }
+})!;
+
 const HELP = `
 Usage: wgcam bench [options]      (or: npm run bench -- [options])
 
@@ -49,7 +58,8 @@ CAM). About 13 minutes on a 2-core machine without a GPU; --quick takes a few.
 Options:
   --quick          one image size (64) and one sample per figure
   --filter NAME    only kernels whose name contains NAME ("model": the whole-model figures)
-  --size N         the model's image side for the shapes (default 64 and 224; at least 16)
+  --size N         the model's image side for the shapes (default 64 and 224; at least
+                   ${SMALLEST_SIZE}, the default network's smallest input)
   --json FILE      also write every figure to FILE
   --verify         only the kernel checks (every variant on awkward shapes), no timing
   --vs tfjs        head-to-head with TensorFlow.js (WebGPU and WASM) on the same adapter
@@ -67,7 +77,7 @@ function options() {
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (see --help)`);
   if (o.vs !== undefined && o.vs !== 'tfjs' && o.vs !== 'onnxruntime' && o.vs !== 'torch') throw new UsageError(`--vs ${o.vs}: the peers to compare with are tfjs, onnxruntime and torch`);
   const quick = Boolean(o.quick);
-  return { ...o, quick, sizes: o.size !== undefined ? [int('size', o.size, 0, 16)] : quick ? [64] : [64, 224] };
+  return { ...o, quick, sizes: o.size !== undefined ? [int('size', o.size, 0, SMALLEST_SIZE)] : quick ? [64] : [64, 224] };
 }
 let opts: ReturnType<typeof options>;
 try {

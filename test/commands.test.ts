@@ -43,10 +43,20 @@ describe('wgcam', () => {
     expect(wgcam(['trian'])).toMatchObject({ code: 2, err: "wgcam: unknown command 'trian'; did you mean 'train'? (see wgcam --help)" });
     expect(wgcam(['train', '--data', data, '--epoch', '3'])).toMatchObject({ code: 2, err: 'wgcam: unknown option --epoch; did you mean --epochs? (see --help)' });
     expect(wgcam(['bench', '--quik'])).toMatchObject({ code: 2, err: 'wgcam: unknown option --quik; did you mean --quick? (see --help)' });
-    expect(wgcam(['bench', '--size', '8'])).toMatchObject({ code: 2, err: 'wgcam: --size 8: must be an integer >= 16' });
+    expect(wgcam(['bench', '--size', '8'])).toMatchObject({ code: 2, err: 'wgcam: --size 8: must be an integer >= 38' });
+    expect(wgcam(['bench', '--size', '37'])).toMatchObject({ code: 2, err: 'wgcam: --size 37: must be an integer >= 38' });
     expect(wgcam(['cam', model, '--out'])).toMatchObject({ code: 2, err: 'wgcam: --out needs a value (see --help)' });
     expect(wgcam(['train', '--data', data, '--resume=yes'])).toMatchObject({ code: 2, err: 'wgcam: --resume takes no value (see --help)' });
     expect(wgcam(['bench', '--vs', 'pytorch'])).toMatchObject({ code: 2, err: 'wgcam: --vs pytorch: the peers to compare with are tfjs, onnxruntime and torch' });
+  });
+
+  it('bench times the whole model on the direct kernels and on the per-layer choice it measured', () => {
+    const r = spawnSync(process.execPath, [wgcamBin, 'bench', '--quick', '--filter', 'model', '--size', '38'], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/38x38 kernels chosen by measurement: conv1 forward \w+.*; conv2 forward \w+.*, grad-input \w+.*; conv4 forward \w+.*, grad-input \w+/);
+    expect(r.stdout).toMatch(/'train step 38x38, batch 16'/);
+    expect(r.stdout).toMatch(/'train step 38x38, batch 16, per-layer kernel choice' *│ [\d.]+ .*'[\d.]+x'/);
+    expect(r.stdout).toMatch(/'inference 38x38, batch 16, per-layer kernel choice'/);
   });
 
   it('bench --vs torch without PyTorch says how to install it', () => {
