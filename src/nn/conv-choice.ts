@@ -101,6 +101,20 @@ export function fixedChoices(gpu: Gpu, arch: Arch, variant: string): ConvChoice[
   });
 }
 
+/**
+ * The choices that leave their kernel's default on this device, as sorted lines
+ * "kernel shape variant": two sets of choices run the same kernels where these agree.
+ */
+export function departures(choices: readonly ConvChoice[], gpu: Gpu): string[] {
+  return choices
+    .filter((c) => {
+      const k = CHOOSABLE_KERNELS.find((x) => x.name === c.kernel);
+      return !k || c.variant !== defaultVariant(k, gpu).name;
+    })
+    .map((c) => `${c.kernel} ${c.shape} ${c.variant}`)
+    .sort();
+}
+
 /** The choices as a checkpoint keeps them. */
 export const recorded = (choices: readonly ConvChoice[]): ConvChoice[] => choices.map(({ kernel, shape, variant }) => ({ kernel, shape, variant }));
 

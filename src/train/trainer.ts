@@ -21,8 +21,7 @@ import { stratifiedSplit } from '../data/split.ts';
 import { buildModel, loadModelFile, ModelFileError, OPTIMIZER_SLOTS, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
 import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, normalizeBlocks, parseBlocks, type Arch } from '../nn/model.ts';
 import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
-import { CHOOSABLE_KERNELS, describeChoices, fixedChoices, measureConvChoices, recorded, usableChoices } from '../nn/conv-choice.ts';
-import { defaultVariant } from '../kernels/kernel.ts';
+import { departures, describeChoices, fixedChoices, measureConvChoices, recorded, usableChoices } from '../nn/conv-choice.ts';
 import type { ConvChoice } from '../kernels/conv-choice-key.ts';
 import { evalStep, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
@@ -143,8 +142,11 @@ function latestCheckpoint(out: string): string | null {
 async function convKernelsFor(o: TrainOptions, gpu: Gpu, arch: Arch, batch: number, done: TrainingState | undefined, progress: Progress): Promise<ConvChoice[]> {
   if (done) {
     const fixed = o.convKernels && o.convKernels !== 'measured' ? choicesOf(o.convKernels, gpu, arch) : null;
-    if (fixed && !sameChoices(fixed, done.convKernels ?? [], gpu)) {
-      throw new TrainingError(`--conv-kernels ${o.convKernels} contradicts the run being resumed, which chose ${describeRecorded(done.convKernels ?? [])}; leave --conv-kernels out to continue it`);
+    const kept = departures(done.convKernels ?? [], gpu);
+    if (fixed && departures(fixed, gpu).join('\n') !== kept.join('\n')) {
+      const variants = [...new Set(kept.map((d) => d.split(' ').at(-1)))];
+      const chose = variants.length ? `${variants.join(' and ')} by layer` : 'the direct kernels';
+      throw new TrainingError(`--conv-kernels ${o.convKernels} contradicts the run being resumed, which chose ${chose}; leave --conv-kernels out to continue it`);
     }
     const { usable, dropped } = usableChoices(done.convKernels ?? [], gpu);
     if (dropped.length) {
@@ -163,18 +165,6 @@ export type ConvKernelsMode = (typeof CONV_KERNEL_MODES)[number];
 
 /** A fixed mode's choices ('direct': none, every kernel's default). */
 const choicesOf = (mode: Exclude<ConvKernelsMode, 'measured'>, gpu: Gpu, arch: Arch): ConvChoice[] => (mode === 'direct' ? [] : fixedChoices(gpu, arch, mode));
-
-/** Whether two sets of choices run the same kernels here (a missing choice is the default). */
-function sameChoices(a: readonly ConvChoice[], b: readonly ConvChoice[], gpu: Gpu): boolean {
-  const resolve = (cs: readonly ConvChoice[]) => {
-    const m = new Map(cs.map((c) => [`${c.kernel} ${c.shape}`, c.variant]));
-    for (const k of CHOOSABLE_KERNELS) for (const [key, v] of m) if (key.startsWith(`${k.name} `) && v === defaultVariant(k, gpu).name) m.delete(key);
-    return JSON.stringify([...m].sort());
-  };
-  return resolve(a) === resolve(b);
-}
-
-const describeRecorded = (cs: readonly ConvChoice[]) => (cs.some((c) => c.variant.startsWith('winograd')) ? [...new Set(cs.map((c) => c.variant))].join(' and ') + ' by layer' : 'the direct kernels');
 
 /** Fills the settings a resumed run leaves out from its checkpoint; a contradicting flag is refused naming both. */
 function resumeSettings(o: TrainOptions, from: string, meta: ModelMeta): Settings {
