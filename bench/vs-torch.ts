@@ -1,7 +1,8 @@
 /**
  * npm run bench -- --vs torch [--size N] [--quick]
  *
- * Head-to-head with PyTorch on the CPU (the alternative on a machine without a GPU): the same
+ * Head-to-head with PyTorch on the CPU (the alternative on a machine without a GPU), or on CUDA
+ * where wgcam runs on a real GPU (PyTorch's CPU if it has no CUDA device there): the same
  * network (the default c32-p-c64-p-c128-p-c256, 2 classes), batch 16, a training step (SGD with
  * momentum) and an inference pass, at --size (default 64 and 224). PyTorch runs in a worker
  * process (bench/torch_peer.py, channels-last, all cores). wgcam runs twice: on the direct
@@ -63,11 +64,21 @@ export async function vsTorch(o: { sizes: number[]; quick: boolean }): Promise<v
   const gpu = await openGpu();
   const backend = new GpuBackend(gpu);
   const rows: string[] = [];
+  let device: 'cpu' | 'cuda' = gpu.onCpu ? 'cpu' : 'cuda';
   try {
     for (const size of o.sizes) {
       const arch: Arch = { blocks: DEFAULT_ARCH, inputChannels: 3, height: size, width: size, classes: 2 };
-      const setup = await peer.ask({ op: 'setup', blocks: DEFAULT_ARCH, size, batch: BATCH, classes: 2 });
-      if (!rows.length) console.log(`\nvs PyTorch ${setup.torch} (CPU, ${setup.threads} threads, channels-last) on ${DEFAULT_ARCH}, batch ${BATCH}; wgcam on ${gpu.adapterName}; medians of ${samples}, samples in turns\n`);
+      const request = { op: 'setup', blocks: DEFAULT_ARCH, size, batch: BATCH, classes: 2 };
+      let setup: Record<string, number | string>;
+      try {
+        setup = await peer.ask({ ...request, device });
+      } catch (e) {
+        if (device === 'cpu') throw e;
+        console.log(`\n${(e as Error).message}: comparing with PyTorch on the CPU`);
+        device = 'cpu';
+        setup = await peer.ask({ ...request, device });
+      }
+      if (!rows.length) console.log(`\nvs PyTorch ${setup.torch} (${setup.device}, channels-last) on ${DEFAULT_ARCH}, batch ${BATCH}; wgcam on ${gpu.adapterName}; medians of ${samples}, samples in turns\n`);
       const measured = await measureConvChoices(gpu, arch, BATCH);
       const chosen = recorded(measured);
       console.log(`${size}x${size} kernels chosen by measurement: ${describeChoices(measured)}`);

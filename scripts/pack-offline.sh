@@ -22,6 +22,7 @@ node_modules/.bin/esbuild bench/run.ts --bundle --platform=node --format=esm --t
   --banner:js="import { createRequire as __wgcamRequire } from 'node:module'; import { fileURLToPath as __wgcamPath } from 'node:url'; const require = __wgcamRequire(import.meta.url); const __filename = __wgcamPath(import.meta.url); const __dirname = __filename.replace(/[\\/][^\\/]*$/, '');"
 mkdir -p "$app/kernels" "$app/node_modules/webgpu/dist" "$app/node_modules/@img" "$app/node_modules/@tensorflow/tfjs-backend-wasm/dist" "$stage/vulkan"
 cp -r src/kernels/wgsl "$app/kernels/"
+cp bench/torch_peer.py "$app/bench/"  # --vs torch, on a machine whose Python has PyTorch
 cp node_modules/webgpu/{index.js,package.json} "$app/node_modules/webgpu/"
 cp -r node_modules/webgpu/dist/linux-x64 "$app/node_modules/webgpu/dist/"
 cp -r node_modules/{sharp,detect-libc,semver,benchmark,lodash,platform} "$app/node_modules/"
