@@ -34,7 +34,7 @@ import { createReplicas, destroyReplicas, parallelStep } from '../src/train/data
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { medianMs, runsToFill, sampleMs } from '../src/util/timing.ts';
+import { median, medianMs, runsToFill, sampleMs } from '../src/util/timing.ts';
 import { describeChoices, measureConvChoices, recorded } from '../src/nn/conv-choice.ts';
 import { fail, int, parse, run, UsageError } from '../src/cli/main.ts';
 import { defaultMemoryLimit } from '../src/nn/machine-memory.ts';
@@ -339,9 +339,8 @@ async function benchModel(gpu: Gpu, size: number): Promise<void> {
     }
   }
   backend.useConvChoices([]);
-  const med = (key: string) => ms[key].sort((a, b) => a - b)[Math.floor(ms[key].length / 2)];
-  const [trainMs, inferMs] = [med('train step direct'), med('inference direct')];
-  const [trainChosen, inferChosen] = [med('train step chosen'), med('inference chosen')];
+  const [trainMs, inferMs] = [median(ms['train step direct']), median(ms['inference direct'])];
+  const [trainChosen, inferChosen] = [median(ms['train step chosen']), median(ms['inference chosen'])];
   wholeModel.push({ what: `train step ${size}x${size}, batch ${BATCH}`, ms: trainMs, images_per_s: (BATCH * 1000) / trainMs, dispatches_per_step: dispatches, command_buffers_per_step: submits });
   wholeModel.push({ what: `train step ${size}x${size}, batch ${BATCH}, per-layer kernel choice`, ms: trainChosen, images_per_s: (BATCH * 1000) / trainChosen, vs_direct: `${(trainMs / trainChosen).toFixed(2)}x` });
   wholeModel.push({ what: `inference ${size}x${size}, batch ${BATCH}`, ms: inferMs, images_per_s: (BATCH * 1000) / inferMs });

@@ -21,7 +21,7 @@ import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { tidy } from '../src/tensor/tensor.ts';
 import { Rng } from '../src/util/rng.ts';
-import { sampleMs } from '../src/util/timing.ts';
+import { median, sampleMs } from '../src/util/timing.ts';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -33,7 +33,6 @@ async function loadOrt(): Promise<Ort | null> {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function vsOnnxRuntime(o: { sizes: number[]; quick: boolean }): Promise<void> {
   const ort = await loadOrt();

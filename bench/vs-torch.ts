@@ -24,7 +24,7 @@ import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { describeChoices, measureConvChoices, recorded } from '../src/nn/conv-choice.ts';
 import { Tensor, tidy } from '../src/tensor/tensor.ts';
 import { Rng } from '../src/util/rng.ts';
-import { sampleMs } from '../src/util/timing.ts';
+import { median, sampleMs } from '../src/util/timing.ts';
 
 const BATCH = 16;
 
@@ -51,7 +51,6 @@ function torchPeer(python: string) {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function vsTorch(o: { sizes: number[]; quick: boolean }): Promise<void> {
   const python = pythonWithTorch();

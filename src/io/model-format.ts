@@ -6,8 +6,7 @@
  * model-file.ts reads and writes files. See docs/model-format.md.
  */
 import { featureShapes, parseBlocks, type Arch, Classifier } from '../nn/model.ts';
-import { conv2dForward, conv2dGradInput, conv2dReluMaxPool } from '../kernels/conv2d.ts';
-import type { ConvChoice } from '../kernels/conv-choice-key.ts';
+import { CHOOSABLE_KERNELS, type ConvChoice } from '../kernels/conv-choice-key.ts';
 import type { Backend } from '../tensor/backend.ts';
 import { Rng } from '../util/rng.ts';
 import { describeValue, ModelFileError, quoteName, type SafetensorsFile } from './safetensors-format.ts';
@@ -170,7 +169,7 @@ function validTraining(path: string, raw: unknown): TrainingState {
 /** Two convolutions per conv layer, far more layers than any arch a file can hold. */
 const MAX_CONV_CHOICES = 2 * 4096;
 /** The kernels a choice may name, with their variants. */
-const CONV_VARIANTS = new Map([conv2dForward, conv2dReluMaxPool, conv2dGradInput].map((k) => [k.name, k.variants.map((v) => v.name)]));
+const CONV_VARIANTS = new Map(CHOOSABLE_KERNELS.map((k) => [k.name, k.variants.map((v) => v.name)]));
 
 function validConvKernels(raw: unknown, bad: (what: string) => ModelFileError): ConvChoice[] {
   if (!Array.isArray(raw) || raw.length > MAX_CONV_CHOICES) throw bad('convKernels (not a list of choices)');

@@ -7,7 +7,7 @@
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
-import { floats, launch1d, launchPerGroup, type FloatArray, type GpuVariant, type HostArray, type KernelDef } from './kernel.ts';
+import { channelLanes, floats, launch1d, launchPerGroup, type FloatArray, type GpuVariant, type HostArray, type KernelDef } from './kernel.ts';
 import { maxPool2, maxPool2ReluArgmax, reluPoolArgmax } from './pooling.ts';
 import { winogradConv, type WinogradTile } from './winograd.ts';
 
@@ -127,15 +127,6 @@ function convVec4(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuff
 
 /** Subgroups of at least 8 lanes: the subgroup kernels pass 8 loads round per broadcast. */
 const hasSubgroups8 = (gpu: Gpu) => gpu.subgroupMinSize >= 8;
-
-/**
- * Output channels across the lanes of the subgroup kernels, `perLane` each (co, co + WG, ...):
- * the workgroup size (whole subgroups of 8, at most 64) and the blocks of WG * perLane channels.
- */
-function channelLanes(Co: number, perLane: number): { WG: number; blocks: number } {
-  const WG = Math.min(64, Math.ceil(Co / (8 * perLane)) * 8);
-  return { WG, blocks: Math.ceil(Co / (WG * perLane)) };
-}
 
 /**
  * Tile width of conv2d_subgroup for an output `Wo` wide: the one with the least time per

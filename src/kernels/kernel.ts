@@ -25,7 +25,7 @@ export interface GpuVariant<P> {
   run(gpu: Gpu, bufs: Record<string, GPUBuffer>, p: P): void;
   /** Whether this device can run it (absent: every device can). */
   supported?(gpu: Gpu): boolean;
-  /** Never the default: runs only where a measured per-layer choice picks it (see nn/conv-plan.ts). */
+  /** Never the default: runs only where a measured per-layer choice picks it (see nn/conv-choice.ts). */
   byMeasuredChoice?: boolean;
   /** Its own tolerance where its arithmetic rounds differently (Winograd's transforms). */
   tolerance?: number;
@@ -96,6 +96,15 @@ export function launch1d(
     params: packParams(u32, opts.f32),
     workgroups: gpu.grid(Math.ceil(count / wg)),
   });
+}
+
+/**
+ * Output channels across the lanes of the subgroup kernels, `perLane` each (co, co + WG, ...):
+ * the workgroup size (whole subgroups of 8, at most 64) and the blocks of WG * perLane channels.
+ */
+export function channelLanes(Co: number, perLane: number): { WG: number; blocks: number } {
+  const WG = Math.min(64, Math.ceil(Co / (8 * perLane)) * 8);
+  return { WG, blocks: Math.ceil(Co / (WG * perLane)) };
 }
 
 /** Launches one workgroup per item (the reduction kernels), `items` split over x and y. */

@@ -12,7 +12,7 @@
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
-import { launch1d } from './kernel.ts';
+import { channelLanes, launch1d } from './kernel.ts';
 import type { ConvShape } from './conv2d.ts';
 
 export type WinogradTile = 2 | 4;
@@ -65,8 +65,7 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
   const tW = Math.ceil(Wo / m);
   const T = N * tH * tW;
   const Ci4 = Math.ceil(Ci / 4);
-  const lanesCo = Math.min(64, Math.ceil(Co / (8 * CO_PER_LANE)) * 8);
-  const coBlocks = Math.ceil(Co / (lanesCo * CO_PER_LANE));
+  const { WG: lanesCo, blocks: coBlocks } = channelLanes(Co, CO_PER_LANE);
   const CoP = Math.ceil(Co / 4) * 4;
   const perTile = alpha * alpha * Math.max(Ci4 * 16, CoP * 4);
   const TPc = Math.ceil(Math.min(T, CHUNK_TILES, Math.max(16, Math.floor(SCRATCH_BYTES / perTile))) / 16) * 16;

@@ -6,15 +6,12 @@
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { conv2dForward, conv2dGradInput, conv2dReluMaxPool, type ConvShape } from '../kernels/conv2d.ts';
-import { convShapeKey, type ConvChoice } from '../kernels/conv-choice-key.ts';
+import { CHOOSABLE_KERNELS, convShapeKey, type ConvChoice } from '../kernels/conv-choice-key.ts';
 import { randomInputs, releaseAll, stageOnGpu } from '../kernels/harness.ts';
 import { defaultVariant, isSupported, type AnyKernel, type GpuVariant } from '../kernels/kernel.ts';
 import { Rng } from '../util/rng.ts';
-import { sampleMs } from '../util/timing.ts';
+import { median, sampleMs } from '../util/timing.ts';
 import { featureShapes, parseBlocks, type Arch } from './model.ts';
-
-/** The kernels whose variant is chosen per layer. */
-export const CHOOSABLE_KERNELS: readonly AnyKernel[] = [conv2dForward, conv2dReluMaxPool, conv2dGradInput];
 
 /** One convolution a training step runs: the conv layer (1-based), the kernel and its parameters. */
 export interface StepConv {
@@ -83,11 +80,11 @@ export async function measureConvChoices(gpu: Gpu, arch: Arch, batch: number, on
       for (let r = 0; r < ROUNDS; r++) for (const v of variants) ms[v.name].push(await sampleMs(1, () => v.run(gpu, bufs, c.params), sync));
       releaseAll(gpu, bufs);
     }
-    const median = Object.fromEntries(Object.entries(ms).map(([name, t]) => [name, t.sort((a, b) => a - b)[Math.floor(t.length / 2)] ?? NaN]));
+    const typical = Object.fromEntries(Object.entries(ms).map(([name, t]) => [name, median(t) ?? NaN]));
     const base = variants[0].name;
-    const fastest = variants.reduce((best, v) => (median[v.name] < median[best.name] ? v : best), variants[0]);
-    const variant = median[fastest.name] < MARGIN * median[base] ? fastest.name : base;
-    out.push({ layer: c.layer, role: c.role, kernel: c.kernel.name, shape: convShapeKey(c.params), variant, ms: median });
+    const fastest = variants.reduce((best, v) => (typical[v.name] < typical[best.name] ? v : best), variants[0]);
+    const variant = typical[fastest.name] < MARGIN * typical[base] ? fastest.name : base;
+    out.push({ layer: c.layer, role: c.role, kernel: c.kernel.name, shape: convShapeKey(c.params), variant, ms: typical });
     onProgress?.(i + 1, convs.length);
   }
   return out;

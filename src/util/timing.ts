@@ -19,9 +19,12 @@ export async function runsToFill(targetMs: number, maxRuns: number, step: () => 
   return runs;
 }
 
+/** The middle value (the upper one of an even count); undefined for none. */
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 /** The median of `samples` samples of `runs` runs each, in ms per run. */
 export async function medianMs(samples: number, runs: number, step: () => void, finish: () => Promise<void>): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < samples; i++) times.push(await sampleMs(runs, step, finish));
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  return median(times);
 }
