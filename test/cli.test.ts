@@ -93,8 +93,8 @@ describe('npm run train', () => {
     expect(r.out).toMatch(/conv kernels \(measured at batch 8\): conv1 forward \w+.*; conv2 forward \w+.*, grad-input \w+/);
     const choices = loadModelFile(join(out, 'model.bin')).meta.training!.convKernels!;
     expect(choices.map((c) => c.kernel)).toEqual(['conv2d_relu_maxpool', 'conv2d_forward', 'conv2d_grad_input']);
-    for (const c of choices) expect(['subgroup', 'vec4', 'winograd2', 'winograd4']).toContain(c.variant);
-    expect(cli('train', [...tiny.slice(0, -2), '--epochs', '1', '--out', out, '--overwrite', '--conv-kernels', 'fast']).err).toMatch(/--conv-kernels fast: use measured, direct, winograd2, winograd4/);
+    for (const c of choices) expect(['subgroup', 'vec4', 'winograd2', 'winograd4', 'winograd6']).toContain(c.variant);
+    expect(cli('train', [...tiny.slice(0, -2), '--epochs', '1', '--out', out, '--overwrite', '--conv-kernels', 'fast']).err).toMatch(/--conv-kernels fast: use measured, direct, winograd2, winograd4, winograd6/);
   });
 
   it('Ctrl-C finishes the step, saves a loadable checkpoint and exits; --resume then matches an uninterrupted run', async () => {

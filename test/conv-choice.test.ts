@@ -42,7 +42,7 @@ describe('the convolutions of a training step', () => {
       expect(names[0]).toBe(defaultVariant(CHOOSABLE_KERNELS.find((k) => k.name === m.kernel)!, gpu).name);
       expect(names).toContain(m.variant);
       for (const ms of Object.values(m.ms)) expect(ms).toBeGreaterThan(0);
-      if (gpu.subgroupMinSize >= 8) expect(names).toEqual(expect.arrayContaining(['subgroup', 'winograd2', 'winograd4']));
+      if (gpu.subgroupMinSize >= 8) expect(names).toEqual(expect.arrayContaining(['subgroup', 'winograd2', 'winograd4', 'winograd6']));
     }
     expect(describeChoices(measured)).toMatch(/^conv1 forward \w+.*; conv2 forward \w+.*, grad-input \w+.*; conv3 forward \w+.*, grad-input \w+/);
   });
@@ -72,7 +72,7 @@ describe('training on Winograd kernels', () => {
   it('follows the direct kernels: 6 SGD steps, losses and weights within 1e-4', async () => {
     if (gpu.subgroupMinSize < 8) return expect(fixedChoices(gpu, arch, 'winograd4').every((c) => !c.variant.startsWith('winograd'))).toBe(true);
     const direct = await run(null);
-    for (const variant of ['winograd2', 'winograd4']) {
+    for (const variant of ['winograd2', 'winograd4', 'winograd6']) {
       const wino = await run(variant);
       for (let i = 0; i < direct.losses.length; i++) expect(Math.abs(wino.losses[i] - direct.losses[i]) / direct.losses[i], `${variant} step ${i + 1} loss`).toBeLessThan(1e-4);
       for (const [k, [name, want]] of direct.params.entries()) {

@@ -38,8 +38,9 @@ Options:
   --conv-kernels MODE  measured (default): time the direct and Winograd convolutions at
                        each layer's shape before the first step and keep the fastest (the
                        choice goes into the checkpoints, so --resume repeats it); direct:
-                       the direct kernels throughout; winograd2 | winograd4: Winograd
-                       F(2x2,3x3) or F(4x4,3x3) wherever the adapter runs it
+                       the direct kernels throughout; winograd2 | winograd4 |
+                       winograd6: Winograd F(2x2,3x3), F(4x4,3x3) or F(6x6,3x3)
+                       wherever the adapter runs it
   --cache DIR          where decoded images are cached (default DATA/.wgcam-cache, or
                        DATA/train/.wgcam-cache for the Kaggle layout)
   --resume             continue from the newest checkpoint in --out, with its settings

@@ -189,15 +189,18 @@ function convSubgroup(
 }
 
 /**
- * Winograd F(2x2,3x3) and F(4x4,3x3) (see winograd.ts): never a kernel's default, only where
- * a measured per-layer choice picks them (nn/conv-choice.ts). F(2x2) rounds like the direct
- * kernels (largest error seen at 3..256 channels, relative to the largest output: 8e-7);
- * F(4x4)'s transforms (entries up to 8 and 1/24) cost bits: up to 1.1e-5 seen, hence 5e-5.
+ * Winograd F(2x2,3x3), F(4x4,3x3) and F(6x6,3x3) (see winograd.ts): never a kernel's default,
+ * only where a measured per-layer choice picks them (nn/conv-choice.ts). F(2x2) rounds like
+ * the direct kernels (largest error seen at 3..256 channels, relative to the largest output:
+ * 8e-7); F(4x4)'s transforms (entries up to 8 and 1/24) cost bits: up to 1.1e-5 seen, hence
+ * 5e-5; F(6x6) (entries up to 32 and 1/90: the points +-1/2 keep them that small) up to
+ * 6.6e-6 on the test cases and 1.2e-5 at the reference layer, held to the same 5e-5.
  */
 function winogradVariants<P>(run: (tile: WinogradTile) => GpuVariant<P>['run']): GpuVariant<P>[] {
   return [
     { name: 'winograd2', run: run(2), supported: hasSubgroups8, byMeasuredChoice: true },
     { name: 'winograd4', run: run(4), supported: hasSubgroups8, byMeasuredChoice: true, tolerance: 5e-5 },
+    { name: 'winograd6', run: run(6), supported: hasSubgroups8, byMeasuredChoice: true, tolerance: 5e-5 },
   ];
 }
 

@@ -53,7 +53,7 @@ export interface TrainOptions {
   /**
    * 'measured' (default): time each convolution's variants (direct, Winograd) at the run's
    * layer shapes and keep the fastest; 'direct': every kernel's default; 'winograd2' /
-   * 'winograd4': that variant wherever the device runs it. A resumed run keeps its
+   * 'winograd4' / 'winograd6': that variant wherever the device runs it. A resumed run keeps its
    * checkpoint's choices (and refuses a fixed mode that contradicts them).
    */
   convKernels?: ConvKernelsMode;
@@ -160,7 +160,7 @@ async function convKernelsFor(o: TrainOptions, gpu: Gpu, arch: Arch, batch: numb
   return recorded(measured);
 }
 
-export const CONV_KERNEL_MODES = ['measured', 'direct', 'winograd2', 'winograd4'] as const;
+export const CONV_KERNEL_MODES = ['measured', 'direct', 'winograd2', 'winograd4', 'winograd6'] as const;
 export type ConvKernelsMode = (typeof CONV_KERNEL_MODES)[number];
 
 /** A fixed mode's choices ('direct': none, every kernel's default). */

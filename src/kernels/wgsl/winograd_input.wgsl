@@ -3,6 +3,10 @@
 //   F(2x2): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
 //   F(4x4): B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
 //                  0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   F(6x6): B^T = [1 0 -21/4 0 21/4 0 -1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
+//                  0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0;
+//                  0 2 4 -5/2 -5 1/2 1 0; 0 -2 4 5/2 -5 -1/2 1 0; 0 -1 0 21/4 0 -21/4 0 1]
+//   (interpolation points 0, +-1, +-2, +-1/2 and infinity, Lavin & Gray's choice for F(6x6))
 // x outside the image reads as 0 (PAD = 2 for grad-input), as do channels past Ci and tiles
 // past the last, so the GEMM needs no bounds checks.
 // Layout: x NCHW [N,Ci,H,W]; tiles numbered (n*tH + ty)*tW + tx, this launch's chunk from
@@ -18,19 +22,30 @@ override PAD: u32 = 0u;
 override TILE: u32 = 2u;
 override ALPHA: u32 = TILE + 2u;
 
-alias Line = array<vec4f, 6>;
+alias Line = array<vec4f, 8>;
 
 /** B^T d for one line d of the window (ALPHA values). */
 fn dataLine(d: Line) -> Line {
   if (TILE == 2u) {
-    return Line(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3], vec4f(), vec4f());
+    return Line(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3], vec4f(), vec4f(), vec4f(), vec4f());
   }
-  return Line(4.0 * d[0] - 5.0 * d[2] + d[4],
-              d[3] + d[4] - 4.0 * (d[1] + d[2]),
-              4.0 * (d[1] - d[2]) + d[4] - d[3],
-              2.0 * (d[3] - d[1]) + d[4] - d[2],
-              2.0 * (d[1] - d[3]) + d[4] - d[2],
-              4.0 * d[1] - 5.0 * d[3] + d[5]);
+  if (TILE == 4u) {
+    return Line(4.0 * d[0] - 5.0 * d[2] + d[4],
+                d[3] + d[4] - 4.0 * (d[1] + d[2]),
+                4.0 * (d[1] - d[2]) + d[4] - d[3],
+                2.0 * (d[3] - d[1]) + d[4] - d[2],
+                2.0 * (d[1] - d[3]) + d[4] - d[2],
+                4.0 * d[1] - 5.0 * d[3] + d[5], vec4f(), vec4f());
+  }
+  // Even and odd parts shared by the rows of +-p.
+  let e1 = d[2] + d[6] - 4.25 * d[4];
+  let o1 = d[1] + d[5] - 4.25 * d[3];
+  let e2 = 0.25 * d[2] - 1.25 * d[4] + d[6];
+  let o2 = 0.5 * d[1] - 2.5 * d[3] + 2.0 * d[5];
+  let e3 = 4.0 * d[2] - 5.0 * d[4] + d[6];
+  let o3 = 2.0 * d[1] - 2.5 * d[3] + 0.5 * d[5];
+  return Line(d[0] - d[6] + 5.25 * (d[4] - d[2]), e1 + o1, e1 - o1, e2 + o2, e2 - o2, e3 + o3, e3 - o3,
+              d[7] - d[1] + 5.25 * (d[3] - d[5]));
 }
 
 /** x at (iy, ix) of plane (n, c); 0 outside the image, past the channels or past the tiles. */
@@ -62,7 +77,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let o1 = origin(t + 1u, c);
   let o2 = origin(t + 2u, c);
   let o3 = origin(t + 3u, c);
-  var d: array<Line, 6>;
+  var d: array<Line, 8>;
   for (var r = 0u; r < ALPHA; r++) {
     for (var q = 0u; q < ALPHA; q++) {
       let dy = i32(r);
@@ -72,10 +87,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   // Rows of the window first (d B), then columns (B^T (d B)).
-  var rows: array<Line, 6>;
+  var rows: array<Line, 8>;
   for (var r = 0u; r < ALPHA; r++) { rows[r] = dataLine(d[r]); }
   for (var q = 0u; q < ALPHA; q++) {
-    let col = dataLine(Line(rows[0][q], rows[1][q], rows[2][q], rows[3][q], rows[4][q], rows[5][q]));
+    let col = dataLine(Line(rows[0][q], rows[1][q], rows[2][q], rows[3][q], rows[4][q], rows[5][q], rows[6][q], rows[7][q]));
     for (var r = 0u; r < ALPHA; r++) {
       v[((r * ALPHA + q) * 4u * p.Ci4 + c) * TQ + quad] = col[r];
     }

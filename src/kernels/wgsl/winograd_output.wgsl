@@ -2,6 +2,8 @@
 //   y tile = A^T M A (+ bias, ReLU), TILE x TILE outputs from ALPHA x ALPHA products
 //   F(2x2): A^T = [1 1 1 0; 0 1 -1 -1]
 //   F(4x4): A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+//   F(6x6): A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0; 0 1 1 4 4 1/4 1/4 0;
+//                  0 1 -1 8 -8 1/8 -1/8 0; 0 1 1 16 16 1/16 1/16 0; 0 1 -1 32 -32 1/32 -1/32 1]
 // POOL: also the 2x2 max-pool (floor) [N,Co,Ho/2,Wo/2] and, with ARGMAX, where each maximum
 // lies (0..3 in the window, 4: the ReLU's floor), as conv2d_subgroup writes them; tiles start
 // at even rows and columns, so every window lies in one tile. STORE_Y = false skips y.
@@ -25,18 +27,29 @@ override POOL: bool = false;
 override ARGMAX: bool = false;
 override STORE_Y: bool = true;
 
-alias Line = array<vec4f, 6>;
-alias Outputs = array<vec4f, 4>;
+alias Line = array<vec4f, 8>;
+alias Outputs = array<vec4f, 6>;
+alias Tile = array<array<f32, 6>, 6>;
 
 /** A^T l for one line l of the products (TILE values), 4 tiles at once. */
 fn outputLine(l: Line) -> Outputs {
   if (TILE == 2u) {
-    return Outputs(l[0] + l[1] + l[2], l[1] - l[2] - l[3], vec4f(), vec4f());
+    return Outputs(l[0] + l[1] + l[2], l[1] - l[2] - l[3], vec4f(), vec4f(), vec4f(), vec4f());
   }
-  return Outputs(l[0] + l[1] + l[2] + l[3] + l[4],
-                 l[1] - l[2] + 2.0 * (l[3] - l[4]),
-                 l[1] + l[2] + 4.0 * (l[3] + l[4]),
-                 l[1] - l[2] + 8.0 * (l[3] - l[4]) + l[5]);
+  if (TILE == 4u) {
+    return Outputs(l[0] + l[1] + l[2] + l[3] + l[4],
+                   l[1] - l[2] + 2.0 * (l[3] - l[4]),
+                   l[1] + l[2] + 4.0 * (l[3] + l[4]),
+                   l[1] - l[2] + 8.0 * (l[3] - l[4]) + l[5], vec4f(), vec4f());
+  }
+  let a = l[1] + l[2];
+  let b = l[1] - l[2];
+  let c = l[3] + l[4];
+  let d = l[3] - l[4];
+  let e = l[5] + l[6];
+  let f = l[5] - l[6];
+  return Outputs(l[0] + a + c + e, b + 2.0 * d + 0.5 * f, a + 4.0 * c + 0.25 * e,
+                 b + 8.0 * d + 0.125 * f, a + 16.0 * c + 0.0625 * e, b + 32.0 * d + 0.03125 * f + l[7]);
 }
 
 fn activation(v: f32) -> f32 {
@@ -44,7 +57,7 @@ fn activation(v: f32) -> f32 {
 }
 
 /** The epilogue of tile t: out[r][q] is its output (r, q), bias added. */
-fn store(co: u32, t: u32, out: array<array<f32, 4>, 4>) {
+fn store(co: u32, t: u32, out: Tile) {
   let tx = t % p.tW;
   let ty = (t / p.tW) % p.tH;
   let n = t / (p.tW * p.tH);
@@ -80,10 +93,10 @@ fn store(co: u32, t: u32, out: array<array<f32, 4>, 4>) {
 }
 
 /** Tile j (0..3) of the quad's outputs. */
-fn tileOf(out: array<Outputs, 4>, j: u32, bias: f32) -> array<array<f32, 4>, 4> {
-  var o: array<array<f32, 4>, 4>;
-  for (var r = 0u; r < 4u; r++) {
-    for (var q = 0u; q < 4u; q++) { o[r][q] = out[r][q][j] + bias; }
+fn tileOf(out: array<Outputs, 6>, j: u32, bias: f32) -> Tile {
+  var o: Tile;
+  for (var r = 0u; r < TILE; r++) {
+    for (var q = 0u; q < TILE; q++) { o[r][q] = out[r][q][j] + bias; }
   }
   return o;
 }
@@ -96,7 +109,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= p.Co * quads) { return; }
   let quad = i % quads;
   let co = i / quads;
-  var prod: array<Line, 6>;
+  var prod: array<Line, 8>;
   for (var r = 0u; r < ALPHA; r++) {
     for (var q = 0u; q < ALPHA; q++) {
       prod[r][q] = m[((r * ALPHA + q) * p.CoP + co) * TQ + quad];
@@ -104,11 +117,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   // Rows first (M A: ALPHA x TILE), then columns (A^T (M A)): out[r][q] holds output (r, q)
   // of the 4 tiles.
-  var rows: array<Outputs, 6>;
+  var rows: array<Outputs, 8>;
   for (var r = 0u; r < ALPHA; r++) { rows[r] = outputLine(prod[r]); }
-  var out: array<Outputs, 4>;
+  var out: array<Outputs, 6>;
   for (var q = 0u; q < TILE; q++) {
-    let col = outputLine(Line(rows[0][q], rows[1][q], rows[2][q], rows[3][q], rows[4][q], rows[5][q]));
+    let col = outputLine(Line(rows[0][q], rows[1][q], rows[2][q], rows[3][q], rows[4][q], rows[5][q], rows[6][q], rows[7][q]));
     for (var r = 0u; r < TILE; r++) { out[r][q] = col[r]; }
   }
   let bias = select(0.0, b[co], BIAS);

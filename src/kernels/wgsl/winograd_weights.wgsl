@@ -3,6 +3,8 @@
 // (ALPHA = TILE + 2) per output and input channel.
 //   F(2x2): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
 //   F(4x4): G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   F(6x6): G = [1 0 0; -2/9 -2/9 -2/9; -2/9 2/9 -2/9; 1/90 1/45 2/45; 1/90 -1/45 2/45;
+//                32/45 16/45 8/45; 32/45 -16/45 8/45; 0 0 1]
 // g[o, i] = w[o, i] (FLIP = false: forward) or w[i, o] rotated 180 degrees (FLIP = true:
 // grad-input, the flipped transposed weights dx = dy (*) w needs).
 // Layout: w [Co,Ci,3,3] as stored; U [ALPHA^2, Ci4, CoP] of vec4 over 4 input channels
@@ -19,12 +21,17 @@ override TILE: u32 = 2u;
 override ALPHA: u32 = TILE + 2u;
 
 /** G g for one column g of the 3x3 kernel: ALPHA values (the rest 0). */
-fn filterColumn(g0: f32, g1: f32, g2: f32) -> array<f32, 6> {
+fn filterColumn(g0: f32, g1: f32, g2: f32) -> array<f32, 8> {
   if (TILE == 2u) {
-    return array<f32, 6>(g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2, 0.0, 0.0);
+    return array<f32, 8>(g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2, 0.0, 0.0, 0.0, 0.0);
   }
-  return array<f32, 6>(g0 / 4.0, -(g0 + g1 + g2) / 6.0, -(g0 - g1 + g2) / 6.0,
-                       g0 / 24.0 + g1 / 12.0 + g2 / 6.0, g0 / 24.0 - g1 / 12.0 + g2 / 6.0, g2);
+  if (TILE == 4u) {
+    return array<f32, 8>(g0 / 4.0, -(g0 + g1 + g2) / 6.0, -(g0 - g1 + g2) / 6.0,
+                         g0 / 24.0 + g1 / 12.0 + g2 / 6.0, g0 / 24.0 - g1 / 12.0 + g2 / 6.0, g2, 0.0, 0.0);
+  }
+  return array<f32, 8>(g0, -2.0 * (g0 + g1 + g2) / 9.0, -2.0 * (g0 - g1 + g2) / 9.0,
+                       g0 / 90.0 + g1 / 45.0 + 2.0 * g2 / 45.0, g0 / 90.0 - g1 / 45.0 + 2.0 * g2 / 45.0,
+                       (32.0 * g0 + 16.0 * g1 + 8.0 * g2) / 45.0, (32.0 * g0 - 16.0 * g1 + 8.0 * g2) / 45.0, g2);
 }
 
 @compute @workgroup_size(WG)
