@@ -2,11 +2,11 @@
  * 3x3 valid convolution by Winograd's minimal filtering F(m x m, 3x3) (Lavin & Gray 2015):
  * m = 2 needs 16 multiplies per 2x2 outputs and input channel instead of 36 (2.25x fewer),
  * m = 4 36 per 4x4 instead of 144 (4x fewer), m = 6 64 per 6x6 instead of 324 (5.06x fewer;
- * on a CPU driver its real gain is the memory traffic per output, 0.8x that of m = 4). Four kernels: the filter transform
- * (winograd_weights), the data transform of each (m+2)x(m+2) window (winograd_input), one
- * GEMM per transform position summing over input channels (winograd_gemm), and the inverse
- * transform with the layer's epilogue: bias, ReLU, the 2x2 max-pool and its argmax
- * (winograd_output). grad-input runs the same kernels at PAD=2 on flipped weights.
+ * on a CPU driver its real gain is the memory traffic per output, 0.8x that of m = 4).
+ * Four kernels: the filter transform (winograd_weights), the data transform of each
+ * (m+2)x(m+2) window (winograd_input), one GEMM per transform position summing over input
+ * channels (winograd_gemm), and the inverse transform with the layer's epilogue: bias, ReLU,
+ * the 2x2 max-pool and its argmax (winograd_output). grad-input runs the same kernels at PAD=2 on flipped weights.
  *
  * The transformed data V and products M take (m+2)^2/m^2 times the input and output (4x,
  * 2.25x and 1.78x): the tiles go through in chunks, so both stay within a binding and in cache.

@@ -92,7 +92,7 @@ fn store(co: u32, t: u32, out: Tile) {
   }
 }
 
-/** Tile j (0..3) of the quad's outputs. */
+/** Tile j (0..3) of the quad's outputs (TILE x TILE of the 6 x 6 array). */
 fn tileOf(out: array<Outputs, 6>, j: u32, bias: f32) -> Tile {
   var o: Tile;
   for (var r = 0u; r < TILE; r++) {
