@@ -241,6 +241,7 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
     { N: 3, Ci: 7, H: 9, W: 6, Co: 12, relu: true }, // 4-column tiles, a partial row tile
     { N: 1, Ci: 3, H: 6, W: 66, Co: 9, relu: true }, // 16-column tiles
     { N: 2, Ci: 2, H: 9, W: 52, Co: 5, relu: false }, // 16-column tiles, the last one partial
+    { N: 2, Ci: 30, H: 20, W: 23, Co: 65, relu: true }, // Winograd: the shallow GEMM, 8 input-channel groups, channels past a lane block
     { N: 1, Ci: 261, H: 6, W: 7, Co: 3, relu: false }, // Winograd: input channels in two GEMM launches
     { N: 2, Ci: 3, H: 140, W: 139, Co: 4, relu: true }, // Winograd: tiles in chunks (3 for F(2x2))
   ],

@@ -55,6 +55,15 @@ const CO_PER_LANE = 4;
 const GEMM_BLOCKS = 8;
 /** Input channels / 4 per GEMM launch: the lane's weights for them stay in a private array. */
 const MAX_K4 = 64;
+/**
+ * Where winograd_gemm_shallow takes over: at most 32 input channels (its weights in 8 values
+ * of their own) into at least 64 output channels (8 per lane, one subgroup spanning 64).
+ */
+const SHALLOW_MAX_CI = 32;
+const SHALLOW_MIN_CO = 64;
+const SHALLOW_CO_PER_LANE = 8;
+/** Blocks of 8 tiles per shallow-GEMM workgroup (reference layer, GEMM alone: 4 62, 8 50, 16 42, 32 43-51 ms). */
+const SHALLOW_BLOCKS = 16;
 
 export function winogradConv(gpu: Gpu, c: WinogradConv): void {
   const { N, Ci, H, W, Co } = c.shape;
@@ -66,9 +75,8 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
   const tW = Math.ceil(Wo / m);
   const T = N * tH * tW;
   const Ci4 = Math.ceil(Ci / 4);
-  const { WG: lanesCo, blocks: coBlocks } = channelLanes(Co, CO_PER_LANE);
   const CoP = Math.ceil(Co / 4) * 4;
-  const perTile = alpha * alpha * Math.max(Ci4 * 16, CoP * 4);
+  const perTile = (alpha * alpha + 1) * Math.max(Ci4 * 16, CoP * 4);
   const TPc = Math.ceil(Math.min(T, CHUNK_TILES, Math.max(16, Math.floor(SCRATCH_BYTES / perTile))) / 16) * 16;
   const constants = { TILE: m };
 
@@ -76,26 +84,44 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
   const [storedCo, storedCi] = c.flip ? [Ci, Co] : [Co, Ci];
   launch1d(gpu, 'winograd_weights', [c.w, u], [storedCo, storedCi, Co, Ci, CoP, Ci4], CoP * Ci4 * 4, { wg: 64, constants: { ...constants, FLIP: +c.flip } });
   const v = gpu.pool.acquire(alpha * alpha * Ci4 * TPc * 16);
-  const prod = gpu.pool.acquire(alpha * alpha * CoP * TPc * 4);
+  const prod = gpu.pool.acquire((alpha * alpha + 1) * CoP * TPc * 4);
   const outputs = [c.y, c.pooled ?? null, c.argmax ?? null];
   const bound = outputs.map((o) => o ?? gpu.pool.acquire(4));
   const epilogue = { ...constants, RELU: +c.relu, BIAS: +!!c.b, POOL: +!!c.pooled, ARGMAX: +!!c.argmax, STORE_Y: +!!c.y };
   for (let tileBase = 0; tileBase < T; tileBase += TPc) {
     const Tc = Math.min(TPc, T - tileBase);
     launch1d(gpu, 'winograd_input', [c.x, v], [N, Ci, H, W, Ci4, tH, tW, T, TPc, tileBase], Ci4 * TPc, { wg: 64, constants: { ...constants, PAD: c.pad } });
-    for (let k0 = 0; k0 < Ci4; k0 += MAX_K4) {
-      const K4 = Math.min(MAX_K4, Ci4 - k0);
-      gpu.dispatch({
-        pipeline: gpu.pipeline('winograd_gemm', { WG: lanesCo, CO_PER_LANE, BLOCKS: GEMM_BLOCKS, K4, ACCUMULATE: +(k0 > 0) }),
-        buffers: [u, v, prod],
-        params: packParams([Ci4, CoP, TPc, k0]),
-        workgroups: [Math.ceil(TPc / 16 / GEMM_BLOCKS), coBlocks, alpha * alpha],
-      });
-    }
+    multiplyTransformed(gpu, u, v, prod, { Ci, Co, TPc, alpha });
     launch1d(gpu, 'winograd_output', [prod, c.b ?? u, ...bound], [Co, Ho, Wo, tH, tW, CoP, TPc, tileBase, Tc], Co * Math.ceil(Tc / 4), { wg: 64, constants: epilogue });
   }
   [u, v, prod].forEach((buf) => gpu.pool.release(buf));
   bound.forEach((buf, i) => {
     if (!outputs[i]) gpu.pool.release(buf);
   });
+}
+
+/** M = U V for every transform position: the GEMM kernel that suits the layer's channels. */
+function multiplyTransformed(gpu: Gpu, u: GPUBuffer, v: GPUBuffer, prod: GPUBuffer, s: { Ci: number; Co: number; TPc: number; alpha: number }): void {
+  const Ci4 = Math.ceil(s.Ci / 4);
+  const CoP = Math.ceil(s.Co / 4) * 4;
+  if (s.Ci <= SHALLOW_MAX_CI && s.Co >= SHALLOW_MIN_CO) {
+    const { WG, blocks } = channelLanes(s.Co, SHALLOW_CO_PER_LANE);
+    gpu.dispatch({
+      pipeline: gpu.pipeline('winograd_gemm_shallow', { WG, BLOCKS: SHALLOW_BLOCKS, K4: Ci4, TILE: s.alpha - 2 }),
+      buffers: [u, v, prod],
+      params: packParams([Ci4, CoP, s.TPc]),
+      workgroups: [s.alpha * s.alpha, blocks, Math.ceil(s.TPc / 8 / SHALLOW_BLOCKS)],
+    });
+    return;
+  }
+  const { WG, blocks } = channelLanes(s.Co, CO_PER_LANE);
+  for (let k0 = 0; k0 < Ci4; k0 += MAX_K4) {
+    const K4 = Math.min(MAX_K4, Ci4 - k0);
+    gpu.dispatch({
+      pipeline: gpu.pipeline('winograd_gemm', { WG, CO_PER_LANE, BLOCKS: GEMM_BLOCKS, K4, ACCUMULATE: +(k0 > 0), TILE: s.alpha - 2 }),
+      buffers: [u, v, prod],
+      params: packParams([Ci4, CoP, s.TPc, k0]),
+      workgroups: [s.alpha * s.alpha, blocks, Math.ceil(s.TPc / 16 / GEMM_BLOCKS)],
+    });
+  }
 }
