@@ -3,13 +3,15 @@
  * m = 2 needs 16 multiplies per 2x2 outputs and input channel instead of 36 (2.25x fewer),
  * m = 4 36 per 4x4 instead of 144 (4x fewer), m = 6 64 per 6x6 instead of 324 (5.06x fewer;
  * on a CPU driver its real gain is the memory traffic per output, 0.8x that of m = 4).
- * Four kernels: the filter transform (winograd_weights), the data transform of each
- * (m+2)x(m+2) window (winograd_input), one GEMM per transform position summing over input
- * channels (winograd_gemm), and the inverse transform with the layer's epilogue: bias, ReLU,
- * the 2x2 max-pool and its argmax (winograd_output). grad-input runs the same kernels at PAD=2 on flipped weights.
+ * Four steps: the filter transform (winograd_weights), the data transform of each (m+2)x(m+2)
+ * window (winograd_input), one GEMM per transform position summing over input channels
+ * (winograd_gemm, or winograd_gemm_shallow for few input into many output channels), and the
+ * inverse transform with the layer's epilogue: bias, ReLU, the 2x2 max-pool and its argmax
+ * (winograd_output). grad-input runs the same kernels at PAD=2 on flipped weights.
  *
  * The transformed data V and products M take (m+2)^2/m^2 times the input and output (4x,
- * 2.25x and 1.78x): the tiles go through in chunks, so both stay within a binding and in cache.
+ * 2.25x and 1.78x): the tiles go through in chunks, so both stay within a binding. M keeps the
+ * (m+2)^2 products of a channel and 4 tiles together (see winograd_gemm.wgsl).
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
@@ -36,8 +38,9 @@ export interface WinogradConv {
 
 /**
  * Tiles per chunk: at most 4096, and fewer where the channels are many, so that the chunk's V
- * and M stay within SCRATCH_BYTES each (on a CPU driver they then stay in cache; 1024, 2048,
- * 4096 and 8192 tiles timed alike at the reference layer, within the host's noise).
+ * and M stay within SCRATCH_BYTES each (1024, 2048, 4096 and 8192 tiles timed alike at the
+ * reference layer, within the host's noise; with M in its present layout, 0.5-16 MB were no
+ * faster and 64 MB slower).
  */
 const CHUNK_TILES = 4096;
 const SCRATCH_BYTES = 32 << 20;
