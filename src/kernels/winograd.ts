@@ -79,7 +79,9 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
   const T = N * tH * tW;
   const Ci4 = Math.ceil(Ci / 4);
   const CoP = Math.ceil(Co / 4) * 4;
-  const perTile = (alpha * alpha + 1) * Math.max(Ci4 * 16, CoP * 4);
+  // M's vec4s per channel and 4 tiles: one past the (m+2)^2 products (see winograd_gemm.wgsl).
+  const mStride = alpha * alpha + 1;
+  const perTile = mStride * Math.max(Ci4 * 16, CoP * 4);
   const TPc = Math.ceil(Math.min(T, CHUNK_TILES, Math.max(16, Math.floor(SCRATCH_BYTES / perTile))) / 16) * 16;
   const constants = { TILE: m };
 
@@ -87,14 +89,14 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
   const [storedCo, storedCi] = c.flip ? [Ci, Co] : [Co, Ci];
   launch1d(gpu, 'winograd_weights', [c.w, u], [storedCo, storedCi, Co, Ci, CoP, Ci4], CoP * Ci4 * 4, { wg: 64, constants: { ...constants, FLIP: +c.flip } });
   const v = gpu.pool.acquire(alpha * alpha * Ci4 * TPc * 16);
-  const prod = gpu.pool.acquire((alpha * alpha + 1) * CoP * TPc * 4);
+  const prod = gpu.pool.acquire(mStride * CoP * TPc * 4);
   const outputs = [c.y, c.pooled ?? null, c.argmax ?? null];
   const bound = outputs.map((o) => o ?? gpu.pool.acquire(4));
-  const epilogue = { ...constants, RELU: +c.relu, BIAS: +!!c.b, POOL: +!!c.pooled, ARGMAX: +!!c.argmax, STORE_Y: +!!c.y };
+  const epilogue = { ...constants, M_STRIDE: mStride, RELU: +c.relu, BIAS: +!!c.b, POOL: +!!c.pooled, ARGMAX: +!!c.argmax, STORE_Y: +!!c.y };
   for (let tileBase = 0; tileBase < T; tileBase += TPc) {
     const Tc = Math.min(TPc, T - tileBase);
     launch1d(gpu, 'winograd_input', [c.x, v], [N, Ci, H, W, Ci4, tH, tW, T, TPc, tileBase], Ci4 * TPc, { wg: 64, constants: { ...constants, PAD: c.pad } });
-    multiplyTransformed(gpu, u, v, prod, { Ci, Co, TPc, alpha });
+    multiplyTransformed(gpu, u, v, prod, { Ci, Ci4, Co, CoP, TPc, alpha, mStride });
     launch1d(gpu, 'winograd_output', [prod, c.b ?? u, ...bound], [Co, Ho, Wo, tH, tW, CoP, TPc, tileBase, Tc], Co * Math.ceil(Tc / 4), { wg: 64, constants: epilogue });
   }
   [u, v, prod].forEach((buf) => gpu.pool.release(buf));
@@ -104,13 +106,19 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
 }
 
 /** M = U V for every transform position: the GEMM kernel that suits the layer's channels. */
-function multiplyTransformed(gpu: Gpu, u: GPUBuffer, v: GPUBuffer, prod: GPUBuffer, s: { Ci: number; Co: number; TPc: number; alpha: number }): void {
-  const Ci4 = Math.ceil(s.Ci / 4);
-  const CoP = Math.ceil(s.Co / 4) * 4;
+function multiplyTransformed(
+  gpu: Gpu,
+  u: GPUBuffer,
+  v: GPUBuffer,
+  prod: GPUBuffer,
+  s: { Ci: number; Ci4: number; Co: number; CoP: number; TPc: number; alpha: number; mStride: number },
+): void {
+  const { Ci4, CoP } = s;
+  const layout = { TILE: s.alpha - 2, M_STRIDE: s.mStride };
   if (s.Ci <= SHALLOW_MAX_CI && s.Co >= SHALLOW_MIN_CO) {
     const { WG, blocks } = channelLanes(s.Co, SHALLOW_CO_PER_LANE);
     gpu.dispatch({
-      pipeline: gpu.pipeline('winograd_gemm_shallow', { WG, BLOCKS: SHALLOW_BLOCKS, K4: Ci4, TILE: s.alpha - 2 }),
+      pipeline: gpu.pipeline('winograd_gemm_shallow', { WG, BLOCKS: SHALLOW_BLOCKS, K4: Ci4, ...layout }),
       buffers: [u, v, prod],
       params: packParams([Ci4, CoP, s.TPc]),
       workgroups: [s.alpha * s.alpha, blocks, Math.ceil(s.TPc / 8 / SHALLOW_BLOCKS)],
@@ -121,7 +129,7 @@ function multiplyTransformed(gpu: Gpu, u: GPUBuffer, v: GPUBuffer, prod: GPUBuff
   for (let k0 = 0; k0 < Ci4; k0 += MAX_K4) {
     const K4 = Math.min(MAX_K4, Ci4 - k0);
     gpu.dispatch({
-      pipeline: gpu.pipeline('winograd_gemm', { WG, CO_PER_LANE, BLOCKS: GEMM_BLOCKS, K4, ACCUMULATE: +(k0 > 0), TILE: s.alpha - 2 }),
+      pipeline: gpu.pipeline('winograd_gemm', { WG, CO_PER_LANE, BLOCKS: GEMM_BLOCKS, K4, ACCUMULATE: +(k0 > 0), ...layout }),
       buffers: [u, v, prod],
       params: packParams([Ci4, CoP, s.TPc, k0]),
       workgroups: [s.alpha * s.alpha, blocks, Math.ceil(s.TPc / 16 / GEMM_BLOCKS)],

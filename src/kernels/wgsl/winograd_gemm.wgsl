@@ -38,7 +38,7 @@ override K4: u32 = 8u;          // vec4s of input channels in this chunk, <= MAX
 override ACCUMULATE: bool = false;
 override TILE: u32 = 2u;
 override ALPHA: u32 = TILE + 2u;
-override M_STRIDE: u32 = ALPHA * ALPHA + 1u;
+override M_STRIDE: u32;               // ALPHA^2 + 1, set by winograd.ts (see the header)
 const MAX_K4 = 64u;
 const QUADS = 4u;               // a block's 16 tiles as 4 vec4s
 

@@ -26,7 +26,7 @@ override BLOCKS: u32 = 16u;
 override K4: u32 = 8u;          // groups of 4 input channels, 1..MAX_K4
 override TILE: u32 = 2u;
 override ALPHA: u32 = TILE + 2u;
-override M_STRIDE: u32 = ALPHA * ALPHA + 1u;   // see winograd_gemm
+override M_STRIDE: u32;               // ALPHA^2 + 1, set by winograd.ts (see winograd_gemm)
 const MAX_K4 = 8u;
 const CO_PER_LANE = 8u;
 const QUADS = 2u;               // a block's 8 tiles as 2 vec4s

@@ -21,7 +21,7 @@ struct Params { Co: u32, Ho: u32, Wo: u32, tH: u32, tW: u32, CoP: u32, TPc: u32,
 override WG: u32 = 64;
 override TILE: u32 = 2u;
 override ALPHA: u32 = TILE + 2u;
-override M_STRIDE: u32 = ALPHA * ALPHA + 1u;   // see winograd_gemm
+override M_STRIDE: u32;               // ALPHA^2 + 1, set by winograd.ts (see winograd_gemm)
 override RELU: bool = false;
 override BIAS: bool = true;
 override POOL: bool = false;
