@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // One file at a time: lavapipe already spreads each dispatch over every core,
@@ -11,5 +14,8 @@ export default defineConfig({
     // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
     reporters: ['default', ['json', { outputFile: '.test-results.json' }]],
     hookTimeout: 60_000,
+    // The measured conv-kernel choices of the runs the tests start go into a folder of this
+    // test run's own, never into the user's ~/.cache/wgcam.
+    env: { WGCAM_CACHE_DIR: mkdtempSync(join(tmpdir(), 'wgcam-test-cache-')) },
   },
 });

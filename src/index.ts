@@ -81,6 +81,7 @@ export async function explain(model: string | LoadedModel, images: string[], o: 
     return Promise.all(
       results.map(async (r, i) => {
         const { photo } = photos[i];
+        if (r.error) throw new Error(`${images[i]}: ${r.error}`);
         const img = overlay(photo.data, r.upsampled, colormapTable(o.colormap ?? 'jet'), o.alpha ?? 0.5);
         return {
           image: images[i],

@@ -12,8 +12,8 @@ const data = join(root, 'data');
 // Fixed kernels: two fresh runs must train alike (a measured choice may differ between them).
 const tiny = ['--data', data, '--size', '16', '--arch', 'c4-p-c8', '--batch', '8', '--seed', '3', '--conv-kernels', 'winograd4'];
 
-function cli(script: string, args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${script}.ts`, ...args], { encoding: 'utf8', timeout: 180_000 });
+function cli(script: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `src/cli/${script}.ts`, ...args], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } });
   // stderr also carries progress lines; the errors are the lines wgcam prefixes.
   return { code: r.status, out: r.stdout, err: r.stderr.split('\n').filter((l) => l.startsWith('wgcam:')).join('\n') };
 }
@@ -88,13 +88,13 @@ describe('npm run train', () => {
 
   it('measures the kernels per layer on a fresh run and says what it chose', () => {
     const out = join(root, 'measured');
-    const r = cli('train', [...tiny.slice(0, -2), '--epochs', '1', '--out', out]);
+    const r = cli('train', [...tiny.slice(0, -2), '--epochs', '1', '--out', out], { WGCAM_CACHE_DIR: mkdtempSync(join(root, 'choices-')) });
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/conv kernels \(measured at batch 8\): conv1 forward \w+.*; conv2 forward \w+.*, grad-input \w+/);
+    expect(r.out).toMatch(/conv kernels \(measured at batch 8, kept in [^)]*conv-choices\.json\): conv1 forward \w+.*; conv2 forward \w+.*, grad-input \w+/);
     const choices = loadModelFile(join(out, 'model.bin')).meta.training!.convKernels!;
     expect(choices.map((c) => c.kernel)).toEqual(['conv2d_relu_maxpool', 'conv2d_forward', 'conv2d_grad_input']);
     for (const c of choices) expect(['subgroup', 'vec4', 'winograd2', 'winograd4', 'winograd6']).toContain(c.variant);
-    expect(cli('train', [...tiny.slice(0, -2), '--epochs', '1', '--out', out, '--overwrite', '--conv-kernels', 'fast']).err).toMatch(/--conv-kernels fast: use measured, direct, winograd2, winograd4, winograd6/);
+    expect(cli('train', [...tiny.slice(0, -2), '--epochs', '1', '--out', out, '--overwrite', '--conv-kernels', 'fast']).err).toMatch(/--conv-kernels fast: use measured, remeasure, direct, winograd2, winograd4, winograd6/);
   });
 
   it('Ctrl-C finishes the step, saves a loadable checkpoint and exits; --resume then matches an uninterrupted run', async () => {

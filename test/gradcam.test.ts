@@ -178,8 +178,10 @@ describe('Score-CAM', () => {
       const geo = cellGeometry(blocksThroughConv(ARCH.blocks, layer));
       const weights = Array.from({ length: K }, (_, k) => {
         const m = A.subarray(k * h * w, (k + 1) * h * w);
-        const [lo, hi] = [Math.min(...m), Math.max(...m)];
-        const M = upsampleReference(Array.from(m, (v) => (hi > lo ? (v - lo) / (hi - lo) : 0)), { h, w, outH: H, outW: W, inH: H, inW: W, offset: geo.offset, stride: geo.stride });
+        // Placed on the input, then normalized: every mask spans 0..1 exactly.
+        const placed = upsampleReference(m, { h, w, outH: H, outW: W, inH: H, inW: W, offset: geo.offset, stride: geo.stride });
+        const [lo, hi] = [Math.min(...placed), Math.max(...placed)];
+        const M = placed.map((v) => (hi > lo ? (v - lo) / (hi - lo) : 0));
         return target(probsOf(x.map((v, i) => v * M[i % (H * W)])));
       });
       const want = Array.from({ length: h * w }, (_, p) => weights.reduce((s, wk, k) => s + wk * A[k * h * w + p], 0));

@@ -6,8 +6,9 @@
  */
 import { classScores, imagesToTensor, softmax } from '../autograd/ops.ts';
 import { backward, noGrad } from '../autograd/tape.ts';
-import { cam, camTargets, camUpsample, type CamMode } from '../kernels/cam.ts';
-import { gradCam, type GradientMethod } from '../kernels/gradcam.ts';
+import { cam, CAM_MODES, camTargets, camUpsample, upsampleReference, type CamMode } from '../kernels/cam.ts';
+import { gradCam, GRADIENT_METHODS, type GradientMethod } from '../kernels/gradcam.ts';
+import { isOwnKey } from '../util/arrays.ts';
 import { maskImages } from '../kernels/mask.ts';
 import { packBytes } from '../kernels/images.ts';
 import type { Classifier } from '../nn/model.ts';
@@ -65,6 +66,8 @@ export interface Explained {
   inputMap?: Float32Array;
   /** The map's faithfulness scores, where they were asked for (wgcam cam --metrics). */
   faithfulness?: Faithfulness;
+  /** Why this photo has no usable map (its map is not finite); the other photos of the batch are unaffected. */
+  error?: string;
 }
 
 /** A model whose outputs overflowed float32 (finite but huge weights do it): its maps mean nothing. */
@@ -74,6 +77,11 @@ export class NonFiniteOutputError extends Error {}
 export function assertFiniteOutputs(source: string, ...outputs: (Float32Array | null)[]): void {
   if (outputs.every((o) => !o || o.every(Number.isFinite))) return;
   throw new NonFiniteOutputError(`${source}: the model's outputs are not finite numbers (its weights overflow float32); its predictions and maps would mean nothing`);
+}
+
+/** Why one photo's raw map cannot be drawn (a value that is not finite), naming the method; undefined when it can. */
+export function mapError(raw: Float32Array, method: string): string | undefined {
+  return raw.every(Number.isFinite) ? undefined : `the ${method} map of this photo is not finite (NaN or infinity); no map was drawn for it`;
 }
 
 export interface ExplainerOptions {
@@ -117,6 +125,8 @@ export class Explainer {
     if (o.layers && o.layers.length > 1) return this.explainFused(inputs, photos, { ...o, layers: o.layers });
     const method = o.method ?? 'cam';
     const gradient = method !== 'cam' && method !== 'scorecam';
+    if (gradient && !isOwnKey(GRADIENT_METHODS, method)) throw new Error(`method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')} or scorecam`);
+    if (!isOwnKey(CAM_MODES, o.mode)) throw new Error(`mode ${o.mode}: use ${Object.keys(CAM_MODES).join(', ')}`);
     if (method !== 'cam' && o.mode === 'raw') throw new Error(`--method ${o.method}: draws relu(map) / max; use --mode contrast or class`);
     // A backward pass keeps the activations after the chosen layer: sized like a training step.
     this.gradient ??= gradient ? this.fitting(trainingNeed(this.model.arch, 0), this.maxBatchWanted) : undefined;
@@ -168,7 +178,7 @@ export class Explainer {
         return { probs, r, ups: this.upsampleAll(r.norm, photos, { h, w, HW, geo }), inputUps: o.inputMaps ? this.upsampleAll(r.norm, this.inputSized(N), { h, w, HW, geo }) : [] };
       }),
     );
-    return this.readBack(outs, photos, N, HW, w, h, o.allClasses);
+    return this.readBack(outs, photos, N, HW, w, h, o.allClasses, 'cam');
 
   }
 
@@ -196,7 +206,7 @@ export class Explainer {
         gradient = A.grad;
         return this.drawWeighted(A, A.grad!, o.method as GradientMethod, softmax(logits), photos, { N, K, h, w, geo }, o.inputMaps);
       });
-      return await this.readBack(outs, photos, N, HW, w, h, false);
+      return await this.readBack(outs, photos, N, HW, w, h, false, o.method as GradientMethod);
     } finally {
       (gradient as Tensor | null)?.dispose();
       params.forEach((t, i) => (t.requiresGrad = trainable[i]));
@@ -204,9 +214,9 @@ export class Explainer {
   }
 
   /**
-   * Score-CAM (Wang et al. 2020) at conv layer L: every channel's activation map, min-max
-   * normalized (before the bilinear upsampling, which keeps a map's min and max) and placed on
-   * the network input by the layer's geometry, masks the input (mask_images); its weight is the
+   * Score-CAM (Wang et al. 2020) at conv layer L: every channel's activation map, placed on
+   * the network input by the layer's geometry and min-max normalized there, masks the input
+   * (mask_images); its weight is the
    * target's softmax score on that masked batch (the predicted class's probability, minus the
    * runner-up's in the contrast mode, as cam_targets chooses); the map is relu(sum_k w_k A_k),
    * drawn by the gradcam kernel with the weights as a constant gradient. One classification of
@@ -229,12 +239,17 @@ export class Explainer {
     );
     try {
       const [activations, coefficients] = [await A.toArray(), await coef.toArray()];
-      // Each channel map min-max normalized at its own resolution.
+      // Each mask is the channel map placed on the input, then min-max normalized, as Score-CAM
+      // defines it. The placement is bilinear (weights summing to 1), so it commutes with an
+      // affine map: the cell values are scaled by the placed map's own min and max (found on the
+      // CPU), and the GPU's placement of the scaled map is the normalized mask.
+      const placement = { h, w, outH: arch.height, outW: arch.width, inH: arch.height, inW: arch.width, offset: geo.offset, stride: geo.stride };
       const normalized = new Float32Array(activations.length);
       for (let c = 0; c < N * K; c++) {
         const m = activations.subarray(c * HW, (c + 1) * HW);
+        const placed = upsampleReference(m, placement);
         let [lo, hi] = [Infinity, -Infinity];
-        for (const v of m) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+        for (const v of placed) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
         for (let p = 0; p < HW; p++) normalized[c * HW + p] = hi > lo ? (m[p] - lo) / (hi - lo) : 0;
       }
       const maps = Tensor.fromArray(this.backend, normalized, A.shape).keep();
@@ -246,7 +261,7 @@ export class Explainer {
             tidy(() => {
               const E = this.backend.alloc(N * inHW);
               for (let n = 0; n < N; n++) {
-                const up = this.backend.run(camUpsample, { map: maps.storage }, { h, w, outH: arch.height, outW: arch.width, inH: arch.height, inW: arch.width, offset: geo.offset, stride: geo.stride, mapOffset: (n * K + k) * HW }).out;
+                const up = this.backend.run(camUpsample, { map: maps.storage }, { ...placement, mapOffset: (n * K + k) * HW }).out;
                 this.backend.copyInto(up, E, inHW, n * inHW);
                 this.backend.free(up);
               }
@@ -273,7 +288,7 @@ export class Explainer {
       const outs = noGrad(() =>
         tidy(() => this.drawWeighted(A, Tensor.fromArray(this.backend, constant, A.shape), 'gradcam', softmax(this.model.forward(x)), photos, { N, K, h, w, geo }, o.inputMaps)),
       );
-      return await this.readBack(outs, photos, N, HW, w, h, false);
+      return await this.readBack(outs, photos, N, HW, w, h, false, 'scorecam');
     } finally {
       for (const t of [x, A, coef]) t.dispose();
     }
@@ -310,6 +325,7 @@ export class Explainer {
       const mean = fuseMaps([own, theirs], 'mean');
       return {
         ...r,
+        error: r.error ?? f.error,
         cam: Uint8Array.from(mean, (v) => Math.floor(255 * v + 0.5)),
         raw: mean,
         upsampled: fuseMaps([r.upsampled, mirrored(f.upsampled, photos[n].width)], 'mean'),
@@ -339,6 +355,7 @@ export class Explainer {
       const base = perLayer[finest][n];
       return {
         ...base,
+        error: perLayer.map((r) => r[n].error).find((e) => e !== undefined),
         cam: Uint8Array.from(fused, (v) => Math.floor(255 * v + 0.5)),
         raw: fused,
         upsampled: fuseMaps(perLayer.map((r) => r[n].upsampled), mode),
@@ -398,6 +415,7 @@ export class Explainer {
     w: number,
     h: number,
     allClasses: boolean,
+    method: string,
   ): Promise<Explained[]> {
     const J = this.model.arch.classes;
     try {
@@ -405,11 +423,15 @@ export class Explainer {
       const u8 = await this.backend.downloadU32(outs.r.u8, N * HW);
       const raw = await this.backend.download(outs.r.raw, N * HW);
       const maps = allClasses && outs.r.maps ? await this.backend.download(outs.r.maps, N * J * HW) : null;
-      assertFiniteOutputs(this.source, probs, raw, maps);
+      // Outputs that are not finite mean the model overflows: no photo's map means anything.
+      // A map alone that is not finite (a method's arithmetic on one photo) is that photo's error.
+      assertFiniteOutputs(this.source, probs, maps);
       const results: Explained[] = [];
       for (let n = 0; n < N; n++) {
         const ph = photos[n];
+        const error = mapError(raw.subarray(n * HW, (n + 1) * HW), method);
         results.push({
+          ...(error ? { error } : {}),
           probs: probs.slice(n * J, (n + 1) * J),
           cam: Uint8Array.from(u8.subarray(n * HW, (n + 1) * HW)),
           raw: raw.slice(n * HW, (n + 1) * HW),

@@ -17,6 +17,7 @@ import { maskImages, type MaskMode } from '../kernels/mask.ts';
 import type { Classifier } from '../nn/model.ts';
 import type { Backend } from '../tensor/backend.ts';
 import { Tensor, tidy } from '../tensor/tensor.ts';
+import { indexOfMax } from '../util/arrays.ts';
 
 export interface Faithfulness {
   /** The target class (the predicted one) and its probability on the image. */
@@ -62,7 +63,7 @@ export async function faithfulness(backend: Backend, model: Classifier, inputs: 
     E.set(m, n * HW);
     rank.set(saliencyRanks(m), n * HW);
   });
-  const targets = probs.map((p) => p.indexOf(Math.max(...p)));
+  const targets = probs.map((p) => indexOfMax(p));
   const [x, e, r] = noGrad(() => [
     imagesToTensor(backend, packBytes(pixels), new Float32Array(N), { N, C: arch.inputChannels, H: arch.height, W: arch.width }).keep(),
     Tensor.fromArray(backend, E, [N, HW]).keep(),

@@ -4,6 +4,7 @@
  * the box when asked) and NAME.json. Files go only inside the output folder, written to a
  * temporary name and renamed; existing files are kept unless `overwrite`.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
@@ -57,10 +58,22 @@ export interface CamRecord {
   height: number;
 }
 
-/** A file-name stem that stays inside the output folder: no separators, no dot-dot. */
+/**
+ * The longest stem: file systems take 255 bytes a name, and a stem gets a suffix of up to 16
+ * (`-NNN` to tell equal stems apart, `.overlay.png`) and with --watch a prefix of 3 (`NN-`).
+ */
+export const MAX_STEM = 200;
+
+/**
+ * A file-name stem that stays inside the output folder: no separators, no dot-dot, ASCII
+ * only, and short enough that every output name fits. A longer one is cut and ends in a
+ * hash of the whole name, so two long names that share a beginning stay apart.
+ */
 export function safeStem(name: string): string {
-  const stem = name.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '');
-  return stem || 'image';
+  const stem = name.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^\.+/, '') || 'image';
+  if (stem.length <= MAX_STEM) return stem;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 12);
+  return `${stem.slice(0, MAX_STEM - hash.length - 1)}~${hash}`;
 }
 
 async function png(data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<Buffer> {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSyn
 import { basename, dirname, extname, join, sep } from 'node:path';
 import { openGpu } from '../gpu/dawn.ts';
 import { removeStaleTemporaries } from '../io/atomic.ts';
-import { isInside, whyNotAFile, whyNotAFolder } from '../io/input-path.ts';
+import { isInside, refuseToReplace, whyNotAFile, whyNotAFolder } from '../io/input-path.ts';
 import { buildModel, loadModelFile, type LoadedModel } from '../io/model-file.ts';
 import { lockRunFolder } from '../io/run-lock.ts';
 import { quoteName } from '../io/safetensors.ts';
@@ -110,7 +110,9 @@ export function expandInputs(inputs: string[]): ExpandedInputs {
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
-      if (whyNotAFolder(p) === null) walk(p, join(inside, e.name));
+      const whyNotListed = whyNotAFolder(p);
+      if (whyNotListed === null) walk(p, join(inside, e.name));
+      else if (e.isDirectory()) unreadable.push({ path: p, reason: `a folder that cannot be read: ${whyNotListed}` });
       else if (IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase())) {
         const why = whyNotAFile(p);
         if (why) unreadable.push({ path: p, reason: why });
@@ -187,6 +189,20 @@ export function readBoxes(path: string): Map<string, Box> {
 }
 
 /**
+ * Boxes are matched to photos by file name: a box file that names none of the run's photos
+ * (another data set, a typo in the names) is an error before any work, not a score of NaN;
+ * one that names some says how many will be scored.
+ */
+function checkBoxesCover(path: string, truth: Map<string, Box>, files: string[], warn: (line: string) => void): void {
+  const scored = files.filter((f) => truth.has(basename(f))).length;
+  if (scored === 0) {
+    const example = (names: Iterable<string>) => quoteName(names[Symbol.iterator]().next().value ?? '');
+    throw new Error(`${path}: none of the ${files.length} photos of this run has a box there (it names ${truth.size} photos, such as ${example(truth.keys())}; this run's are such as ${example(files.map((f) => basename(f)))}); boxes are matched by file name`);
+  }
+  if (scored < files.length) warn(`${path}: ${scored} of the ${files.length} photos have a box; only those are scored`);
+}
+
+/**
  * Output stems for the inputs, unique within the output folder, in input order. Subfolders
  * of a named folder are mirrored (`bar/0.jpg` -> `bar/0`), each part made safe (no dot-dot,
  * no separators), so outputs never leave --out.
@@ -201,6 +217,22 @@ function outputStems(names: string[]): string[] {
     stems.add(stem);
     return stem;
   });
+}
+
+/**
+ * Every name the run will write in --out, checked before any work: nothing but a regular file
+ * is ever replaced, and nothing at all without --overwrite.
+ */
+function checkOutputNames(job: CamJob, stems: string[]): void {
+  const planned = stems.flatMap((stem) => [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : []), ...(job.report ? [`${stem}.photo.jpg`] : [])]);
+  if (job.report) planned.push(REPORT_NAME);
+  const paths = planned.map((f) => join(job.outDir, f));
+  refuseToReplace(paths);
+  if (job.overwrite) return;
+  const clashes = planned.filter((_, i) => existsSync(paths[i]));
+  if (clashes.length) {
+    throw new Error(`${job.outDir} already holds ${clashes.length} of this run's output files (${clashes.slice(0, 3).join(', ')}${clashes.length > 3 ? ', ...' : ''}); pass --overwrite to replace them, or pick another --out`);
+  }
 }
 
 export async function runCam(job: CamJob): Promise<CamJobResult> {
@@ -237,8 +269,11 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
     if (!unreadable.length) warn('no images found in the given inputs');
     return { records: [], failed: Math.max(1, failed) };
   }
+  if (truth && job.evalBoxes) checkBoxesCover(job.evalBoxes, truth, files, warn);
   const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
   if (whyNot) throw new Error(`cannot use the output folder ${job.outDir} (${whyNot})`);
+  const stems = outputStems(names);
+  checkOutputNames(job, stems);
   // The model's memory estimate is checked (by the Explainer) before --out is touched.
   const gpu = await openGpu();
   const backend = new GpuBackend(gpu);
@@ -253,16 +288,7 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
     }
     unlock = lockRunFolder(job.outDir, 'cam', warn);
     removeStaleTemporaries(job.outDir);
-    const stems = outputStems(names);
-    // Nothing in --out is replaced without --overwrite: check every name before any work.
-    if (!job.overwrite) {
-      const planned = stems.flatMap((stem) => [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : []), ...(job.report ? [`${stem}.photo.jpg`] : [])]);
-      if (job.report) planned.push(REPORT_NAME);
-      const clashes = planned.filter((f) => existsSync(join(job.outDir, f)));
-      if (clashes.length) {
-        throw new Error(`${job.outDir} already holds ${clashes.length} of this run's output files (${clashes.slice(0, 3).join(', ')}${clashes.length > 3 ? ', ...' : ''}); pass --overwrite to replace them, or pick another --out`);
-      }
-    }
+    checkOutputNames(job, stems); // again under the lock: another run may have written meanwhile
     return await explainAll(job, explainer, loaded, cls, files, stems, failed, truth, stop, print, warn);
   } finally {
     model.dispose();
@@ -332,6 +358,7 @@ async function explainAll(
       : null;
     for (let i = 0; i < ok.length; i++) {
       try {
+        if (results[i].error) throw new Error(results[i].error);
         const ph = ok[i].photo;
         if (scored) {
           results[i].faithfulness = scored[i];
@@ -372,10 +399,15 @@ async function explainAll(
     result.scores = scoreBoxes(records, truth, curves);
     const s = result.scores;
     const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-    print(
-      `pointing game ${pct(s.pointing)}  box accuracy (IoU >= 0.5 at ${job.boxThreshold ?? 0.2}) ${pct(s.boxAccuracy)}  ` +
-        `MaxBoxAcc ${pct(s.maxBoxAcc)} (at ${s.maxBoxAccThreshold.toFixed(2)})  MaxBoxAccV2 ${pct(s.maxBoxAccV2)} (IoU 0.3/0.5/0.7: ${s.maxBoxAccV2ByIou.map(pct).join('/')})  over ${s.images} images with known boxes`,
-    );
+    if (s.images === 0) {
+      warn('--eval-boxes: no photo with a box was explained, so nothing was scored');
+      result.failed = Math.max(1, result.failed);
+    } else {
+      print(
+        `pointing game ${pct(s.pointing)}  box accuracy (IoU >= 0.5 at ${job.boxThreshold ?? 0.2}) ${pct(s.boxAccuracy)}  ` +
+          `MaxBoxAcc ${pct(s.maxBoxAcc)} (at ${s.maxBoxAccThreshold.toFixed(2)})  MaxBoxAccV2 ${pct(s.maxBoxAccV2)} (IoU 0.3/0.5/0.7: ${s.maxBoxAccV2ByIou.map(pct).join('/')})  over ${s.images} images with known boxes`,
+      );
+    }
   }
   if (job.report) {
     if (records.length) {

@@ -2,6 +2,7 @@
 import { runCam } from '../cam/run.ts';
 import { COLORMAPS, type ColormapName } from '../cam/colormap.ts';
 import { CAM_MODES, type CamMode } from '../kernels/cam.ts';
+import { isOwnKey } from '../util/arrays.ts';
 import { GRADIENT_METHODS, type GradientMethod } from '../kernels/gradcam.ts';
 import { FUSE_MODES, type FuseMode } from '../cam/fuse.ts';
 import { int, memoryLimit, num, parse, run, UsageError } from './main.ts';
@@ -85,9 +86,9 @@ run(async () => {
   const [model, ...inputs] = positionals;
   if (!model || inputs.length === 0) throw new UsageError('usage: wgcam cam model.bin IMAGE|FOLDER... (see --help)');
   const mode = (v.mode ?? 'contrast') as CamMode;
-  if (!(mode in CAM_MODES)) throw new UsageError(`--mode ${mode}: use contrast, class or raw`);
+  if (!isOwnKey(CAM_MODES, mode)) throw new UsageError(`--mode ${mode}: use contrast, class or raw`);
   const method = v.method ?? 'cam';
-  if (method !== 'cam' && method !== 'scorecam' && !(method in GRADIENT_METHODS)) throw new UsageError(`--method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')}, scorecam`);
+  if (method !== 'cam' && method !== 'scorecam' && !isOwnKey(GRADIENT_METHODS, method)) throw new UsageError(`--method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')}, scorecam`);
   if (method !== 'cam' && mode === 'raw') throw new UsageError(`--method ${method} draws relu(map) / its max: use --mode contrast or class`);
   const layers = v.layer?.split(',').map((part) => {
     const m = /^(?:conv)?(\d+)$/i.exec(part.trim());

@@ -5,6 +5,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isOwnKey } from '../util/arrays.ts';
 import { printable } from '../util/terminal.ts';
 import { closest } from './suggest.ts';
 
@@ -44,7 +45,7 @@ if (command === undefined || command === '--help' || command === '-h' || command
   process.stdout.write(HELP);
   process.exit(command === undefined ? 2 : 0);
 }
-const chosen = COMMANDS[command];
+const chosen = isOwnKey(COMMANDS, command) ? COMMANDS[command] : undefined;
 if (!chosen) {
   const guess = closest(command, Object.keys(COMMANDS));
   process.stderr.write(`wgcam: unknown command '${printable(command)}'${guess ? `; did you mean '${guess}'?` : ''} (see wgcam --help)\n`);

@@ -3,7 +3,7 @@ import { prepareDataset } from '../data/dataset.ts';
 import { openGpu } from '../gpu/dawn.ts';
 import { buildModel, loadModelFile } from '../io/model-file.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
-import { evaluateImages, saveEvaluation } from '../eval/run.ts';
+import { evaluateImages, evaluationTargets, saveEvaluation } from '../eval/run.ts';
 import { reportLines } from '../eval/metrics.ts';
 import { Predictor } from '../eval/predictor.ts';
 import { bar, Progress } from '../util/progress.ts';
@@ -37,6 +37,8 @@ run(async () => {
   const [modelPath, dataDir, extra] = positionals;
   if (!modelPath || !dataDir || extra !== undefined) throw new UsageError('usage: wgcam eval model.bin DATA (see --help)');
   const loaded = loadModelFile(modelPath);
+  const out = v.out ?? 'eval-out';
+  evaluationTargets(out, Boolean(v.overwrite)); // before minutes of work, not after
   const { arch, classes } = loaded.meta;
   const progress = new Progress();
   const opts = { size: arch.height, cacheDir: v.cache, onProgress: (n: number, total: number) => progress.update(`preparing images ${bar(n / total)} ${n}/${total}`) };
@@ -58,7 +60,7 @@ run(async () => {
       const predictor = new Predictor(gpu, model, modelPath, { maxBatch: int('batch', v.batch, 256), limit: memoryLimit(v['max-memory']) });
       const e = await evaluateImages(predictor, classes, data, indices, toModel, (n) => progress.update(`predicting ${bar(n / indices.length)} ${n}/${indices.length}`));
       for (const line of reportLines(e.report)) progress.log(line);
-      const saved = await saveEvaluation(v.out ?? 'eval-out', e, { model: modelPath, data: dataDir }, `${modelPath} on ${dataDir}`, Boolean(v.overwrite));
+      const saved = await saveEvaluation(out, e, { model: modelPath, data: dataDir }, `${modelPath} on ${dataDir}`, Boolean(v.overwrite));
       progress.log(`wrote ${saved.join(', ')}`);
       model.dispose();
     } finally {

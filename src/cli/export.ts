@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { encodeOnnx } from '../export/onnx.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { isInside, whyNotAFolder } from '../io/input-path.ts';
+import { isInside, refuseToReplace, whyNotAFolder } from '../io/input-path.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { printable } from '../util/terminal.ts';
 import { VERSION } from '../version.ts';
@@ -27,6 +27,7 @@ run(async () => {
   const { values: v, positionals } = parse(process.argv.slice(2), { overwrite: { type: 'boolean' } }, HELP);
   const [modelPath, outPath, ...extra] = positionals;
   if (!modelPath || !outPath || extra.length) throw new UsageError('usage: wgcam export model.bin model.onnx (see --help)');
+  refuseToReplace([outPath]);
   const model = loadModelFile(modelPath);
   const why = whyNotAFolder(dirname(resolve(outPath)));
   if (why) throw new Error(`${outPath}: cannot write into ${dirname(outPath)} (${why})`);

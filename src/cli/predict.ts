@@ -24,6 +24,11 @@ Options:
   -h, --help           this help
 `;
 
+/**
+ * One CSV cell. Text that a spreadsheet would run as a formula (starting with =, +, -, @, a
+ * tab or a carriage return: a class name from a model file, a file name) gets a leading '.
+ */
+const csvText = (s: string) => csvField(/^[=+\-@\t\r]/.test(s) ? `'${s}` : s);
 const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 run(async () => {
@@ -50,7 +55,7 @@ run(async () => {
     const model = buildModel(new GpuBackend(gpu), loaded);
     const predictor = new Predictor(gpu, model, modelPath, { maxBatch: batch, limit: memoryLimit(v['max-memory']) });
     const per = arch.inputChannels * arch.height * arch.width;
-    if (v.csv) process.stdout.write(['image', 'predicted', 'probability', ...classes].map(csvField).join(',') + '\n');
+    if (v.csv) process.stdout.write(['image', 'predicted', 'probability', ...classes].map(csvText).join(',') + '\n');
     for (let b = 0; b < files.length && !stop.requested; b += batch) {
       const chunk = files.slice(b, b + batch);
       const photos = await Promise.allSettled(chunk.map((f) => loadPhoto(f, input)));
@@ -69,7 +74,7 @@ run(async () => {
         const order = ranked(probs, n, classes.length);
         const row = probs.slice(n * classes.length, (n + 1) * classes.length);
         if (v.json) rows.push({ image, probs: row });
-        else if (v.csv) process.stdout.write([image, classes[order[0]], String(row[order[0]]), ...Array.from(row, String)].map(csvField).join(',') + '\n');
+        else if (v.csv) process.stdout.write([csvText(image), csvText(classes[order[0]]), ...Array.from([row[order[0]], ...row], String)].join(',') + '\n');
         else process.stdout.write(printable(`${image}  ${order.slice(0, top).map((j) => `${classes[j]} ${(100 * row[j]).toFixed(1)}%`).join('  ')}`) + '\n');
       });
     }

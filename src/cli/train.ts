@@ -37,7 +37,10 @@ Options:
   --classes LIST       IDX only: class subset by name or index, e.g. Sneaker,Sandal
   --conv-kernels MODE  measured (default): time the direct and Winograd convolutions at
                        each layer's shape before the first step and keep the fastest (the
-                       choice goes into the checkpoints, so --resume repeats it); direct:
+                       choice goes into the checkpoints, so --resume repeats it, and into
+                       ~/.cache/wgcam/conv-choices.json, so later runs on this adapter
+                       reuse it: the same command gives the same model); remeasure: time
+                       them again and keep the new choice; direct:
                        the direct kernels throughout; winograd2 | winograd4 |
                        winograd6: Winograd F(2x2,3x3), F(4x4,3x3) or F(6x6,3x3)
                        wherever the adapter runs it

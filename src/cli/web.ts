@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { whyNotAFolder } from '../io/input-path.ts';
+import { refuseToReplace, whyNotAFolder } from '../io/input-path.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { catchStops, STOP_EXIT_CODE, stopWords, type StopReason } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
@@ -41,6 +41,8 @@ run(async () => {
   if (v.overwrite && v.out === undefined) throw new UsageError('--overwrite goes with --out');
   const port = int('port', v.port, 8080, 0);
   if (port > 65535) throw new UsageError(`--port ${port}: must be 0..65535`);
+  const page = v.out === undefined ? undefined : join(v.out, 'index.html');
+  if (page) refuseToReplace([page]);
   const model = loadModelFile(modelPath);
   const bytes = readFileSync(modelPath);
   if (bytes.length > MAX_MODEL_BYTES) throw new Error(`${modelPath}: ${bytes.length} bytes is too large to carry in a web page (at most ${MAX_MODEL_BYTES})`);
@@ -48,8 +50,7 @@ run(async () => {
   const { arch, classes } = model.meta;
   const about = `${arch.blocks}, ${classes.length} classes`;
 
-  if (v.out !== undefined) {
-    const page = join(v.out, 'index.html');
+  if (v.out !== undefined && page) {
     if (existsSync(v.out)) {
       const why = whyNotAFolder(v.out);
       if (why) throw new Error(`--out ${v.out}: ${why}`);

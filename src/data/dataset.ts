@@ -8,11 +8,13 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, readSync, fsyncSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { removeStaleTemporaries, temporaryPath, writeFileAtomic } from '../io/atomic.ts';
+import { refuseToReplace } from '../io/input-path.ts';
 import { forgetOnExit, removeOnExit } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
 import { decodeAll } from './decode.ts';
 import { loadIdx } from './idx.ts';
 import { DataError, detectLayout, type IdxSplit, type Source } from './layout.ts';
+import { maxOf } from '../util/arrays.ts';
 
 export interface BadFile {
   path: string;
@@ -117,6 +119,7 @@ async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOpt
   const indexPath = join(cacheDir, `images-${size}.json`);
   const dataPath = join(cacheDir, `images-${size}.u8`);
   const per = size * size * channels;
+  refuseToReplace([indexPath, dataPath, join(cacheDir, `bad-files-${size}.txt`)]);
 
   let index = readIndex(indexPath, src.files.length);
   let cache: ImageSet['cache'] = 'reused';
@@ -134,6 +137,7 @@ async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOpt
   const okSlots: number[] = [];
   const bad: BadFile[] = [];
   index.files.forEach((f, slot) => (f.ok ? okSlots.push(slot) : bad.push({ path: join(src.root, f.path), reason: f.reason ?? 'unreadable' })));
+  for (const s of src.skipped) bad.push(s);
   if (okSlots.length === 0) throw new DataError(`${src.root}: none of the ${index.files.length} images could be read`);
   const labels = Int32Array.from(okSlots, (s) => index!.files[s].label);
   const present = new Set(labels);
@@ -243,7 +247,7 @@ const THIN_CLASS_MAX = 5;
 export function thinClassWarnings(set: Pick<ImageSet, 'layout' | 'classes' | 'labels' | 'names'>): string[] {
   const counts = set.classes.map(() => 0);
   for (const l of set.labels) counts[l]++;
-  const largest = Math.max(...counts);
+  const largest = maxOf(counts);
   return set.classes.flatMap((name, c) => {
     const n = counts[c];
     if (n >= THIN_CLASS_MAX || n > THIN_CLASS_SHARE * largest) return [];

@@ -15,6 +15,12 @@ const NOT_CLASSES = new Set(['test1', 'test', '.wgcam-cache']);
 
 export class DataError extends Error {}
 
+/** An entry of the data folder that could not be listed or opened, with the reason in words. */
+export interface Skipped {
+  path: string;
+  reason: string;
+}
+
 export type Source =
   | {
       kind: 'files';
@@ -24,6 +30,8 @@ export type Source =
       files: { path: string; label: number }[];
       /** Kaggle layout: images whose name has no CLASS. prefix (IMG_0001.jpg), left out. */
       unlabelled?: string[];
+      /** Folders inside the classes that could not be opened (reported as bad files). */
+      skipped: Skipped[];
     }
   | { kind: 'idx'; root: string; imagesFile: string; labelsFile: string };
 
@@ -41,7 +49,7 @@ const isLink = (path: string) => {
  * name, links and special files included, so that a dangling link or a FIFO among the
  * photos is reported as a bad file instead of stopping the run or vanishing unseen.
  */
-function listDir(dir: string): { files: string[]; dirs: string[] } {
+function listDir(dir: string, skipped?: Skipped[]): { files: string[]; dirs: string[] } {
   const files: string[] = [];
   const dirs: string[] = [];
   let entries;
@@ -58,6 +66,13 @@ function listDir(dir: string): { files: string[]; dirs: string[] } {
         isDir = statSync(join(dir, e.name)).isDirectory();
       } catch {
         isDir = false; // dangling or looping: a bad file if its name is an image's
+      }
+    }
+    if (isDir && skipped) {
+      const why = whyNotAFolder(join(dir, e.name)); // a name that is not UTF-8 cannot be opened
+      if (why) {
+        skipped.push({ path: join(dir, e.name), reason: `a folder that cannot be read: ${why}` });
+        continue;
       }
     }
     (isDir ? dirs : files).push(e.name);
@@ -79,11 +94,12 @@ function kaggle(dir: string): Source | null {
     classes,
     files: images.map((f) => ({ path: join(dir, f), label: classes.indexOf(f.slice(0, f.indexOf('.')).toLowerCase()) })),
     unlabelled: all.filter((f) => !labelled(f)).map((f) => join(dir, f)),
+    skipped: [],
   };
 }
 
 /** Every image under `dir`, subfolders included, in a stable order; a folder reached twice (a link loop) is listed once. */
-function imagesUnder(dir: string, seen = new Set<string>()): string[] {
+function imagesUnder(dir: string, skipped: Skipped[], seen = new Set<string>()): string[] {
   let real: string;
   try {
     real = realpathSync(dir);
@@ -92,13 +108,14 @@ function imagesUnder(dir: string, seen = new Set<string>()): string[] {
   }
   if (seen.has(real)) return [];
   seen.add(real);
-  const { files, dirs } = listDir(dir);
-  return [...files.filter(isImage).map((f) => join(dir, f)), ...dirs.flatMap((d) => imagesUnder(join(dir, d), seen))];
+  const { files, dirs } = listDir(dir, skipped);
+  return [...files.filter(isImage).map((f) => join(dir, f)), ...dirs.flatMap((d) => imagesUnder(join(dir, d), skipped, seen))];
 }
 
 function folders(dir: string): Source | null {
-  const classes = listDir(dir).dirs.filter((d) => !NOT_CLASSES.has(d.toLowerCase()));
-  const images = classes.map((c) => imagesUnder(join(dir, c)));
+  const skipped: Skipped[] = [];
+  const classes = listDir(dir, skipped).dirs.filter((d) => !NOT_CLASSES.has(d.toLowerCase()));
+  const images = classes.map((c) => imagesUnder(join(dir, c), skipped));
   const withImages = classes.filter((_, i) => images[i].length > 0);
   if (withImages.length < 2) return null;
   return {
@@ -107,6 +124,7 @@ function folders(dir: string): Source | null {
     root: dir,
     classes: withImages,
     files: images.filter((list) => list.length > 0).flatMap((list, label) => list.map((path) => ({ path, label }))),
+    skipped,
   };
 }
 

@@ -4,6 +4,8 @@
  * F1 and support, as scikit-learn's classification_report defines them (a class never
  * predicted has precision 0; one never present has recall 0 and support 0).
  */
+import { maxOf } from '../util/arrays.ts';
+
 export interface ClassReport {
   class: string;
   precision: number;
@@ -56,8 +58,8 @@ export function reportLines(r: EvalReport, maxClasses = 30): string[] {
   for (const c of r.perClass) lines.push(`${name(c.class).padEnd(width)}  ${pct(c.precision).padStart(9)}  ${pct(c.recall).padStart(6)}  ${c.f1.toFixed(3).padStart(5)}  ${String(c.support).padStart(7)}`);
   if (r.classes.length <= maxClasses) {
     const labels = r.classes.map((c, t) => `${t} ${name(c)}`);
-    const labelWidth = Math.max(...labels.map((l) => l.length));
-    const cell = Math.max(5, ...r.confusion.flat().map((v) => String(v).length + 1));
+    const labelWidth = maxOf(labels.map((l) => l.length));
+    const cell = Math.max(5, maxOf(r.confusion.flat().map((v) => String(v).length + 1)));
     lines.push('confusion (rows: true class, columns: predicted)');
     lines.push(`${''.padEnd(labelWidth)}${r.classes.map((_, j) => String(j).padStart(cell)).join('')}`);
     r.confusion.forEach((row, t) => lines.push(`${labels[t].padEnd(labelWidth)}${row.map((v) => String(v).padStart(cell)).join('')}`));

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageSet } from '../data/dataset.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { refuseToReplace, whyNotAFolder } from '../io/input-path.ts';
 import { confusionSvg } from './confusion-plot.ts';
 import { evaluate, type EvalReport } from './metrics.ts';
 import { type Predictor, ranked } from './predictor.ts';
@@ -53,12 +54,25 @@ export async function evaluateImages(predictor: Predictor, modelClasses: string[
 
 export const EVAL_FILES = ['eval.json', 'confusion.svg'];
 
-/** Writes eval.json and confusion.svg into `out` (replacing them only with `overwrite`). */
-export async function saveEvaluation(out: string, e: Evaluation, about: Record<string, unknown>, title: string, overwrite: boolean): Promise<string[]> {
-  mkdirSync(out, { recursive: true });
+/**
+ * The paths of eval.json and confusion.svg in `out`, once it is sure they can be written
+ * there: `out` a folder (or absent), each file absent, or (with `overwrite`) a regular file.
+ * Called before any work, and again before writing.
+ */
+export function evaluationTargets(out: string, overwrite: boolean): string[] {
+  const why = existsSync(out) ? whyNotAFolder(out) : null;
+  if (why) throw new Error(`--out ${out}: ${why}`);
   const paths = EVAL_FILES.map((f) => join(out, f));
+  refuseToReplace(paths);
   const clash = overwrite ? undefined : paths.find((p) => existsSync(p));
   if (clash) throw new Error(`${clash} exists; pass --overwrite to replace it, or pick another --out`);
+  return paths;
+}
+
+/** Writes eval.json and confusion.svg into `out` (replacing them only with `overwrite`). */
+export async function saveEvaluation(out: string, e: Evaluation, about: Record<string, unknown>, title: string, overwrite: boolean): Promise<string[]> {
+  const paths = evaluationTargets(out, overwrite);
+  mkdirSync(out, { recursive: true });
   const json = { ...about, ...e.report, misclassified: e.misclassified.slice(0, 1000), misclassifiedCount: e.misclassified.length };
   writeFileAtomic(paths[0], JSON.stringify(json, null, 1));
   writeFileAtomic(paths[1], await confusionSvg(e.report, title));

@@ -8,6 +8,7 @@
  */
 import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { refuseToReplace } from './input-path.ts';
 import { pidAlive } from '../util/process-info.ts';
 import { forgetOnExit, removeOnExit } from '../util/stop.ts';
 
@@ -41,7 +42,9 @@ export function removeStaleTemporaries(dir: string): string[] {
   return removed;
 }
 
+/** Writes `data` to `path` through a temporary file; refuses a `path` that exists and is not a regular file. */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  refuseToReplace([path]);
   const tmp = temporaryPath(path);
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   let fd: number | null = null;

@@ -34,6 +34,34 @@ export const whyNotAFile = (path: string) => whyNot(path, 'file');
 /** Why `path` cannot be listed as a folder, or null when it can. */
 export const whyNotAFolder = (path: string) => whyNot(path, 'folder');
 
+/**
+ * Why wgcam must not replace `path` with a file it writes, or null when it may: a path that
+ * does not exist, a regular file, or a link to one. Writing renames a temporary file over the
+ * target, which would silently turn a device, a FIFO, a socket or a folder into a regular file.
+ */
+export function whyNotReplaceable(path: string): string | null {
+  let st: Stats;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return null; // absent, or unreachable: the write itself then fails with its own reason
+  }
+  if (st.isFile()) return null;
+  if (!st.isSymbolicLink()) return `${kindOf(st)}, not a regular file`;
+  const why = whyNotAFile(path);
+  return why === null ? null : `${why.replace(/, not a file$/, '')}, not a regular file`;
+}
+
+/** Throws one line naming the first of `paths` that exists and is not a regular file. */
+export function refuseToReplace(paths: Iterable<string>): void {
+  for (const path of paths) {
+    const why = whyNotReplaceable(path);
+    if (why) throw new NotReplaceableError(`${path} exists and is ${why}: wgcam replaces only regular files; remove it or write elsewhere`);
+  }
+}
+
+export class NotReplaceableError extends Error {}
+
 function describeStatError(path: string, e: NodeJS.ErrnoException, wanted: 'file' | 'folder'): string {
   switch (e.code) {
     case 'ENOENT': {
@@ -44,7 +72,10 @@ function describeStatError(path: string, e: NodeJS.ErrnoException, wanted: 'file
       } catch {
         // the path itself does not exist
       }
-      return dangling ? 'a symbolic link to a missing file' : `no such ${wanted}`;
+      if (dangling) return 'a symbolic link to a missing file';
+      // Node reads names as UTF-8 and puts U+FFFD for bytes that are not: such a name cannot
+      // be opened by the string it was listed as.
+      return path.includes('\uFFFD') ? 'the name is not valid UTF-8 (rename it)' : `no such ${wanted}`;
     }
     case 'ELOOP':
       return 'a symbolic link loop';

@@ -13,7 +13,9 @@ export interface GradCamParams {
   method: GradientMethod;
 }
 
-const EPS = 1e-7;
+/** pytorch-grad-cam's epsilons (grad_cam_plusplus.py: 1e-6 since 2021; xgrad_cam.py: 1e-7); tested by value. */
+export const EPS_PLUSPLUS = 1e-6;
+export const EPS_XGRAD = 1e-7;
 
 /** CPU reference of gradcam.wgsl. */
 export function gradCamReference(i: { A: FloatArray; G: FloatArray }, p: GradCamParams) {
@@ -32,10 +34,11 @@ export function gradCamReference(i: { A: FloatArray; G: FloatArray }, p: GradCam
         for (let px = 0; px < p.HW; px++) {
           const g = i.G[base + px];
           if (m === 0) w += g;
-          else if (m === 1) w += g !== 0 ? (Math.max(g, 0) * g * g) / (2 * g * g + S * g * g * g + EPS) : 0;
+          // relu(g) * alpha: 0 wherever g <= 0, so alpha (which can be 0/0 there) is never formed.
+          else if (m === 1) w += g > 0 ? (g * g * g) / (2 * g * g + S * g * g * g + EPS_PLUSPLUS) : 0;
           else w += g * i.A[base + px];
         }
-        weights[n * p.K + k] = m === 0 ? w / p.HW : m === 2 ? w / (S + EPS) : w;
+        weights[n * p.K + k] = m === 0 ? w / p.HW : m === 2 ? w / (S + EPS_XGRAD) : w;
       }
     }
     let top = 0;

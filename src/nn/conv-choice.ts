@@ -55,7 +55,12 @@ export interface MeasuredChoice extends ConvChoice {
   layer: number;
   role: StepConv['role'];
   ms: Record<string, number>;
+  /** Taken from an earlier measurement on this adapter (nn/conv-choice-cache.ts), not timed now. */
+  remembered?: boolean;
 }
+
+/** An earlier measurement of a convolution (kernel name, shape key) at a batch size, if there is one. */
+export type RememberedChoice = (kernel: string, shape: string, batch: number) => Pick<MeasuredChoice, 'variant' | 'ms'> | undefined;
 
 /** Samples per variant, taken in turns (the host's load drifts: compare within one round). */
 const ROUNDS = 3;
@@ -65,12 +70,20 @@ const MARGIN = 0.93;
 /**
  * Times every candidate of every convolution of a training step (random inputs, real
  * shapes), the default first, and picks the fastest; `onProgress` hears each one done.
+ * Convolutions that `remembered` knows are not timed again.
  */
-export async function measureConvChoices(gpu: Gpu, arch: Arch, batch: number, onProgress?: (done: number, total: number) => void): Promise<MeasuredChoice[]> {
+export async function measureConvChoices(gpu: Gpu, arch: Arch, batch: number, onProgress?: (done: number, total: number) => void, remembered?: RememberedChoice): Promise<MeasuredChoice[]> {
   const convs = stepConvs(arch, batch);
   const rng = new Rng(1).fn;
   const out: MeasuredChoice[] = [];
   for (const [i, c] of convs.entries()) {
+    const shape = convShapeKey(c.params);
+    const before = remembered?.(c.kernel.name, shape, batch);
+    if (before) {
+      out.push({ layer: c.layer, role: c.role, kernel: c.kernel.name, shape, ...before, remembered: true });
+      onProgress?.(i + 1, convs.length);
+      continue;
+    }
     const variants = candidates(c.kernel, gpu);
     const ms: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
     if (variants.length > 1) {
@@ -84,7 +97,7 @@ export async function measureConvChoices(gpu: Gpu, arch: Arch, batch: number, on
     const base = variants[0].name;
     const fastest = variants.reduce((best, v) => (typical[v.name] < typical[best.name] ? v : best), variants[0]);
     const variant = typical[fastest.name] < MARGIN * typical[base] ? fastest.name : base;
-    out.push({ layer: c.layer, role: c.role, kernel: c.kernel.name, shape: convShapeKey(c.params), variant, ms: typical });
+    out.push({ layer: c.layer, role: c.role, kernel: c.kernel.name, shape, variant, ms: typical });
     onProgress?.(i + 1, convs.length);
   }
   return out;
@@ -134,7 +147,7 @@ export function describeChoices(choices: readonly MeasuredChoice[]): string {
   const byLayer = new Map<number, string[]>();
   for (const c of choices) {
     const base = Object.keys(c.ms)[0];
-    const gain = c.variant === base ? '' : ` ${c.ms[c.variant].toFixed(1)} vs ${c.ms[base].toFixed(1)} ms`;
+    const gain = c.variant === base || !(c.ms[c.variant] >= 0 && c.ms[base] >= 0) ? '' : ` ${c.ms[c.variant].toFixed(1)} vs ${c.ms[base].toFixed(1)} ms`;
     byLayer.set(c.layer, [...(byLayer.get(c.layer) ?? []), `${c.role} ${c.variant}${gain}`]);
   }
   return [...byLayer].map(([layer, parts]) => `conv${layer} ${parts.join(', ')}`).join('; ');

@@ -14,6 +14,7 @@
 import type { Arch } from './model.ts';
 import { featureShapes, parseBlocks } from './model.ts';
 import { fmtBytes } from '../gpu/pool.ts';
+import { maxOf } from '../util/arrays.ts';
 
 export class MemoryLimitError extends Error {}
 
@@ -49,7 +50,7 @@ export function inferenceNeed(arch: Arch): MemoryNeed {
   const [, h, w] = featureShapes(arch).at(-1)!;
   const cam = arch.classes * h * w + 3 * h * w + 3 * arch.classes; // class maps, raw/norm/u8, logits/probs
   const inputBytes = a[0] + 4 * a[0]; // u8 pixels packed, and as f32
-  return { fixed: 4 * parameterCount(arch), perImage: inputBytes + 4 * (adjacent + a.at(-1)! + cam), largestBuffer: 4 * Math.max(...a, arch.classes * h * w) };
+  return { fixed: 4 * parameterCount(arch), perImage: inputBytes + 4 * (adjacent + a.at(-1)! + cam), largestBuffer: 4 * Math.max(maxOf(a), arch.classes * h * w) };
 }
 
 export function trainingNeed(arch: Arch, optimizerSlots: number): MemoryNeed {
@@ -58,7 +59,7 @@ export function trainingNeed(arch: Arch, optimizerSlots: number): MemoryNeed {
   for (let i = 1; i < a.length; i++) adjacent = Math.max(adjacent, a[i - 1] + a[i]);
   const kept = a.reduce((s, v) => s + v, 0) * 2; // outputs, and the pools' argmax indices
   const params = parameterCount(arch);
-  return { fixed: 4 * params * (2 + optimizerSlots + 2), perImage: a[0] + 4 * (kept + adjacent), largestBuffer: 4 * Math.max(...a) };
+  return { fixed: 4 * params * (2 + optimizerSlots + 2), perImage: a[0] + 4 * (kept + adjacent), largestBuffer: 4 * maxOf(a) };
 }
 
 export const bytesFor = (need: MemoryNeed, images: number) => need.fixed + need.perImage * images;

@@ -5,7 +5,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { removeStaleTemporaries, writeFileAtomic } from '../io/atomic.ts';
-import { isInside, whyNotAFolder } from '../io/input-path.ts';
+import { isInside, refuseToReplace, whyNotAFolder } from '../io/input-path.ts';
 import { lockRunFolder } from '../io/run-lock.ts';
 import { imagesThatFit, trainingNeed, type MemoryLimit } from '../nn/memory.ts';
 import { defaultMemoryLimit } from '../nn/machine-memory.ts';
@@ -21,7 +21,8 @@ import { stratifiedSplit } from '../data/split.ts';
 import { buildModel, loadModelFile, ModelFileError, OPTIMIZER_SLOTS, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
 import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, normalizeBlocks, parseBlocks, type Arch } from '../nn/model.ts';
 import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
-import { departures, describeChoices, fixedChoices, measureConvChoices, recorded, usableChoices } from '../nn/conv-choice.ts';
+import { departures, describeChoices, fixedChoices, measureConvChoices, recorded, usableChoices, type RememberedChoice } from '../nn/conv-choice.ts';
+import { ConvChoiceCache } from '../nn/conv-choice-cache.ts';
 import type { ConvChoice } from '../kernels/conv-choice-key.ts';
 import { evalStep, takeStats, trainStep, type Batch } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
@@ -52,7 +53,8 @@ export interface TrainOptions {
   classes?: string;
   /**
    * 'measured' (default): time each convolution's variants (direct, Winograd) at the run's
-   * layer shapes and keep the fastest; 'direct': every kernel's default; 'winograd2' /
+   * layer shapes and keep the fastest, or reuse what an earlier run measured on this adapter
+   * (nn/conv-choice-cache.ts); 'remeasure': time them again; 'direct': every kernel's default; 'winograd2' /
    * 'winograd4' / 'winograd6': that variant wherever the device runs it. A resumed run keeps its
    * checkpoint's choices (and refuses a fixed mode that contradicts them).
    */
@@ -141,7 +143,7 @@ function latestCheckpoint(out: string): string | null {
  */
 async function convKernelsFor(o: TrainOptions, gpu: Gpu, arch: Arch, batch: number, done: TrainingState | undefined, progress: Progress): Promise<ConvChoice[]> {
   if (done) {
-    const fixed = o.convKernels && o.convKernels !== 'measured' ? choicesOf(o.convKernels, gpu, arch) : null;
+    const fixed = o.convKernels && !isMeasured(o.convKernels) ? choicesOf(o.convKernels, gpu, arch) : null;
     const kept = departures(done.convKernels ?? [], gpu);
     if (fixed && departures(fixed, gpu).join('\n') !== kept.join('\n')) {
       const variants = [...new Set(kept.map((d) => d.split(' ').at(-1)))];
@@ -154,17 +156,30 @@ async function convKernelsFor(o: TrainOptions, gpu: Gpu, arch: Arch, batch: numb
     }
     return usable;
   }
-  if (o.convKernels && o.convKernels !== 'measured') return choicesOf(o.convKernels, gpu, arch);
-  const measured = await measureConvChoices(gpu, arch, batch, (n, total) => progress.update(`timing conv kernels per layer ${bar(n / total)} ${n}/${total}`));
-  progress.log(`conv kernels (measured at batch ${batch}): ${describeChoices(measured)}`);
+  if (o.convKernels && !isMeasured(o.convKernels)) return choicesOf(o.convKernels, gpu, arch);
+  // Measured once per adapter, shape and batch, then reused: the same command gives the same model.
+  const cache = new ConvChoiceCache();
+  const remembered: RememberedChoice | undefined = o.convKernels === 'remeasure' ? undefined : (kernel, shape, b) => cache.lookup(gpu, kernel, shape, b);
+  const measured = await measureConvChoices(gpu, arch, batch, (n, total) => progress.update(`timing conv kernels per layer ${bar(n / total)} ${n}/${total}`), remembered);
+  const timed = measured.filter((c) => !c.remembered);
+  if (timed.length) {
+    try {
+      cache.store(gpu, batch, timed);
+    } catch (e) {
+      progress.log(`warning: could not keep the measured conv kernels for later runs (${(e as Error).message}); the next run times them again`);
+    }
+  }
+  const source = timed.length === 0 ? `as measured before on this adapter, kept in ${cache.path}; --conv-kernels remeasure times them again` : `measured at batch ${batch}, kept in ${cache.path}`;
+  progress.log(`conv kernels (${source}): ${describeChoices(measured)}`);
   return recorded(measured);
 }
 
-export const CONV_KERNEL_MODES = ['measured', 'direct', 'winograd2', 'winograd4', 'winograd6'] as const;
+export const CONV_KERNEL_MODES = ['measured', 'remeasure', 'direct', 'winograd2', 'winograd4', 'winograd6'] as const;
 export type ConvKernelsMode = (typeof CONV_KERNEL_MODES)[number];
+const isMeasured = (mode: ConvKernelsMode): mode is 'measured' | 'remeasure' => mode === 'measured' || mode === 'remeasure';
 
 /** A fixed mode's choices ('direct': none, every kernel's default). */
-const choicesOf = (mode: Exclude<ConvKernelsMode, 'measured'>, gpu: Gpu, arch: Arch): ConvChoice[] => (mode === 'direct' ? [] : fixedChoices(gpu, arch, mode));
+const choicesOf = (mode: Exclude<ConvKernelsMode, 'measured' | 'remeasure'>, gpu: Gpu, arch: Arch): ConvChoice[] => (mode === 'direct' ? [] : fixedChoices(gpu, arch, mode));
 
 /** Fills the settings a resumed run leaves out from its checkpoint; a contradicting flag is refused naming both. */
 function resumeSettings(o: TrainOptions, from: string, meta: ModelMeta): Settings {
@@ -298,8 +313,11 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
   const stop = o.stop ?? new StopRequest();
   const leftovers = removeStaleTemporaries(o.out);
   if (leftovers.length) log(`removed ${leftovers.length} temporary file${leftovers.length > 1 ? 's' : ''} left in ${o.out} by an interrupted run`);
-  // A fresh run must not mix with an earlier one (a later --resume would pick its newest checkpoint).
+  // Every file the run writes is replaced by renaming: refuse a pipe, device or folder in its
+  // place now, not after an epoch of work.
   const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f));
+  refuseToReplace(['model.bin', 'best.bin', 'interrupted.bin', 'metrics.jsonl', ...EVAL_FILES, ...RUN_REPORT_FILES, ...earlier].map((f) => join(o.out, f)));
+  // A fresh run must not mix with an earlier one (a later --resume would pick its newest checkpoint).
   if (!o.resume && earlier.length) {
     if (!o.overwrite) {
       throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
@@ -412,6 +430,19 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
       };
     };
 
+    // What a person looks at beside the weights (overlays, curves, reports) never stops the
+    // run: a failure is told once per kind of output, and training goes on.
+    const failedOutputs = new Set<string>();
+    const sideOutput = async (what: string, write: () => Promise<void>) => {
+      try {
+        await write();
+      } catch (e) {
+        if (failedOutputs.has(what)) return;
+        failedOutputs.add(what);
+        log(`warning: could not write ${what} (${(e as Error).message}); training goes on without it`);
+      }
+    };
+
     const steps = Math.ceil(trainIdx.length / set.batch);
     const reportTitle = `wgcam training run ${o.out}: ${arch.blocks} on ${data.classes.slice(0, 10).join(', ')}${data.classes.length > 10 ? ', ...' : ''}`;
     let lastVal = { loss: loaded?.meta.valLoss ?? NaN, accuracy: loaded?.meta.valAccuracy ?? NaN };
@@ -484,8 +515,9 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
           `epoch ${epoch + 1}/${o.epochs}  train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAcc).toFixed(1)}%  ` +
             `${valIdx.length ? `val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(1)}%` : 'no validation set'}  ${formatDuration(trainSecs)} (${(seen / trainSecs).toFixed(1)} img/s)  -> ${ckpt}${improved ? ' (best)' : ''}`,
         );
-        if (o.afterEpoch) await o.afterEpoch({ epoch: epoch + 1, model, data, val: valIdx, meta: epochMeta });
-        await writeRunReport(o.out, reportTitle);
+        const afterEpoch = o.afterEpoch;
+        if (afterEpoch) await sideOutput('the --watch overlays', () => afterEpoch({ epoch: epoch + 1, model, data, val: valIdx, meta: epochMeta }));
+        await sideOutput('the run report', () => writeRunReport(o.out, reportTitle));
         if (stop.requested && epoch + 1 < o.epochs) {
           log(`${stoppedBy()} after epoch ${epoch + 1}; continue with --resume`);
           return { epochs: epoch + 1, valAccuracy: val.accuracy, bestValAccuracy: best, modelPath: ckpt, stoppedEarly: true, valFiles };
@@ -495,8 +527,8 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
       await saveModel(modelPath, model, finalMeta);
       const lastAcc = valIdx.length ? ` (validation accuracy ${(100 * lastVal.accuracy).toFixed(1)}%)` : '';
       log(`wrote ${modelPath}: the weights after the last epoch, ${o.epochs}${lastAcc}`);
-      if (best >= 0 && existsSync(bestPath)) await reportBest(bestPath, gpu, data, valIdx, o.out, log);
-      await writeRunReport(o.out, reportTitle);
+      if (best >= 0 && existsSync(bestPath)) await sideOutput('the validation report', () => reportBest(bestPath, gpu, data, valIdx, o.out, log));
+      await sideOutput('the run report', () => writeRunReport(o.out, reportTitle));
       log(`run report: ${join(o.out, 'report.html')} (curves in ${join(o.out, 'curves.svg')})`);
       return { epochs: o.epochs, valAccuracy: lastVal.accuracy, bestValAccuracy: best, modelPath, stoppedEarly: false, valFiles };
     } finally {

@@ -105,6 +105,7 @@ async function explainPhoto(file: File): Promise<void> {
     const { loaded, explainer } = current;
     const { photo, input } = await loadPhoto(file, loaded.meta.input);
     const [r] = await explainer.explain([input], [photo], CAM);
+    if (r.error) throw new Error(r.error);
     const classes = loaded.meta.classes;
     const order = [...r.probs.keys()].sort((a, b) => r.probs[b] - r.probs[a]);
     Object.assign(result, { predicted: classes[order[0]], probabilities: Array.from(r.probs), cam: Array.from(r.cam), mapWidth: r.mapWidth, mapHeight: r.mapHeight });

@@ -2,14 +2,15 @@
 // launch, from a conv layer's activations A (after its ReLU) and the gradient G of the target
 // score with respect to them:
 //   weights[n,k] = METHOD 0 (Grad-CAM):   mean_p G[n,k,p]
-//                  METHOD 1 (Grad-CAM++): sum_p relu(G) * alpha,  alpha = G^2 / (2 G^2 + S G^3 + eps)
-//                                         where G != 0 (else 0),  S = sum_p A[n,k,p]
-//                  METHOD 2 (XGrad-CAM):  sum_p G * A / (S + eps)
+//                  METHOD 1 (Grad-CAM++): sum_p relu(G) * alpha,  alpha = G^2 / (2 G^2 + S G^3 + 1e-6)
+//                                         S = sum_p A[n,k,p]; the term is formed only where G > 0
+//                                         (relu(G) is 0 elsewhere, and alpha can be 0/0 where G < 0)
+//                  METHOD 2 (XGrad-CAM):  sum_p G * A / (S + 1e-7)
 //   raw[n,p]     = METHOD 0-2: sum_k weights[n,k] * A[n,k,p]
 //                  METHOD 3 (LayerCAM):   sum_k relu(G[n,k,p]) * A[n,k,p]
 //                  METHOD 4 (HiResCAM):   sum_k G[n,k,p] * A[n,k,p]
 //   norm[n,p]    = relu(raw) / max_p relu(raw)   (0 where the max is 0);  u8 = floor(255 norm + 0.5)
-// eps = 1e-7 (as pytorch-grad-cam). Layout: A, G [N,K,h*w]; weights [N,K] (0 for methods 3-4);
+// The epsilons are pytorch-grad-cam's (grad_cam_plusplus.py, xgrad_cam.py). Layout: A, G [N,K,h*w]; weights [N,K] (0 for methods 3-4);
 // raw, norm, u8 [N,h*w] (u8 holds one value 0..255 per u32). One workgroup per image: channels
 // and then pixels are spread over the invocations; the max reduction runs in workgroup memory.
 struct Params { N: u32, K: u32, HW: u32, method: u32 }
@@ -22,7 +23,8 @@ struct Params { N: u32, K: u32, HW: u32, method: u32 }
 @group(0) @binding(6) var<storage, read_write> u8: array<u32>;
 
 override WG: u32 = 64;   // a power of two
-const EPS = 1e-7;
+const EPS_PLUSPLUS = 1e-6;
+const EPS_XGRAD = 1e-7;
 var<workgroup> red: array<f32, WG>;
 
 fn channelWeight(n: u32, k: u32) -> f32 {
@@ -35,16 +37,16 @@ fn channelWeight(n: u32, k: u32) -> f32 {
     if (p.method == 0u) {
       w += g;
     } else if (p.method == 1u) {
-      if (g != 0.0) {
+      if (g > 0.0) {
         let g2 = g * g;
-        w += max(g, 0.0) * g2 / (2.0 * g2 + S * g2 * g + EPS);
+        w += g * g2 / (2.0 * g2 + S * g2 * g + EPS_PLUSPLUS);
       }
     } else {
       w += g * A[base + px];
     }
   }
   if (p.method == 0u) { return w / f32(p.HW); }
-  if (p.method == 2u) { return w / (S + EPS); }
+  if (p.method == 2u) { return w / (S + EPS_XGRAD); }
   return w;
 }
 
