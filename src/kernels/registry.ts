@@ -11,6 +11,8 @@ import { cam, camTargets, camUpsample } from './cam.ts';
 import { gradCam } from './gradcam.ts';
 import { maskImages } from './mask.ts';
 import { multiplyAddPeak } from './peak.ts';
+import { conv2dGeneral } from './conv-general.ts';
+import { broadcastBinary, channelAffine, copyBlocks, pool2d, transpose, unary } from './graph-ops.ts';
 
 export const kernels: readonly AnyKernel[] = [
   conv2dForward,
@@ -41,4 +43,11 @@ export const kernels: readonly AnyKernel[] = [
   gradCam,
   maskImages,
   multiplyAddPeak,
+  conv2dGeneral,
+  pool2d,
+  broadcastBinary,
+  unary,
+  channelAffine,
+  copyBlocks,
+  transpose,
 ];

@@ -1,0 +1,114 @@
+/**
+ * Any 2-D convolution of an imported graph (ONNX Conv): kernel size, stride, asymmetric zero
+ * padding, dilation, groups (depthwise included), bias, and the activation after it fused in.
+ * The math and layout are in wgsl/conv2d_general.wgsl; this is its plain reference and its
+ * registry entry. The 3x3 valid kernels and the Winograd variants (conv2d.ts) stay the ones
+ * wgcam's own networks run.
+ */
+import { floats, launch1d, type FloatArray, type KernelDef } from './kernel.ts';
+
+/** Activation fused after the convolution (and after a folded batch-norm). */
+export const CONV_ACTIVATIONS = { none: 0, relu: 1, clip: 2 } as const;
+export type ConvActivation = keyof typeof CONV_ACTIVATIONS;
+
+export interface GeneralConvParams {
+  N: number;
+  Ci: number;
+  H: number;
+  W: number;
+  Co: number;
+  KH: number;
+  KW: number;
+  SH: number;
+  SW: number;
+  /** Zero padding: top, left, bottom, right. */
+  PT: number;
+  PL: number;
+  PB: number;
+  PR: number;
+  DH: number;
+  DW: number;
+  G: number;
+  act: ConvActivation;
+  /** clip's bounds (ReLU6: 0, 6). */
+  lo?: number;
+  hi?: number;
+}
+
+/** Output rows and columns (ONNX Conv's formula, floor). */
+export function convOutputSize(p: Pick<GeneralConvParams, 'H' | 'W' | 'KH' | 'KW' | 'SH' | 'SW' | 'PT' | 'PL' | 'PB' | 'PR' | 'DH' | 'DW'>): [number, number] {
+  const out = (size: number, k: number, s: number, pa: number, pb: number, d: number) => Math.floor((size + pa + pb - (d * (k - 1) + 1)) / s) + 1;
+  return [out(p.H, p.KH, p.SH, p.PT, p.PB, p.DH), out(p.W, p.KW, p.SW, p.PL, p.PR, p.DW)];
+}
+
+export function generalConvReference(i: { x: ArrayLike<number>; w: ArrayLike<number>; b: ArrayLike<number> }, p: GeneralConvParams, like: FloatArray) {
+  const [Ho, Wo] = convOutputSize(p);
+  const y = floats(like, p.N * p.Co * Ho * Wo);
+  const Cig = p.Ci / p.G;
+  const Cog = p.Co / p.G;
+  for (let n = 0; n < p.N; n++)
+    for (let co = 0; co < p.Co; co++) {
+      const ci0 = Math.floor(co / Cog) * Cig;
+      for (let oy = 0; oy < Ho; oy++)
+        for (let ox = 0; ox < Wo; ox++) {
+          let s = i.b[co];
+          for (let c = 0; c < Cig; c++)
+            for (let ky = 0; ky < p.KH; ky++) {
+              const iy = oy * p.SH - p.PT + ky * p.DH;
+              if (iy < 0 || iy >= p.H) continue;
+              for (let kx = 0; kx < p.KW; kx++) {
+                const ix = ox * p.SW - p.PL + kx * p.DW;
+                if (ix < 0 || ix >= p.W) continue;
+                s += i.w[((co * Cig + c) * p.KH + ky) * p.KW + kx] * i.x[((n * p.Ci + ci0 + c) * p.H + iy) * p.W + ix];
+              }
+            }
+          if (p.act === 'relu') s = Math.max(s, 0);
+          else if (p.act === 'clip') s = Math.min(Math.max(s, p.lo ?? -Infinity), p.hi ?? Infinity);
+          y[((n * p.Co + co) * Ho + oy) * Wo + ox] = s;
+        }
+    }
+  return y;
+}
+
+const base = { N: 1, SH: 1, SW: 1, PT: 0, PL: 0, PB: 0, PR: 0, DH: 1, DW: 1, G: 1, act: 'none' as ConvActivation };
+
+export const conv2dGeneral: KernelDef<GeneralConvParams> = {
+  name: 'conv2d_general',
+  inputs: ['x', 'w', 'b'],
+  inputSizes: (p) => ({ x: p.N * p.Ci * p.H * p.W, w: p.Co * (p.Ci / p.G) * p.KH * p.KW, b: p.Co }),
+  outputSizes: (p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    return { y: p.N * p.Co * Ho * Wo };
+  },
+  reference: (i, p) => ({ y: generalConvReference(i as { x: FloatArray; w: FloatArray; b: FloatArray }, p, i.x as FloatArray) }),
+  variants: [
+    {
+      name: 'direct',
+      run: (gpu, b, p) => {
+        const [Ho, Wo] = convOutputSize(p);
+        const u32 = [p.N, p.Ci, p.H, p.W, p.Co, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.DH, p.DW, p.G, CONV_ACTIVATIONS[p.act]];
+        launch1d(gpu, 'conv2d_general', [b.x, b.w, b.b, b.y], u32, p.N * p.Co * Ho * Wo, { wg: 64, f32: [p.lo ?? 0, p.hi ?? 0] });
+      },
+    },
+  ],
+  // Sums of up to Ci/G * KH * KW products in float32.
+  tolerance: 1e-5,
+  toleranceFor: (p) => 1e-5 * Math.max(1, Math.sqrt(((p.Ci / p.G) * p.KH * p.KW) / 64)),
+  cases: [
+    { ...base, Ci: 1, H: 1, W: 1, Co: 1, KH: 1, KW: 1 },
+    // 7x7 stride 2 pad 3 (a ResNet stem), odd sizes.
+    { ...base, N: 2, Ci: 3, H: 13, W: 11, Co: 5, KH: 7, KW: 7, SH: 2, SW: 2, PT: 3, PL: 3, PB: 3, PR: 3, act: 'relu' },
+    // Asymmetric padding (SAME_UPPER at stride 2), a 1x3 kernel, dilation 2.
+    { ...base, Ci: 4, H: 9, W: 10, Co: 6, KH: 1, KW: 3, SH: 2, SW: 1, PT: 0, PL: 2, PB: 1, PR: 2, DW: 2 },
+    // Depthwise 3x3 stride 2 with ReLU6 (MobileNetV2).
+    { ...base, N: 2, Ci: 8, H: 9, W: 7, Co: 8, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1, G: 8, act: 'clip', lo: 0, hi: 6 },
+    // Grouped (2 groups of 3 -> 2), a channel multiplier, 1x1.
+    { ...base, Ci: 6, H: 5, W: 4, Co: 4, KH: 1, KW: 1, G: 2 },
+    // Padding larger than the window reaches: rows of only zeros.
+    { ...base, Ci: 2, H: 3, W: 3, Co: 3, KH: 2, KW: 2, PT: 2, PL: 1, PB: 2, PR: 0, SH: 3 },
+  ],
+  flops: (p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    return 2 * p.N * p.Co * Ho * Wo * (p.Ci / p.G) * p.KH * p.KW;
+  },
+};

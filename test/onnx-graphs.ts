@@ -1,0 +1,305 @@
+// ONNX files for the import tests, written with protobufjs and the project's own schema
+// (src/export/onnx.proto): a small builder, and the classic CNN architectures at small sizes with
+// random weights, as torch.onnx.export writes torchvision's (Conv + BatchNormalization + Relu,
+// Flatten + Gemm) and as TensorFlow-origin files come (NHWC input, Transpose, Pad, shape
+// arithmetic, MatMul + Add, Softmax).
+import { readFileSync } from 'node:fs';
+import protobuf from 'protobufjs';
+import { Rng } from '../src/util/rng.ts';
+
+const root = protobuf.parse(readFileSync(new URL('../src/export/onnx.proto', import.meta.url), 'utf8'), { keepCase: true }).root;
+const ModelProto = root.lookupType('onnx.ModelProto');
+
+/** An attribute value: a whole number is INT, `{ f }` FLOAT, an array INTS, `{ fs }` FLOATS, a string STRING. */
+type Attr = number | number[] | string | { f: number } | { fs: number[] };
+
+function attribute(name: string, v: Attr) {
+  if (typeof v === 'number') return { name, type: 2, i: v };
+  if (typeof v === 'string') return { name, type: 3, s: Buffer.from(v) };
+  if (Array.isArray(v)) return { name, type: 7, ints: v };
+  if ('f' in v) return { name, type: 1, f: v.f };
+  return { name, type: 6, floats: v.fs };
+}
+
+export class OnnxBuilder {
+  readonly nodes: object[] = [];
+  readonly initializers: object[] = [];
+  readonly inputs: object[] = [];
+  readonly outputs: object[] = [];
+  private n = 0;
+  private readonly rng: Rng;
+
+  constructor(
+    readonly opset = 13,
+    seed = 1,
+  ) {
+    this.rng = new Rng(seed);
+  }
+
+  input(name: string, dims: (number | string)[]): string {
+    this.inputs.push({ name, type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } } });
+    return name;
+  }
+
+  output(name: string): void {
+    this.outputs.push({ name, type: { tensor_type: { elem_type: 1 } } });
+  }
+
+  /** A float initializer (given values, or random in [-scale, scale)). */
+  weight(dims: number[], scale = 0.5, values?: number[]): string {
+    const name = `w${this.n++}`;
+    const count = dims.reduce((a, b) => a * b, 1);
+    const data = Float32Array.from(values ?? Array.from({ length: count }, () => (this.rng.next() * 2 - 1) * scale));
+    this.initializers.push({ name, dims, data_type: 1, raw_data: Buffer.from(data.buffer) });
+    return name;
+  }
+
+  /** An int64 initializer. */
+  ints(values: number[], dims = [values.length]): string {
+    const name = `i${this.n++}`;
+    this.initializers.push({ name, dims, data_type: 7, raw_data: Buffer.from(BigInt64Array.from(values.map(BigInt)).buffer) });
+    return name;
+  }
+
+  node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, outputs = 1): string {
+    const names = Array.from({ length: outputs }, () => `t${this.n++}`);
+    this.nodes.push({ op_type: op, name: `${op}_${this.n}`, input: inputs, output: names, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    return names[0];
+  }
+
+  // ---- layers, as torchvision exports them ----
+
+  conv(x: string, ci: number, co: number, k: number, o: { stride?: number; pad?: number; group?: number; bias?: boolean; dilation?: number; autoPad?: string } = {}): string {
+    const attrs: Record<string, Attr> = { kernel_shape: [k, k], strides: [o.stride ?? 1, o.stride ?? 1] };
+    if (o.autoPad) attrs.auto_pad = o.autoPad;
+    else attrs.pads = Array(4).fill(o.pad ?? 0);
+    if (o.group) attrs.group = o.group;
+    if (o.dilation) attrs.dilations = [o.dilation, o.dilation];
+    const w = this.weight([co, ci / (o.group ?? 1), k, k], Math.sqrt(3 / ((ci / (o.group ?? 1)) * k * k)));
+    return this.node('Conv', o.bias === false ? [x, w] : [x, w, this.weight([co], 0.1)], attrs);
+  }
+
+  bn(x: string, c: number): string {
+    const gamma = this.weight([c], 0, Array.from({ length: c }, () => 0.5 + this.rng.next()));
+    const beta = this.weight([c], 0.2);
+    const mean = this.weight([c], 0.2);
+    const variance = this.weight([c], 0, Array.from({ length: c }, () => 0.5 + this.rng.next()));
+    return this.node('BatchNormalization', [x, gamma, beta, mean, variance], { epsilon: { f: 1e-5 } });
+  }
+
+  relu(x: string): string {
+    return this.node('Relu', [x]);
+  }
+
+  relu6(x: string): string {
+    return this.opset >= 11 ? this.node('Clip', [x, this.weight([], 0, [0]), this.weight([], 0, [6])]) : this.node('Clip', [x], { min: { f: 0 }, max: { f: 6 } });
+  }
+
+  swish(x: string): string {
+    return this.node('Mul', [x, this.node('Sigmoid', [x])]);
+  }
+
+  gemm(x: string, k: number, j: number): string {
+    return this.node('Gemm', [x, this.weight([j, k], Math.sqrt(3 / k)), this.weight([j], 0.1)], { transB: 1 });
+  }
+
+  head(x: string, c: number, classes: number): string {
+    return this.gemm(this.node('Flatten', [this.node('GlobalAveragePool', [x])]), c, classes);
+  }
+
+  encode(): Uint8Array {
+    const model = {
+      ir_version: this.opset >= 13 ? 7 : 6,
+      producer_name: 'wgcam tests',
+      opset_import: [{ domain: '', version: this.opset }],
+      graph: { name: 'g', node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+    };
+    const err = ModelProto.verify(model);
+    if (err) throw new Error(err);
+    return ModelProto.encode(ModelProto.fromObject(model)).finish();
+  }
+}
+
+export interface Architecture {
+  name: string;
+  /** The input's shape (batch first, symbolic where the file leaves it open). */
+  input: (number | string)[];
+  build(): Uint8Array;
+}
+
+const SIZE = 32;
+const CLASSES = 10;
+
+function resnet(kind: 'basic' | 'bottleneck' | 'v2'): Uint8Array {
+  const b = new OnnxBuilder(13, 3);
+  let x = b.input('input', ['batch', 3, SIZE, SIZE]);
+  x = b.node('MaxPool', [b.relu(b.bn(b.conv(x, 3, 8, 7, { stride: 2, pad: 3, bias: false }), 8))], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+  const block = (x: string, ci: number, co: number, stride: number) => {
+    const short = stride > 1 || ci !== co ? b.bn(b.conv(x, ci, co, 1, { stride, bias: false }), co) : x;
+    let y: string;
+    if (kind === 'basic') y = b.bn(b.conv(b.relu(b.bn(b.conv(x, ci, co, 3, { stride, pad: 1, bias: false }), co)), co, co, 3, { pad: 1, bias: false }), co);
+    else if (kind === 'bottleneck') {
+      const mid = co / 4;
+      y = b.relu(b.bn(b.conv(x, ci, mid, 1, { bias: false }), mid));
+      y = b.relu(b.bn(b.conv(y, mid, mid, 3, { stride, pad: 1, bias: false }), mid));
+      y = b.bn(b.conv(y, mid, co, 1, { bias: false }), co);
+    } else {
+      // Pre-activation (v2): BN -> ReLU -> conv, twice; the add is not followed by a ReLU.
+      y = b.conv(b.relu(b.bn(x, ci)), ci, co, 3, { stride, pad: 1, bias: false });
+      y = b.conv(b.relu(b.bn(y, co)), co, co, 3, { pad: 1, bias: false });
+      return b.node('Add', [y, stride > 1 || ci !== co ? b.conv(x, ci, co, 1, { stride, bias: false }) : x]);
+    }
+    return b.relu(b.node('Add', [y, short]));
+  };
+  const wide = kind === 'bottleneck' ? 32 : 16;
+  x = block(x, 8, wide, 1);
+  x = block(x, wide, wide * 2, 2);
+  if (kind === 'v2') x = b.relu(b.bn(x, wide * 2));
+  b.output(b.head(x, wide * 2, CLASSES));
+  return b.encode();
+}
+
+function mobilenetV2(): Uint8Array {
+  const b = new OnnxBuilder(11, 4);
+  let x = b.input('input', ['N', 3, SIZE, SIZE]);
+  x = b.relu6(b.bn(b.conv(x, 3, 8, 3, { stride: 2, pad: 1, bias: false }), 8));
+  const inverted = (x: string, ci: number, co: number, stride: number, t: number) => {
+    const h = ci * t;
+    let y = b.relu6(b.bn(b.conv(x, ci, h, 1, { bias: false }), h));
+    y = b.relu6(b.bn(b.conv(y, h, h, 3, { stride, pad: 1, group: h, bias: false }), h));
+    y = b.bn(b.conv(y, h, co, 1, { bias: false }), co);
+    return stride === 1 && ci === co ? b.node('Add', [x, y]) : y;
+  };
+  x = inverted(x, 8, 8, 1, 1);
+  x = inverted(x, 8, 12, 2, 6);
+  x = inverted(x, 12, 12, 1, 6);
+  x = b.relu6(b.bn(b.conv(x, 12, 32, 1, { bias: false }), 32));
+  // torchvision: adaptive average pool, then a flatten torch.onnx writes as Shape/Gather/Reshape.
+  const pooled = b.node('GlobalAveragePool', [x]);
+  const n = b.node('Gather', [b.node('Shape', [pooled]), b.ints([0], [])], { axis: 0 });
+  const target = b.node('Concat', [b.node('Unsqueeze', [n], { axes: [0] }), b.ints([-1])], { axis: 0 });
+  x = b.node('Reshape', [pooled, target]);
+  x = b.node('Dropout', [x], { ratio: { f: 0.2 } });
+  b.output(b.gemm(x, 32, CLASSES));
+  return b.encode();
+}
+
+function vgg(bn: boolean): Uint8Array {
+  const b = new OnnxBuilder(13, 5);
+  let x = b.input('input', ['batch', 3, SIZE, SIZE]);
+  let c = 3;
+  for (const [co, convs] of [[8, 1], [16, 2], [16, 2]] as const) {
+    for (let i = 0; i < convs; i++) {
+      x = b.conv(x, c, co, 3, { pad: 1 });
+      x = b.relu(bn ? b.bn(x, co) : x);
+      c = co;
+    }
+    x = b.node('MaxPool', [x], { kernel_shape: [2, 2], strides: [2, 2] });
+  }
+  x = b.node('Flatten', [x]);
+  x = b.node('Dropout', [b.relu(b.gemm(x, 16 * 4 * 4, 24))]);
+  b.output(b.gemm(x, 24, CLASSES));
+  return b.encode();
+}
+
+function squeezenet(version: '1.0' | '1.1'): Uint8Array {
+  const b = new OnnxBuilder(12, 6);
+  let x = b.input('input', ['batch', 3, SIZE, SIZE]);
+  x = b.relu(version === '1.0' ? b.conv(x, 3, 16, 7, { stride: 2 }) : b.conv(x, 3, 16, 3, { stride: 2 }));
+  const pool = (x: string) => b.node('MaxPool', [x], { kernel_shape: [3, 3], strides: [2, 2], ceil_mode: 1 });
+  const fire = (x: string, ci: number, s: number, e: number) => {
+    const sq = b.relu(b.conv(x, ci, s, 1));
+    return b.node('Concat', [b.relu(b.conv(sq, s, e, 1)), b.relu(b.conv(sq, s, e, 3, { pad: 1 }))], { axis: 1 });
+  };
+  x = fire(pool(x), 16, 4, 8);
+  x = fire(x, 16, 4, 8);
+  x = fire(pool(x), 16, 6, 12);
+  x = b.node('Dropout', [x]);
+  x = b.relu(b.conv(x, 24, CLASSES, 1));
+  x = b.node('GlobalAveragePool', [x]);
+  b.output(b.node('Softmax', [b.node('Flatten', [x])], { axis: 1 }));
+  return b.encode();
+}
+
+function densenet(): Uint8Array {
+  const b = new OnnxBuilder(13, 7);
+  let x = b.input('input', ['batch', 3, SIZE, SIZE]);
+  x = b.node('MaxPool', [b.relu(b.bn(b.conv(x, 3, 8, 7, { stride: 2, pad: 3, bias: false }), 8))], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+  let c = 8;
+  const growth = 4;
+  const denseBlock = (x: string, layers: number) => {
+    for (let i = 0; i < layers; i++) {
+      let y = b.conv(b.relu(b.bn(x, c)), c, 4 * growth, 1, { bias: false });
+      y = b.conv(b.relu(b.bn(y, 4 * growth)), 4 * growth, growth, 3, { pad: 1, bias: false });
+      x = b.node('Concat', [x, y], { axis: 1 });
+      c += growth;
+    }
+    return x;
+  };
+  x = denseBlock(x, 2);
+  x = b.node('AveragePool', [b.conv(b.relu(b.bn(x, c)), c, c / 2, 1, { bias: false })], { kernel_shape: [2, 2], strides: [2, 2] });
+  c /= 2;
+  x = denseBlock(x, 2);
+  x = b.relu(b.bn(x, c));
+  b.output(b.head(x, c, CLASSES));
+  return b.encode();
+}
+
+function efficientnetB0(): Uint8Array {
+  const b = new OnnxBuilder(13, 8);
+  let x = b.input('input', ['batch', 3, SIZE, SIZE]);
+  x = b.swish(b.bn(b.conv(x, 3, 8, 3, { stride: 2, pad: 1, bias: false }), 8));
+  const mbconv = (x: string, ci: number, co: number, stride: number, t: number) => {
+    const h = ci * t;
+    let y = t > 1 ? b.swish(b.bn(b.conv(x, ci, h, 1, { bias: false }), h)) : x;
+    y = b.swish(b.bn(b.conv(y, h, h, 3, { stride, pad: 1, group: h, bias: false }), h));
+    // Squeeze and excite: a per-channel gate from the pooled map.
+    const squeezed = Math.max(1, ci / 4);
+    const s = b.node('ReduceMean', [y], { axes: [2, 3], keepdims: 1 });
+    const gate = b.node('Sigmoid', [b.conv(b.swish(b.conv(s, h, squeezed, 1)), squeezed, h, 1)]);
+    y = b.bn(b.conv(b.node('Mul', [y, gate]), h, co, 1, { bias: false }), co);
+    return stride === 1 && ci === co ? b.node('Add', [y, x]) : y;
+  };
+  x = mbconv(x, 8, 8, 1, 1);
+  x = mbconv(x, 8, 12, 2, 6);
+  x = mbconv(x, 12, 12, 1, 6);
+  x = b.swish(b.bn(b.conv(x, 12, 32, 1, { bias: false }), 32));
+  b.output(b.head(x, 32, CLASSES));
+  return b.encode();
+}
+
+/** As TensorFlow-origin converters write EfficientNet-Lite4: NHWC input, Transpose, explicit Pads, ReLU6, MatMul + Add, Softmax. */
+function efficientnetLite(): Uint8Array {
+  const b = new OnnxBuilder(14, 9);
+  let x = b.input('images:0', [1, SIZE, SIZE, 3]);
+  x = b.node('Transpose', [x], { perm: [0, 3, 1, 2] });
+  // (x - 127) / 128 as the file's own preprocessing.
+  x = b.node('Div', [b.node('Sub', [x, b.weight([1], 0, [127])]), b.weight([1], 0, [128])]);
+  // SAME padding of a stride-2 conv as TF writes it: an explicit asymmetric Pad first.
+  x = b.node('Pad', [x, b.ints([0, 0, 0, 0, 0, 0, 1, 1])], { mode: 'constant' });
+  x = b.relu6(b.conv(x, 3, 8, 3, { stride: 2 }));
+  const dw = b.relu6(b.conv(x, 8, 8, 3, { group: 8, autoPad: 'SAME_UPPER' }));
+  x = b.node('Add', [b.conv(dw, 8, 8, 1), x]);
+  x = b.relu6(b.conv(x, 8, 16, 3, { stride: 2, autoPad: 'SAME_UPPER' }));
+  x = b.node('LeakyRelu', [b.conv(x, 16, 16, 1)], { alpha: { f: 0.1 } });
+  x = b.node('HardSwish', [b.conv(x, 16, 16, 3, { dilation: 2, pad: 2 })]);
+  x = b.node('AveragePool', [x], { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], count_include_pad: 1 });
+  x = b.node('ReduceMean', [x], { axes: [2, 3], keepdims: 0 });
+  x = b.node('Add', [b.node('MatMul', [x, b.weight([16, CLASSES], 0.4)]), b.weight([CLASSES], 0.1)]);
+  b.output(b.node('Softmax', [x], { axis: -1 }));
+  return b.encode();
+}
+
+export const ARCHITECTURES: Architecture[] = [
+  { name: 'ResNet-18 (basic blocks)', input: ['batch', 3, SIZE, SIZE], build: () => resnet('basic') },
+  { name: 'ResNet-50 (bottlenecks)', input: ['batch', 3, SIZE, SIZE], build: () => resnet('bottleneck') },
+  { name: 'ResNet v2 (pre-activation)', input: ['batch', 3, SIZE, SIZE], build: () => resnet('v2') },
+  { name: 'MobileNetV2', input: ['N', 3, SIZE, SIZE], build: mobilenetV2 },
+  { name: 'VGG', input: ['batch', 3, SIZE, SIZE], build: () => vgg(false) },
+  { name: 'VGG with batch-norm', input: ['batch', 3, SIZE, SIZE], build: () => vgg(true) },
+  { name: 'SqueezeNet 1.0', input: ['batch', 3, SIZE, SIZE], build: () => squeezenet('1.0') },
+  { name: 'SqueezeNet 1.1', input: ['batch', 3, SIZE, SIZE], build: () => squeezenet('1.1') },
+  { name: 'DenseNet', input: ['batch', 3, SIZE, SIZE], build: densenet },
+  { name: 'EfficientNet-B0', input: ['batch', 3, SIZE, SIZE], build: efficientnetB0 },
+  { name: 'EfficientNet-Lite (TF origin, NHWC)', input: [1, SIZE, SIZE, 3], build: efficientnetLite },
+];
