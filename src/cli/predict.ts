@@ -1,19 +1,19 @@
 /** wgcam predict model.bin IMAGE|FOLDER... [--json|--csv] */
 import { expandInputs } from '../cam/run.ts';
-import { loadPhoto } from '../cam/photos.ts';
 import { openGpu } from '../gpu/dawn.ts';
-import { buildModel, loadModelFile } from '../io/model-file.ts';
-import { Predictor, ranked } from '../eval/predictor.ts';
-import { GpuBackend } from '../tensor/gpu-backend.ts';
+import { ranked } from '../eval/predictor.ts';
+import { isOnnxPath, openClassifier } from '../eval/open-classifier.ts';
+import { PREPROCESS_HELP, PREPROCESS_OPTIONS, preprocessOptions } from './preprocess-options.ts';
 import { catchStops, STOP_EXIT_CODE } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
 import { int, memoryLimit, parse, run, UsageError } from './main.ts';
 
 const HELP = `
-Usage: wgcam predict model.bin IMAGE|FOLDER... [options]      (or: npm run predict -- ...)
+Usage: wgcam predict MODEL IMAGE|FOLDER... [options]      (or: npm run predict -- ...)
 
 Prints each image's most likely classes and their probabilities; writes no files. Folders
-are searched for images (Kaggle's unlabelled test1/ included), in batches on the GPU.
+are searched for images (Kaggle's unlabelled test1/ included), in batches on the GPU. MODEL is
+a wgcam model (model.bin) or an ONNX classifier (MODEL.onnx: a ResNet, VGG, MobileNet, ...).
 
 Options:
   --top K              classes per image (default 3; --json/--csv list every class)
@@ -21,6 +21,7 @@ Options:
   --csv                CSV: image,predicted,probability, then one column per class
   --batch N            images per forward pass at most (default 64)
   --max-memory SIZE    the memory cap for the model's estimate (default: half of this machine's)
+${PREPROCESS_HELP}
   -h, --help           this help
 `;
 
@@ -34,16 +35,16 @@ const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}
 run(async () => {
   const { values: v, positionals } = parse(
     process.argv.slice(2),
-    { top: { type: 'string' }, json: { type: 'boolean' }, csv: { type: 'boolean' }, batch: { type: 'string' }, 'max-memory': { type: 'string' } },
+    { top: { type: 'string' }, json: { type: 'boolean' }, csv: { type: 'boolean' }, batch: { type: 'string' }, 'max-memory': { type: 'string' }, ...PREPROCESS_OPTIONS },
     HELP,
   );
   const [modelPath, ...inputs] = positionals;
-  if (!modelPath || inputs.length === 0) throw new UsageError('usage: wgcam predict model.bin IMAGE|FOLDER... (see --help)');
+  if (!modelPath || inputs.length === 0) throw new UsageError('usage: wgcam predict MODEL IMAGE|FOLDER... (see --help)');
   if (v.json && v.csv) throw new UsageError('--json and --csv: pick one');
   const top = int('top', v.top, 3);
   const batch = int('batch', v.batch, 64);
-  const loaded = loadModelFile(modelPath);
-  const { classes, input, arch } = loaded.meta;
+  const onnx = isOnnxPath(modelPath);
+  const pre = preprocessOptions(v, onnx);
   const warn = (s: string) => process.stderr.write(`wgcam: ${printable(s)}\n`);
   const { files, unreadable } = expandInputs(inputs);
   let failed = unreadable.length;
@@ -51,25 +52,24 @@ run(async () => {
   const { stop, release } = catchStops(() => warn('interrupted: stopping after the current batch'));
   const gpu = await openGpu();
   const rows: { image: string; probs: Float32Array }[] = [];
+  let classes: string[] = [];
   try {
-    const model = buildModel(new GpuBackend(gpu), loaded);
-    const predictor = new Predictor(gpu, model, modelPath, { maxBatch: batch, limit: memoryLimit(v['max-memory']) });
-    const per = arch.inputChannels * arch.height * arch.width;
+    const model = openClassifier(gpu, modelPath, { ...pre, maxBatch: batch, limit: memoryLimit(v['max-memory']) });
+    classes = model.classes;
+    if (model.preprocessing) warn(`${modelPath}: preprocessing ${model.preprocessing}`);
     if (v.csv) process.stdout.write(['image', 'predicted', 'probability', ...classes].map(csvText).join(',') + '\n');
     for (let b = 0; b < files.length && !stop.requested; b += batch) {
       const chunk = files.slice(b, b + batch);
-      const photos = await Promise.allSettled(chunk.map((f) => loadPhoto(f, input)));
-      const ok = chunk.filter((_, i) => photos[i].status === 'fulfilled');
-      photos.forEach((r) => {
-        if (r.status === 'rejected') {
-          failed++;
-          warn((r.reason as Error).message);
-        }
+      const prepared = await Promise.allSettled(chunk.map((f) => model.prepare(f)));
+      const ok = chunk.filter((_, i) => prepared[i].status === 'fulfilled');
+      const inputs = prepared.flatMap((r) => {
+        if (r.status === 'fulfilled') return [r.value];
+        failed++;
+        warn((r.reason as Error).message);
+        return [];
       });
-      const pixels = new Uint8Array(ok.length * per);
-      let k = 0;
-      for (const r of photos) if (r.status === 'fulfilled') pixels.set(r.value.input, per * k++);
-      const probs = await predictor.probabilities(pixels, ok.length);
+      if (!ok.length) continue;
+      const probs = await model.probabilities(inputs);
       ok.forEach((image, n) => {
         const order = ranked(probs, n, classes.length);
         const row = probs.slice(n * classes.length, (n + 1) * classes.length);

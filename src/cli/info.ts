@@ -1,0 +1,63 @@
+/** wgcam info MODEL: what a model file holds: its graph, node by node, with shapes, receptive fields and the layers a CAM can read. */
+import { isOnnxPath } from '../eval/open-classifier.ts';
+import { loadOnnxFile } from '../graph/onnx-import.ts';
+import { planGraph } from '../graph/plan.ts';
+import { elementCount } from '../graph/graph.ts';
+import { loadModelFile } from '../io/model-file.ts';
+import { featureShapes, parseBlocks } from '../nn/model.ts';
+import { parameterCount } from '../nn/memory.ts';
+import { printable } from '../util/terminal.ts';
+import { parse, run, UsageError } from './main.ts';
+
+const HELP = `
+Usage: wgcam info MODEL      (or: npm run info -- MODEL)
+
+Lists what MODEL (a wgcam model.bin or an ONNX classifier) computes: each step's op, output
+name and shape (one image), its receptive field on the input (window size / stride between
+cells), and which outputs a CAM can be drawn from (a map larger than 1x1); then the number of
+parameters and the FLOPs of one image. Batch-norms folded into convolutions and fused
+activations are shown joined with '+'.
+
+Options:
+  -h, --help           this help
+`;
+
+const fmt = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
+
+run(async () => {
+  const { positionals } = parse(process.argv.slice(2), {}, HELP);
+  const [path, ...extra] = positionals;
+  if (!path || extra.length) throw new UsageError('usage: wgcam info MODEL (see --help)');
+  const out = (s: string) => process.stdout.write(printable(s) + '\n');
+  if (!isOnnxPath(path)) {
+    const m = loadModelFile(path);
+    const { arch } = m.meta;
+    out(`${path}: wgcam model ${arch.blocks} -> GAP -> dense ${arch.classes}, input ${arch.inputChannels}x${arch.height}x${arch.width}, classes ${m.meta.classes.slice(0, 10).join(', ')}${m.meta.classes.length > 10 ? ', ...' : ''}`);
+    let conv = 0;
+    parseBlocks(arch.blocks).forEach((b, i) => {
+      const [c, h, w] = featureShapes(arch)[i];
+      out(`  ${b.kind === 'conv' ? `conv${++conv}  3x3 valid conv + relu` : 'pool   2x2 max-pool'}  -> [${c}, ${h}, ${w}]${b.kind === 'conv' && h * w > 1 ? '  CAM' : ''}`);
+    });
+    out(`parameters ${fmt(parameterCount(arch))}`);
+    return 0;
+  }
+  const graph = loadOnnxFile(path);
+  const batch = typeof graph.inputs[0].dims[0] === 'number' ? graph.inputs[0].dims[0] : 1;
+  const plan = planGraph(graph, batch);
+  out(`${path}: ONNX opset ${graph.opset}, input '${plan.input.name}' [${graph.inputs[0].dims.join(', ')}] (${plan.input.layout}), ${graph.nodes.length} nodes, ${plan.steps.length} steps after folding and fusing`);
+  const rows = plan.steps.map((s, i) => {
+    const shape = s.shapes[0].slice(1);
+    const f = plan.fields.get(s.outputs[0]);
+    const cam = shape.length === 3 && shape[1] * shape[2] > 1;
+    return [String(i + 1), s.describe, s.outputs[0], `[${shape.join(', ')}]`, f ? `${f.size}/${f.jump}` : '', cam ? 'CAM' : ''];
+  });
+  const head = ['#', 'op', 'output', 'shape', 'field', ''];
+  const widths = head.map((h, c) => Math.min(48, Math.max(h.length, ...rows.map((r) => r[c].length))));
+  for (const r of [head, ...rows]) out(r.map((cell, c) => cell.slice(0, 48).padEnd(widths[c])).join('  ').trimEnd());
+  let params = 0;
+  for (const c of graph.constants.values()) if (c.kind === 'float') params += c.data.length;
+  const flops = plan.steps.reduce((s, st) => s + st.flops, 0) / batch;
+  const last = [...plan.steps].reverse().find((s) => s.shapes[0].length === 4 && elementCount(s.shapes[0].slice(2)) > 1);
+  out(`parameters ${fmt(params)}, ${fmt(flops)}FLOPs per image; the last CAM-able output: ${last ? `'${last.outputs[0]}' [${last.shapes[0].slice(1).join(', ')}]` : 'none'}`);
+  return 0;
+});

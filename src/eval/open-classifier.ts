@@ -1,0 +1,54 @@
+/**
+ * A classifier as `predict` uses it, whichever file holds it: a wgcam model (model.bin and its
+ * checkpoints) or an imported ONNX graph. Both prepare a photo as their model wants it and give
+ * class probabilities for batches of prepared photos on the GPU.
+ */
+import { loadPhoto } from '../cam/photos.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import { describePreprocessing, importedInput, ImportedPredictor, loadImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
+import { buildModel, loadModelFile } from '../io/model-file.ts';
+import type { MemoryLimit } from '../nn/memory.ts';
+import { GpuBackend } from '../tensor/gpu-backend.ts';
+import { Predictor } from './predictor.ts';
+
+export interface OpenClassifier {
+  classes: string[];
+  /** How photos are prepared, in words (imported models: the preprocessing used). */
+  preprocessing?: string;
+  prepare(file: string): Promise<Float32Array | Uint8Array>;
+  probabilities(prepared: (Float32Array | Uint8Array)[]): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** Imported graphs are told apart by their extension: ONNX files carry no magic number. */
+export const isOnnxPath = (path: string): boolean => /\.onnx$/i.test(path);
+
+export function openClassifier(gpu: Gpu, path: string, o: PreprocessOptions & { labels?: string; maxBatch: number; limit: MemoryLimit }): OpenClassifier {
+  const backend = new GpuBackend(gpu);
+  if (isOnnxPath(path)) {
+    const model = loadImportedModel(path, o);
+    const predictor = new ImportedPredictor(backend, model, { maxBatch: o.maxBatch, limit: o.limit });
+    return {
+      classes: model.classes,
+      preprocessing: describePreprocessing(model.pre),
+      prepare: (file) => importedInput(file, model),
+      probabilities: (prepared) => predictor.probabilities(prepared as Float32Array[]),
+      dispose: () => predictor.dispose(),
+    };
+  }
+  const loaded = loadModelFile(path);
+  const { input, arch } = loaded.meta;
+  const model = buildModel(backend, loaded);
+  const predictor = new Predictor(gpu, model, path, { maxBatch: o.maxBatch, limit: o.limit });
+  const per = arch.inputChannels * arch.height * arch.width;
+  return {
+    classes: loaded.meta.classes,
+    prepare: async (file) => (await loadPhoto(file, input)).input,
+    probabilities: (prepared) => {
+      const pixels = new Uint8Array(prepared.length * per);
+      prepared.forEach((p, i) => pixels.set(p as Uint8Array, i * per));
+      return predictor.probabilities(pixels, prepared.length);
+    },
+    dispose: () => model.dispose(),
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * An imported classifier (an ONNX file) as the commands use it: the graph, its class names,
+ * the preprocessing a photo needs (which the file does not say: presets or the user's figures),
+ * and batched class probabilities on the GPU within the memory limit.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import sharp from 'sharp';
+import { describeDecodeError, EMPTY_FILE, LIMIT_INPUT_PIXELS } from '../data/decode-errors.mjs';
+import { fmtBytes } from '../gpu/pool.ts';
+import { whyNotAFile } from '../io/input-path.ts';
+import { softmax as softmaxKernel } from '../kernels/loss.ts';
+import { imagesThatFit, MemoryLimitError, type MemoryLimit } from '../nn/memory.ts';
+import type { Backend } from '../tensor/backend.ts';
+import { GraphRunner } from './execute.ts';
+import { elementCount, GraphError, type Graph } from './graph.ts';
+import { loadOnnxFile } from './onnx-import.ts';
+import { planGraph } from './plan.ts';
+
+/** How a photo becomes the input: resize (shorter side, or both sides), centre crop, (x / 255 - mean) / std per channel. */
+export interface Preprocessing {
+  name: string;
+  /** The shorter side after resizing; null: resized straight to the crop size, aspect ratio not kept. */
+  resize: number | null;
+  crop: [number, number];
+  mean: number[];
+  std: number[];
+}
+
+export const PRESETS = ['imagenet', 'inception', 'tf', 'unit', 'bytes'] as const;
+export type Preset = (typeof PRESETS)[number];
+
+export interface PreprocessOptions {
+  preset?: string;
+  mean?: number[];
+  std?: number[];
+  resize?: number;
+  crop?: number;
+}
+
+/**
+ * The preprocessing for an input of H x W: a preset's (torchvision's ImageNet: shorter side
+ * 256/224 of the crop, centre crop, ImageNet mean and std; inception: 1/0.875, x / 127.5 - 1; tf:
+ * x / 127.5 - 1, no crop; unit: x / 255; bytes: 0..255 as they are), then the user's figures.
+ */
+export function preprocessingFor(H: number, W: number, o: PreprocessOptions): Preprocessing {
+  const preset = o.preset ?? 'unit';
+  if (!(PRESETS as readonly string[]).includes(preset)) throw new GraphError(`--preprocess ${preset}: use ${PRESETS.join(', ')}`);
+  const crop: [number, number] = o.crop ? [o.crop, o.crop] : [H, W];
+  const byPreset: Record<Preset, Omit<Preprocessing, 'name' | 'crop'>> = {
+    imagenet: { resize: Math.round((Math.min(...crop) * 256) / 224), mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+    inception: { resize: Math.round(Math.min(...crop) / 0.875), mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    tf: { resize: null, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    unit: { resize: null, mean: [0, 0, 0], std: [1, 1, 1] },
+    bytes: { resize: null, mean: [0, 0, 0], std: [1 / 255, 1 / 255, 1 / 255] },
+  };
+  const p = { name: preset, crop, ...byPreset[preset as Preset] };
+  if (o.resize !== undefined) p.resize = o.resize;
+  if (o.mean) p.mean = o.mean;
+  if (o.std) p.std = o.std;
+  if (p.mean.length !== 3 || p.std.length !== 3 || p.std.some((s) => !(s > 0))) throw new GraphError('--mean and --std take three numbers (R,G,B), --std above 0');
+  if (p.crop[0] !== H || p.crop[1] !== W) throw new GraphError(`--crop ${o.crop}: the model takes ${W}x${H} inputs`);
+  if (p.resize !== null && p.resize < Math.max(...p.crop)) throw new GraphError(`--resize ${p.resize}: smaller than the ${p.crop[1]}x${p.crop[0]} crop`);
+  return p;
+}
+
+export function describePreprocessing(p: Preprocessing): string {
+  const size = p.resize === null ? `resize to ${p.crop[1]}x${p.crop[0]} (aspect ratio not kept)` : `resize the shorter side to ${p.resize}, centre crop ${p.crop[1]}x${p.crop[0]}`;
+  return `${p.name}: ${size}, (x/255 - [${p.mean.map((v) => +v.toFixed(4))}]) / [${p.std.map((v) => +v.toFixed(4))}]`;
+}
+
+export interface ImportedModel {
+  path: string;
+  graph: Graph;
+  classes: string[];
+  /** The graph's output read as the class scores, and whether a Softmax already made them probabilities. */
+  output: string;
+  probabilities: boolean;
+  channels: number;
+  height: number;
+  width: number;
+  layout: 'NCHW' | 'NHWC';
+  pre: Preprocessing;
+}
+
+/** Bytes a model file's weights take once read: the file, the decoded weights, the folded ones. */
+const LOAD_FACTOR = 3;
+
+export function loadImportedModel(path: string, o: PreprocessOptions & { labels?: string; limit: MemoryLimit }): ImportedModel {
+  const why = whyNotAFile(path);
+  if (why) throw new GraphError(`${path}: ${why}`);
+  const size = statSync(path).size;
+  if (LOAD_FACTOR * size > o.limit.bytes) {
+    throw new MemoryLimitError(`${path}: reading a ${fmtBytes(size)} model needs about ${fmtBytes(LOAD_FACTOR * size)}, over the memory limit of ${fmtBytes(o.limit.bytes)} (${o.limit.source}); raise it with --max-memory`);
+  }
+  const graph = loadOnnxFile(path);
+  const dims = graph.inputs[0].dims;
+  const nhwc = typeof dims[3] === 'number' && dims[3] <= 4 && !(typeof dims[1] === 'number' && dims[1] <= 4);
+  const [C, H, W] = (nhwc ? [dims[3], dims[1], dims[2]] : [dims[1], dims[2], dims[3]]).map((d) => (typeof d === 'number' ? d : (o.crop ?? NaN)));
+  if (dims.length !== 4 || !(C === 1 || C === 3) || !(H >= 1 && W >= 1)) {
+    throw new GraphError(`${path}: input '${graph.inputs[0].name}' is [${dims.join(', ')}]; wgcam feeds images of 1 or 3 channels, NCHW or NHWC${Number.isNaN(H) ? ' (give the size with --crop N)' : ''}`);
+  }
+  const output = graph.outputs[0];
+  let plan;
+  try {
+    plan = planGraph(graph, typeof dims[0] === 'number' ? dims[0] : 1);
+  } catch (e) {
+    if (e instanceof GraphError) throw new GraphError(`${path}: ${e.message}`);
+    throw e;
+  }
+  const outShape = plan.shapes.get(output) ?? [];
+  if (outShape.length !== 2) throw new GraphError(`${path}: output '${output}' is [${outShape}]; wgcam reads classifiers whose first output is [N, classes]`);
+  const J = outShape[1];
+  const probabilities = plan.steps.at(-1)?.node.op === 'Softmax' && plan.steps.at(-1)!.outputs[0] === output;
+  return { path, graph, classes: classNames(path, graph, J, o.labels), output, probabilities, channels: C, height: H, width: W, layout: nhwc ? 'NHWC' : 'NCHW', pre: preprocessingFor(H, W, o) };
+}
+
+/** Class names: --labels FILE (one a line), else the file's metadata (wgcam.classes, or a JSON list under 'labels'), else class0, class1, ... */
+function classNames(path: string, graph: Graph, J: number, labels?: string): string[] {
+  if (labels !== undefined) {
+    const why = whyNotAFile(labels);
+    if (why) throw new GraphError(`--labels ${labels}: ${why}`);
+    if (statSync(labels).size > 16 * 2 ** 20) throw new GraphError(`--labels ${labels}: larger than 16 MiB; not a list of class names`);
+    const names = readFileSync(labels, 'utf8').split(/\r?\n/).map((l) => l.trim());
+    while (names.length && names.at(-1) === '') names.pop();
+    if (names.length !== J) throw new GraphError(`--labels ${labels}: ${names.length} names for the ${J} outputs of ${path}`);
+    return names;
+  }
+  for (const key of ['wgcam.classes', 'labels', 'classes']) {
+    const text = graph.metadata.get(key);
+    if (!text) continue;
+    try {
+      const list = JSON.parse(text) as unknown;
+      if (Array.isArray(list) && list.length === J && list.every((c) => typeof c === 'string')) return list;
+    } catch {
+      // not a JSON list: fall through to the next key
+    }
+  }
+  return Array.from({ length: J }, (_, j) => `class${j}`);
+}
+
+/** A photo as the model's input (its layout, float32), decoded and prepared as `pre` says. */
+export async function importedInput(path: string, model: ImportedModel): Promise<Float32Array> {
+  const why = whyNotAFile(path);
+  if (why) throw new GraphError(`${path}: ${why}`);
+  if (statSync(path).size === 0) throw new GraphError(`${path}: ${EMPTY_FILE}`);
+  const { pre } = model;
+  const [ch, cw] = pre.crop;
+  let raw: Buffer;
+  try {
+    let img = sharp(path, { limitInputPixels: LIMIT_INPUT_PIXELS, failOn: 'truncated', animated: false }).rotate().toColourspace('srgb').removeAlpha();
+    if (pre.resize === null) img = img.resize(cw, ch, { fit: 'fill' });
+    else {
+      const meta = await sharp(path, { limitInputPixels: LIMIT_INPUT_PIXELS }).metadata();
+      // EXIF orientations 5-8 turn the photo a quarter: its sides swap.
+      const turned = (meta.orientation ?? 1) >= 5;
+      const [width, height] = turned ? [meta.height ?? 1, meta.width ?? 1] : [meta.width ?? 1, meta.height ?? 1];
+      const scale = pre.resize / Math.min(width, height);
+      const [rw, rh] = [Math.max(cw, Math.round(width * scale)), Math.max(ch, Math.round(height * scale))];
+      img = sharp(await img.resize(rw, rh, { fit: 'fill' }).raw().toBuffer(), { raw: { width: rw, height: rh, channels: 3 } }).extract({ left: Math.floor((rw - cw) / 2), top: Math.floor((rh - ch) / 2), width: cw, height: ch });
+    }
+    if (model.channels === 1) img = img.toColourspace('b-w');
+    raw = await img.raw().toBuffer();
+  } catch (e) {
+    throw new GraphError(`${path}: ${describeDecodeError(e)}`);
+  }
+  const C = model.channels;
+  const out = new Float32Array(C * ch * cw);
+  for (let i = 0; i < ch * cw; i++)
+    for (let c = 0; c < C; c++) {
+      const v = (raw[i * C + c] / 255 - pre.mean[c]) / pre.std[c];
+      out[model.layout === 'NHWC' ? i * C + c : c * ch * cw + i] = v;
+    }
+  return out;
+}
+
+/** Class probabilities of prepared inputs, in batches that fit the memory limit. */
+export class ImportedPredictor {
+  readonly maxBatch: number;
+  private readonly runner: GraphRunner;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly model: ImportedModel,
+    o: { maxBatch?: number; limit: MemoryLimit },
+  ) {
+    this.runner = new GraphRunner(backend, model.graph);
+    const fixedBatch = model.graph.inputs[0].dims[0];
+    const one = this.runner.plan(typeof fixedBatch === 'number' ? fixedBatch : 1);
+    // Upper bounds: every weight once more on the device, every tensor of a forward pass alive.
+    let weights = 0;
+    for (const c of one.constants.values()) if (c.kind === 'float') weights += 4 * c.data.length;
+    let perImage = 0;
+    let largest = 0;
+    for (const s of one.shapes.values()) {
+      perImage += 4 * elementCount(s);
+      largest = Math.max(largest, 4 * elementCount(s));
+    }
+    const wanted = typeof fixedBatch === 'number' ? fixedBatch : (o.maxBatch ?? 32);
+    this.maxBatch = imagesThatFit(model.path, { fixed: weights, perImage, largestBuffer: largest }, wanted, o.limit, backend.maxBindingBytes);
+    if (typeof fixedBatch === 'number') this.maxBatch = fixedBatch;
+  }
+
+  /** [count x classes] probabilities of `inputs` (each from importedInput). */
+  async probabilities(inputs: Float32Array[]): Promise<Float32Array> {
+    const J = this.model.classes.length;
+    const out = new Float32Array(inputs.length * J);
+    const fixed = typeof this.model.graph.inputs[0].dims[0] === 'number';
+    for (let start = 0; start < inputs.length; start += this.maxBatch) {
+      const part = inputs.slice(start, start + this.maxBatch);
+      // A file whose batch is fixed gets whole batches (the last one padded).
+      const N = fixed ? this.maxBatch : part.length;
+      const per = part[0].length;
+      const x = new Float32Array(N * per);
+      part.forEach((p, i) => x.set(p, i * per));
+      let scores = (await this.runner.run(x, N, [this.model.output])).get(this.model.output)!;
+      if (!this.model.probabilities) {
+        const s = this.backend.upload(scores);
+        const p = this.backend.run(softmaxKernel, { z: s }, { N, J }).probs;
+        scores = await this.backend.download(p, N * J);
+        this.backend.free(s);
+        this.backend.free(p);
+      }
+      if (!scores.every(Number.isFinite)) throw new GraphError(`${this.model.path}: the model's outputs are not finite numbers`);
+      out.set(scores.subarray(0, part.length * J), start * J);
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.runner.dispose();
+  }
+}
