@@ -3,6 +3,8 @@
  * per runner, each runtime tensor freed after the last step that reads it, aliases (Reshape,
  * Flatten, Dropout) sharing their input's buffer. One readback at the end for the tensors asked for.
  */
+import { addInto } from '../kernels/elementwise.ts';
+import type { FloatArray } from '../kernels/kernel.ts';
 import type { Backend, Storage } from '../tensor/backend.ts';
 import { elementCount, GraphError, type Graph } from './graph.ts';
 import { planGraph, type Plan, type RunContext } from './plan.ts';
@@ -54,24 +56,7 @@ export class GraphRunner {
         this.backend.free(s);
       }
     };
-    const ctx: RunContext = {
-      backend: this.backend,
-      get: (name) => {
-        const s = values.get(name);
-        if (!s) throw new GraphError(`tensor '${name}' is read before it is made`);
-        return s;
-      },
-      weight: (name) => {
-        let s = this.weights.get(name);
-        if (!s) {
-          const c = plan.constants.get(name);
-          if (!c) throw new GraphError(`no constant '${name}'`);
-          s = this.backend.upload(c.data instanceof Float32Array ? c.data : Float32Array.from(c.data));
-          this.weights.set(name, s);
-        }
-        return s;
-      },
-    };
+    const ctx = this.context(plan, values);
     hold(plan.input.name, this.backend.upload(input));
     try {
       plan.steps.forEach((step, i) => {
@@ -90,6 +75,107 @@ export class GraphRunner {
     } finally {
       for (const name of [...values.keys()]) drop(name);
     }
+  }
+
+  /**
+   * The gradient of a scalar target with respect to tensor `at` (an inner tensor, or the input):
+   * a forward pass keeping every tensor, `seed` turns the values of tensor `from` into the
+   * target's gradient there (e.g. one-hot coefficients over the logits), then the steps between
+   * `from` and `at` run backward on the same backend. Returns `at`'s values and gradient and
+   * `from`'s values. `override` replaces a tensor's values as it is made (finite differences).
+   */
+  async gradient(
+    input: FloatArray,
+    batch: number,
+    o: { at: string; from: string; seed: (fromValues: FloatArray) => FloatArray; override?: { name: string; values: FloatArray } },
+  ): Promise<{ values: FloatArray; grad: FloatArray; from: FloatArray }> {
+    const plan = this.plan(batch);
+    const { values, ctx, release } = this.forward(plan, input, o.override);
+    const grads = new Map<string, Storage>();
+    try {
+      const fromValues = await this.read(ctx.get(o.from), elementCount(plan.shapes.get(o.from)!));
+      grads.set(o.from, this.backend.upload(o.seed(fromValues)));
+      // Only tensors that depend on `at` need a gradient.
+      const dependent = new Set([o.at]);
+      for (const step of plan.steps) if (step.reads.some((r) => dependent.has(r))) step.outputs.forEach((out) => dependent.add(out));
+      if (!dependent.has(o.from)) throw new GraphError(`'${o.from}' does not depend on '${o.at}'`);
+      const addGrad = (name: string, g: Storage) => {
+        const had = grads.get(name);
+        if (!had) grads.set(name, g);
+        else {
+          this.backend.run(addInto, { acc: had, v: g }, { len: elementCount(plan.shapes.get(name)!) });
+          this.backend.free(g);
+        }
+      };
+      for (let i = plan.steps.length - 1; i >= 0; i--) {
+        const step = plan.steps[i];
+        const dy = grads.get(step.outputs[0]);
+        if (!dy || step.outputs[0] === o.at) continue;
+        grads.delete(step.outputs[0]);
+        const need = step.reads.map((r) => dependent.has(r));
+        if (step.alias) addGrad(step.reads[0], dy);
+        else {
+          if (!step.backward) throw new GraphError(`node ${step.node.name} (${step.node.op}): wgcam has no gradient through it; pick a layer after it`);
+          const gs = step.backward(ctx, dy, need);
+          this.backend.free(dy);
+          gs.forEach((g, k) => g && (need[k] ? addGrad(step.reads[k], g) : this.backend.free(g)));
+        }
+      }
+      const g = grads.get(o.at);
+      if (!g) throw new GraphError(`no gradient reached '${o.at}'`);
+      const size = elementCount(plan.shapes.get(o.at)!);
+      return { values: await this.read(values.get(o.at)!, size), grad: await this.read(g, size), from: fromValues };
+    } finally {
+      for (const g of grads.values()) this.backend.free(g);
+      release();
+    }
+  }
+
+  /** A forward pass that keeps every tensor (for a backward pass); `release` frees them. */
+  /** A buffer's values: the CPU backend's in its own precision (float64 in the gradient checks). */
+  private async read(s: Storage, len: number): Promise<FloatArray> {
+    return this.backend.kind === 'cpu' ? (s as FloatArray).slice(0, len) : this.backend.download(s, len);
+  }
+
+  private forward(plan: Plan, input: FloatArray, override?: { name: string; values: FloatArray }) {
+    const values = new Map<string, Storage>();
+    const owned = new Set<Storage>();
+    const ctx = this.context(plan, values);
+    const put = (name: string, s: Storage) => {
+      if (override?.name === name) {
+        s = this.backend.upload(override.values);
+        owned.add(s);
+      }
+      values.set(name, s);
+      owned.add(s);
+    };
+    put(plan.input.name, this.backend.upload(input));
+    for (const step of plan.steps) {
+      const outs = step.alias ? [ctx.get(step.reads[0])] : step.run!(ctx);
+      step.outputs.forEach((o, k) => put(o, outs[k]));
+    }
+    return { values, ctx, release: () => owned.forEach((s) => this.backend.free(s)) };
+  }
+
+  private context(plan: Plan, values: Map<string, Storage>): RunContext {
+    return {
+      backend: this.backend,
+      get: (name) => {
+        const s = values.get(name);
+        if (!s) throw new GraphError(`tensor '${name}' is read before it is made`);
+        return s;
+      },
+      weight: (name) => {
+        let s = this.weights.get(name);
+        if (!s) {
+          const c = plan.constants.get(name);
+          if (!c) throw new GraphError(`no constant '${name}'`);
+          s = this.backend.upload(c.data instanceof Float32Array ? c.data : Float32Array.from(c.data));
+          this.weights.set(name, s);
+        }
+        return s;
+      },
+    };
   }
 
   dispose(): void {

@@ -6,11 +6,14 @@
  * `wgcam info` lists and the CAM alignment reads. Anything wgcam cannot run is one line naming
  * the op, the node and what is supported.
  */
-import { conv2dGeneral, convOutputSize, type ConvActivation, type GeneralConvParams } from '../kernels/conv-general.ts';
-import { dense } from '../kernels/dense.ts';
-import { broadcastBinary, broadcastShapes, channelAffine, copyBlocks, MAX_RANK, pool2d, poolOutputSize, transpose, unary, type BinaryOp, type Pool2dParams, type UnaryOp } from '../kernels/graph-ops.ts';
+import { conv2dGeneral, conv2dGeneralGradInput, convOutputSize, type ConvActivation, type GeneralConvParams } from '../kernels/conv-general.ts';
+import { dense, denseGradInput } from '../kernels/dense.ts';
+import {
+  broadcastBinary, broadcastShapes, channelAffine, copyBlocks, MAX_RANK, pool2d, pool2dBackward, poolOutputSize, reduceToShape, transpose, unary, unaryBackward,
+  type BinaryOp, type Pool2dParams, type UnaryOp,
+} from '../kernels/graph-ops.ts';
 import { softmax } from '../kernels/loss.ts';
-import { gap } from '../kernels/pooling.ts';
+import { gap, gapBackward } from '../kernels/pooling.ts';
 import type { Backend, Storage } from '../tensor/backend.ts';
 import { axesOf, fold, FOLDABLE, reshapeDims, squeezeDims, unsqueezeDims } from './fold.ts';
 import { attr, elementCount, GraphError, type Constant, type Graph, type GraphNode } from './graph.ts';
@@ -39,6 +42,12 @@ export interface Step {
   /** Output 0 is input 0's buffer under a new shape (Reshape, Flatten, Dropout, ...). */
   alias?: boolean;
   run?(ctx: RunContext): Storage[];
+  /**
+   * The gradients of the runtime tensors it reads (null where none flows: integer inputs,
+   * tensors the caller does not need), from `dy`, the gradient at output 0; `ctx.get` reads the
+   * forward values of its inputs and output. Absent for aliases (the gradient passes through).
+   */
+  backward?(ctx: RunContext, dy: Storage, need: readonly boolean[]): (Storage | null)[];
   flops: number;
   /** What the step runs, for `wgcam info` (fusions included). */
   describe: string;
@@ -163,7 +172,14 @@ export function planGraph(graph: Graph, batch: number): Plan {
         const [sName, tName] = [addConstant(scale), addConstant(shift)];
         const C = xs[1];
         const HW = elementCount(xs.slice(2));
-        return withField(same('BatchNormalization (per-channel affine)', { run: (c) => [c.backend.run(channelAffine, { x: c.get(x), scale: c.weight(sName), shift: c.weight(tName) }, { N: xs[0], C, HW }).y] }), field);
+        const zero = addConstant({ dims: [C], kind: 'float', data: new Float32Array(C) });
+        return withField(
+          same('BatchNormalization (per-channel affine)', {
+            run: (c) => [c.backend.run(channelAffine, { x: c.get(x), scale: c.weight(sName), shift: c.weight(tName) }, { N: xs[0], C, HW }).y],
+            backward: (c, dy) => [c.backend.run(channelAffine, { x: dy, scale: c.weight(sName), shift: c.weight(zero) }, { N: xs[0], C, HW }).y],
+          }),
+          field,
+        );
       }
       case 'Relu':
       case 'LeakyRelu':
@@ -172,7 +188,14 @@ export function planGraph(graph: Graph, batch: number): Plan {
       case 'HardSwish':
       case 'Clip': {
         const [op, a, b] = unaryOf(node, needConst);
-        return withField(same(node.op, { run: (c) => [c.backend.run(unary, { x: c.get(x) }, { len: elementCount(xs), op, a, b }).y] }), field);
+        const len = elementCount(xs);
+        return withField(
+          same(node.op, {
+            run: (c) => [c.backend.run(unary, { x: c.get(x) }, { len, op, a, b }).y],
+            backward: (c, dy) => [c.backend.run(unaryBackward, { x: c.get(x), y: c.get(node.outputs[0]), dy }, { len, op, a, b }).dx],
+          }),
+          field,
+        );
       }
       case 'Cast':
         if (![1, 10, 11].includes(attr(node, 'to', 'int'))) throw new GraphError(`node ${node.name} (Cast): to type ${attr(node, 'to', 'int')} at run time; wgcam's tensors are float32`);
@@ -212,8 +235,37 @@ export function planGraph(graph: Graph, batch: number): Plan {
         const operand = (name: string) => (c: RunContext) => (constOf(name) ? c.weight(name) : c.get(name));
         const [ga, gb] = [operand(a), operand(b)];
         const f = [a, b].map((n) => fields.get(n)).filter((v): v is ReceptiveField => !!v).sort((p, q) => q.size - p.size)[0];
+        const reads = [a, b].filter((n) => !constOf(n));
+        const minusOne = addConstant({ dims: [], kind: 'float', data: Float32Array.of(-1) });
+        /** The gradient of operand `which` (0: a, 1: b), reduced to its shape; always a fresh buffer. */
+        const gradOf = (c: RunContext, dy: Storage, which: 0 | 1): Storage => {
+          const mine = which === 0 ? pad(as) : pad(bs);
+          const other = which === 0 ? { s: gb(c), shape: pad(bs) } : { s: ga(c), shape: pad(as) };
+          const ones = out.map(() => 1);
+          let g: Storage;
+          if (op === 'add' || (op === 'sub' && which === 0)) {
+            g = c.backend.alloc(elementCount(out));
+            c.backend.copyInto(dy, g, elementCount(out), 0);
+          } else if (op === 'sub') g = c.backend.run(broadcastBinary, { a: dy, b: c.weight(minusOne) }, { op: 'mul' as BinaryOp, shape: out, a: out, b: ones }).y;
+          else if (op === 'mul') g = c.backend.run(broadcastBinary, { a: dy, b: other.s }, { op: 'mul' as BinaryOp, shape: out, a: out, b: other.shape }).y;
+          else if (which === 0) g = c.backend.run(broadcastBinary, { a: dy, b: other.s }, { op: 'div' as BinaryOp, shape: out, a: out, b: other.shape }).y;
+          else throw new GraphError(`node ${node.name} (Div): no gradient through a divisor computed at run time`);
+          if (mine.join() === out.join()) return g;
+          const r = c.backend.run(reduceToShape, { x: g }, { shape: out, to: mine }).y;
+          c.backend.free(g);
+          return r;
+        };
         return withField(
-          { node, reads: [a, b].filter((n) => !constOf(n)), outputs: [node.outputs[0]], shapes: [out], flops: elementCount(out), describe: node.op, run: (c) => [c.backend.run(broadcastBinary, { a: ga(c), b: gb(c) }, { op, shape: out, a: pad(as), b: pad(bs) }).y] },
+          {
+            node,
+            reads,
+            outputs: [node.outputs[0]],
+            shapes: [out],
+            flops: elementCount(out),
+            describe: node.op,
+            run: (c) => [c.backend.run(broadcastBinary, { a: ga(c), b: gb(c) }, { op, shape: out, a: pad(as), b: pad(bs) }).y],
+            backward: (c, dy, need) => reads.map((r, i) => (need[i] ? gradOf(c, dy, r === a && (i === 0 || a !== b) ? 0 : 1) : null)),
+          },
           f,
         );
       }
@@ -246,6 +298,21 @@ export function planGraph(graph: Graph, batch: number): Plan {
               });
               return [y];
             },
+            backward: (c, dy, need) => {
+              const reads = parts.filter((n) => !constOf(n));
+              let offset = 0;
+              const byName = new Map<string, Storage>();
+              parts.forEach((n, i) => {
+                const inner = elementCount(ranks[i].slice(axis));
+                if (!constOf(n) && need[reads.indexOf(n)] && !byName.has(n)) {
+                  const g = c.backend.alloc(elementCount(ranks[i]));
+                  c.backend.run(copyBlocks, { src: dy, dst: g }, { outer, inner, srcStride: dstStride, srcOffset: offset, dstStride: inner, dstOffset: 0, dstLen: elementCount(ranks[i]) });
+                  byName.set(n, g);
+                }
+                offset += inner;
+              });
+              return reads.map((n) => byName.get(n) ?? null);
+            },
           },
           f,
         );
@@ -269,7 +336,13 @@ export function planGraph(graph: Graph, batch: number): Plan {
         const [Ho, Wo] = poolOutputSize(p);
         if (!(Ho >= 1 && Wo >= 1)) throw new GraphError(`node ${node.name} (${node.op}): a ${k[0]}x${k[1]} window does not fit a ${xs[2]}x${xs[3]} map`);
         return withField(
-          same(`${node.op} ${k[0]}x${k[1]}/${s[0]}`, { shapes: [[xs[0], xs[1], Ho, Wo]], flops: xs[0] * xs[1] * Ho * Wo * k[0] * k[1], run: (c) => [c.backend.run(pool2d, { x: c.get(x) }, p).y], outputs: [node.outputs[0]] }),
+          same(`${node.op} ${k[0]}x${k[1]}/${s[0]}`, {
+            shapes: [[xs[0], xs[1], Ho, Wo]],
+            flops: xs[0] * xs[1] * Ho * Wo * k[0] * k[1],
+            run: (c) => [c.backend.run(pool2d, { x: c.get(x) }, p).y],
+            backward: (c, dy) => [c.backend.run(pool2dBackward, { x: c.get(x), dy }, p).dx],
+            outputs: [node.outputs[0]],
+          }),
           field && windowField(field, k, s, d, pads),
         );
       }
@@ -283,7 +356,13 @@ export function planGraph(graph: Graph, batch: number): Plan {
           keep = !node.attrs.has('keepdims') || attr(node, 'keepdims', 'int') === 1;
         }
         const out = keep ? [xs[0], xs[1], 1, 1] : [xs[0], xs[1]];
-        return same(`${node.op} (global average)`, { shapes: [out], flops: elementCount(xs), run: (c) => [c.backend.run(gap, { x: c.get(x) }, { NC: xs[0] * xs[1], HW: xs[2] * xs[3] }).y] });
+        const g = { NC: xs[0] * xs[1], HW: xs[2] * xs[3] };
+        return same(`${node.op} (global average)`, {
+          shapes: [out],
+          flops: elementCount(xs),
+          run: (c) => [c.backend.run(gap, { x: c.get(x) }, g).y],
+          backward: (c, dy) => [c.backend.run(gapBackward, { dy }, g).dx],
+        });
       }
       case 'Gemm':
       case 'MatMul':
@@ -303,7 +382,15 @@ export function planGraph(graph: Graph, batch: number): Plan {
         if (xs.length > MAX_RANK) throw new GraphError(`node ${node.name} (Transpose): rank ${xs.length} (at most ${MAX_RANK})`);
         const out = perm.map((p) => xs[p]);
         // An NHWC image turned NCHW keeps its pixel grid.
-        return withField(same('Transpose', { shapes: [out], run: (c) => [c.backend.run(transpose, { x: c.get(x) }, { shape: xs, perm }).y] }), field);
+        const inverse = perm.map((_, i) => perm.indexOf(i));
+        return withField(
+          same('Transpose', {
+            shapes: [out],
+            run: (c) => [c.backend.run(transpose, { x: c.get(x) }, { shape: xs, perm }).y],
+            backward: (c, dy) => [c.backend.run(transpose, { x: dy }, { shape: out, perm: inverse }).y],
+          }),
+          field,
+        );
       }
       case 'Pad': {
         const pads = padsOf(node, needConst, xs.length);
@@ -314,7 +401,14 @@ export function planGraph(graph: Graph, batch: number): Plan {
         const bName = addConstant({ dims: [C], kind: 'float', data: new Float32Array(C) });
         const p: GeneralConvParams = { N: xs[0], Ci: C, H: xs[2], W: xs[3], Co: C, KH: 1, KW: 1, SH: 1, SW: 1, PT: pads[2], PL: pads[3], PB: pads[6], PR: pads[7], DH: 1, DW: 1, G: C, act: 'none' };
         const [Ho, Wo] = convOutputSize(p);
-        return withField(same('Pad (zeros)', { shapes: [[xs[0], C, Ho, Wo]], run: (c) => [c.backend.run(conv2dGeneral, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, p).y] }), field && { ...field, start: field.start - pads[2] * field.jump });
+        return withField(
+          same('Pad (zeros)', {
+            shapes: [[xs[0], C, Ho, Wo]],
+            run: (c) => [c.backend.run(conv2dGeneral, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, p).y],
+            backward: (c, dy) => [c.backend.run(conv2dGeneralGradInput, { dz: dy, w: c.weight(wName) }, p).dx],
+          }),
+          field && { ...field, start: field.start - pads[2] * field.jump },
+        );
       }
       default:
         throw new GraphError(
@@ -397,6 +491,15 @@ export function planGraph(graph: Graph, batch: number): Plan {
       flops: 2 * xs[0] * Co * Ho * Wo * Cig * KH * KW,
       describe: describe.join(' + '),
       run: (c) => [c.backend.run(conv2dGeneral, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, p).y],
+      backward: (c, dy) => {
+        // Through the fused activation first (relu and clip read the output alone).
+        const y = c.get(out);
+        const len = elementCount(step.shapes[0]);
+        const dz = act === 'none' ? dy : c.backend.run(unaryBackward, { x: y, y, dy }, { len, op: act, a: lo, b: hi }).dx;
+        const dx = c.backend.run(conv2dGeneralGradInput, { dz, w: c.weight(wName) }, p).dx;
+        if (dz !== dy) c.backend.free(dz);
+        return [dx];
+      },
     };
     return [step, field && windowField(field, [KH, KW], s, d, pads)];
   }
@@ -421,7 +524,16 @@ export function planGraph(graph: Graph, batch: number): Plan {
     const b = Float32Array.from({ length: J }, (_, j) => (C ? beta * Number(C.data[C.data.length === 1 ? 0 : j]) : 0));
     const [wName, bName] = [addConstant({ dims: [J, K], kind: 'float', data: w }), addConstant({ dims: [J], kind: 'float', data: b })];
     const x = node.inputs[0];
-    return { node, reads: [x], outputs: [node.outputs[0]], shapes: [[xs[0], J]], flops: 2 * xs[0] * K * J, describe: `${node.op} ${K} -> ${J}`, run: (c) => [c.backend.run(dense, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, { N: xs[0], K, J }).y] };
+    return {
+      node,
+      reads: [x],
+      outputs: [node.outputs[0]],
+      shapes: [[xs[0], J]],
+      flops: 2 * xs[0] * K * J,
+      describe: `${node.op} ${K} -> ${J}`,
+      run: (c) => [c.backend.run(dense, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, { N: xs[0], K, J }).y],
+      backward: (c, dy) => [c.backend.run(denseGradInput, { dy, w: c.weight(wName) }, { N: xs[0], K, J }).dx],
+    };
   }
 
   return { input: { name: input.name, shape, layout }, steps, shapes, fields, constants, outputs: graph.outputs };

@@ -112,3 +112,93 @@ export const conv2dGeneral: KernelDef<GeneralConvParams> = {
     return 2 * p.N * p.Co * Ho * Wo * (p.Ci / p.G) * p.KH * p.KW;
   },
 };
+
+/** The shape part of the parameters (the backward kernels take no activation). */
+export type GeneralConvShape = Omit<GeneralConvParams, 'act' | 'lo' | 'hi'>;
+
+const shapeU32 = (p: GeneralConvShape) => {
+  const [Ho, Wo] = convOutputSize(p);
+  return [p.N, p.Ci, p.H, p.W, p.Co, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.DH, p.DW, p.G];
+};
+const backwardCases: GeneralConvShape[] = conv2dGeneral.cases.map(({ act: _a, lo: _l, hi: _h, ...s }) => s);
+
+export const conv2dGeneralGradInput: KernelDef<GeneralConvShape> = {
+  name: 'conv2d_general_grad_input',
+  inputs: ['dz', 'w'],
+  inputSizes: (p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    return { dz: p.N * p.Co * Ho * Wo, w: p.Co * (p.Ci / p.G) * p.KH * p.KW };
+  },
+  outputSizes: (p) => ({ dx: p.N * p.Ci * p.H * p.W }),
+  reference: (i, p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    const dx = floats(i.dz, p.N * p.Ci * p.H * p.W);
+    const [Cig, Cog] = [p.Ci / p.G, p.Co / p.G];
+    // The adjoint of the forward's sum, term by term.
+    for (let n = 0; n < p.N; n++)
+      for (let co = 0; co < p.Co; co++) {
+        const ci0 = Math.floor(co / Cog) * Cig;
+        for (let oy = 0; oy < Ho; oy++)
+          for (let ox = 0; ox < Wo; ox++) {
+            const g = i.dz[((n * p.Co + co) * Ho + oy) * Wo + ox];
+            for (let c = 0; c < Cig; c++)
+              for (let ky = 0; ky < p.KH; ky++) {
+                const iy = oy * p.SH - p.PT + ky * p.DH;
+                if (iy < 0 || iy >= p.H) continue;
+                for (let kx = 0; kx < p.KW; kx++) {
+                  const ix = ox * p.SW - p.PL + kx * p.DW;
+                  if (ix >= 0 && ix < p.W) dx[((n * p.Ci + ci0 + c) * p.H + iy) * p.W + ix] += g * i.w[((co * Cig + c) * p.KH + ky) * p.KW + kx];
+                }
+              }
+          }
+      }
+    return { dx };
+  },
+  variants: [{ name: 'direct', run: (gpu, b, p) => launch1d(gpu, 'conv2d_general_grad_input', [b.dz, b.w, b.dx], shapeU32(p), p.N * p.Ci * p.H * p.W, { wg: 64 }) }],
+  tolerance: 1e-5,
+  toleranceFor: (p) => 1e-5 * Math.max(1, Math.sqrt(((p.Co / p.G) * p.KH * p.KW) / 64)),
+  cases: backwardCases,
+  flops: (p) => conv2dGeneral.flops!({ ...p, act: 'none' }),
+};
+
+export const conv2dGeneralGradWeight: KernelDef<GeneralConvShape> = {
+  name: 'conv2d_general_grad_weight',
+  inputs: ['x', 'dz'],
+  inputSizes: (p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    return { x: p.N * p.Ci * p.H * p.W, dz: p.N * p.Co * Ho * Wo };
+  },
+  outputSizes: (p) => ({ dw: p.Co * (p.Ci / p.G) * p.KH * p.KW }),
+  reference: (i, p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    const Cig = p.Ci / p.G;
+    const dw = floats(i.x, p.Co * Cig * p.KH * p.KW);
+    for (let co = 0; co < p.Co; co++) {
+      const ci0 = Math.floor(co / (p.Co / p.G)) * Cig;
+      for (let c = 0; c < Cig; c++)
+        for (let ky = 0; ky < p.KH; ky++)
+          for (let kx = 0; kx < p.KW; kx++) {
+            let s = 0;
+            for (let n = 0; n < p.N; n++)
+              for (let oy = 0; oy < Ho; oy++) {
+                const iy = oy * p.SH - p.PT + ky * p.DH;
+                if (iy < 0 || iy >= p.H) continue;
+                for (let ox = 0; ox < Wo; ox++) {
+                  const ix = ox * p.SW - p.PL + kx * p.DW;
+                  if (ix >= 0 && ix < p.W) s += i.dz[((n * p.Co + co) * Ho + oy) * Wo + ox] * i.x[((n * p.Ci + ci0 + c) * p.H + iy) * p.W + ix];
+                }
+              }
+            dw[((co * Cig + c) * p.KH + ky) * p.KW + kx] = s;
+          }
+    }
+    return { dw };
+  },
+  variants: [{ name: 'direct', run: (gpu, b, p) => launch1d(gpu, 'conv2d_general_grad_weight', [b.x, b.dz, b.dw], shapeU32(p), p.Co * (p.Ci / p.G) * p.KH * p.KW, { wg: 64 }) }],
+  tolerance: 1e-5,
+  toleranceFor: (p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    return 1e-5 * Math.max(1, Math.sqrt((p.N * Ho * Wo) / 64));
+  },
+  cases: backwardCases,
+  flops: (p) => conv2dGeneral.flops!({ ...p, act: 'none' }),
+};

@@ -373,3 +373,151 @@ export const transpose: KernelDef<TransposeParams> = {
   ],
   bytes: (p) => 8 * count(p.shape),
 };
+
+// ---- backward ----------------------------------------------------------------------------
+
+/** f'(x) of the unary ops, from the input x and the output y (see wgsl/unary_backward.wgsl). */
+export function unaryDerivative(op: UnaryOp, x: number, y: number, a = 0, b = 0): number {
+  switch (op) {
+    case 'relu':
+      return y > 0 ? 1 : 0;
+    case 'clip':
+      return y > a && y < b ? 1 : 0;
+    case 'leakyRelu':
+      return y >= 0 ? 1 : a;
+    case 'sigmoid':
+      return y * (1 - y);
+    case 'hardSigmoid':
+      return y > 0 && y < 1 ? a : 0;
+    case 'hardSwish': {
+      const t = a * x + b;
+      return Math.min(Math.max(t, 0), 1) + (t > 0 && t < 1 ? x * a : 0);
+    }
+    case 'swish': {
+      const s = 1 / (1 + Math.exp(-x));
+      return s + x * s * (1 - s);
+    }
+    default:
+      return 1;
+  }
+}
+
+export const unaryBackward: KernelDef<UnaryParams> = {
+  name: 'unary_backward',
+  inputs: ['x', 'y', 'dy'],
+  inputSizes: (p) => ({ x: p.len, y: p.len, dy: p.len }),
+  outputSizes: (p) => ({ dx: p.len }),
+  // y as the forward makes it from x, so the derivative's two readings agree.
+  makeInput: {
+    x: (p, rng) => Float32Array.from({ length: p.len }, () => rng() * 8 - 4),
+    y: (p, rng) => Float32Array.from({ length: p.len }, () => rng() * 8 - 4),
+  },
+  reference: (i, p) => ({ dx: floats(i.dy, p.len).map((_, k) => i.dy[k] * unaryDerivative(p.op, i.x[k], i.y[k], p.a, p.b)) }),
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'unary_backward', [b.x, b.y, b.dy, b.dx], [p.len, UNARY_OPS[p.op]], p.len, { f32: [p.a ?? 0, p.b ?? 0] }) }],
+  tolerance: 1e-6,
+  cases: unary.cases,
+  bytes: (p) => 16 * p.len,
+};
+
+export interface ReduceParams {
+  /** The full shape and the operand's (same rank, 1 where it was broadcast). */
+  shape: number[];
+  to: number[];
+}
+
+export const reduceToShape: KernelDef<ReduceParams> = {
+  name: 'reduce_to_shape',
+  inputs: ['x'],
+  inputSizes: (p) => ({ x: count(p.shape) }),
+  outputSizes: (p) => ({ y: count(p.to) }),
+  reference: (i, p) => {
+    const y = floats(i.x, count(p.to));
+    const st = broadcastStrides(p.to, p.shape);
+    for (let k = 0; k < i.x.length; k++) {
+      let [rest, at] = [k, 0];
+      for (let d = p.shape.length - 1; d >= 0; d--) {
+        at += (rest % p.shape[d]) * st[d];
+        rest = Math.floor(rest / p.shape[d]);
+      }
+      y[at] += i.x[k];
+    }
+    return { y };
+  },
+  variants: [
+    {
+      name: 'per-output',
+      run: (gpu, b, p) => {
+        const red = p.shape.map((d, i) => (p.to[i] === 1 && d !== 1 ? 1 : 0));
+        const reducedCount = p.shape.reduce((a, d, i) => a * (red[i] ? d : 1), 1);
+        gpu.dispatch({
+          pipeline: gpu.pipeline('reduce_to_shape', { WG: 64 }),
+          buffers: [b.x, b.y],
+          params: packParams([count(p.to), p.shape.length, reducedCount, 0, ...pad8(p.shape), ...pad8(red)]),
+          workgroups: gpu.grid(Math.ceil(count(p.to) / 64)),
+        });
+      },
+    },
+  ],
+  tolerance: 1e-6,
+  toleranceFor: (p) => 1e-6 * Math.max(1, Math.sqrt(count(p.shape) / count(p.to))),
+  cases: [
+    { shape: [2, 7, 5, 3], to: [2, 7, 1, 1] },
+    { shape: [3, 4, 2, 2], to: [1, 4, 1, 1] },
+    { shape: [6, 5], to: [1, 1] },
+    { shape: [2, 1, 3, 2, 2, 3], to: [1, 1, 1, 2, 1, 3] },
+    { shape: [4, 3], to: [4, 3] },
+  ],
+  bytes: (p) => 4 * count(p.shape),
+};
+
+export const pool2dBackward: KernelDef<Pool2dParams> = {
+  name: 'pool2d_backward',
+  inputs: ['x', 'dy'],
+  inputSizes: (p) => {
+    const [Ho, Wo] = poolOutputSize(p);
+    return { x: p.NC * p.H * p.W, dy: p.NC * Ho * Wo };
+  },
+  outputSizes: (p) => ({ dx: p.NC * p.H * p.W }),
+  reference: (i, p) => {
+    const [Ho, Wo] = poolOutputSize(p);
+    const dx = floats(i.dy, p.NC * p.H * p.W);
+    for (let nc = 0; nc < p.NC; nc++)
+      for (let oy = 0; oy < Ho; oy++)
+        for (let ox = 0; ox < Wo; ox++) {
+          const taps: number[] = [];
+          let padded = 0;
+          for (let ky = 0; ky < p.KH; ky++) {
+            const iy = oy * p.SH - p.PT + ky * p.DH;
+            if (iy >= p.H + p.PB) continue;
+            for (let kx = 0; kx < p.KW; kx++) {
+              const ix = ox * p.SW - p.PL + kx * p.DW;
+              if (ix >= p.W + p.PR) continue;
+              padded++;
+              if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) taps.push((nc * p.H + iy) * p.W + ix);
+            }
+          }
+          const g = i.dy[(nc * Ho + oy) * Wo + ox];
+          if (p.mode === 'max') {
+            const best = taps.reduce((b, t) => (i.x[t] > i.x[b] ? t : b), taps[0]);
+            if (best !== undefined) dx[best] += g;
+          } else {
+            const share = g / Math.max(1, p.countPad ? padded : taps.length);
+            for (const t of taps) dx[t] += share;
+          }
+        }
+    return { dx };
+  },
+  variants: [
+    {
+      name: 'per-input',
+      run: (gpu, b, p) => {
+        const [Ho, Wo] = poolOutputSize(p);
+        const u32 = [p.NC, p.H, p.W, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.PB, p.PR, p.DH, p.DW, p.mode === 'max' ? 0 : 1, p.countPad ? 1 : 0];
+        launch1d(gpu, 'pool2d_backward', [b.x, b.dy, b.dx], u32, p.NC * p.H * p.W, { wg: 64 });
+      },
+    },
+  ],
+  tolerance: 1e-6,
+  cases: pool2d.cases,
+  bytes: (p) => 12 * p.NC * p.H * p.W,
+};

@@ -11,8 +11,8 @@ import { cam, camTargets, camUpsample } from './cam.ts';
 import { gradCam } from './gradcam.ts';
 import { maskImages } from './mask.ts';
 import { multiplyAddPeak } from './peak.ts';
-import { conv2dGeneral } from './conv-general.ts';
-import { broadcastBinary, channelAffine, copyBlocks, pool2d, transpose, unary } from './graph-ops.ts';
+import { conv2dGeneral, conv2dGeneralGradInput, conv2dGeneralGradWeight } from './conv-general.ts';
+import { broadcastBinary, channelAffine, copyBlocks, pool2d, pool2dBackward, reduceToShape, transpose, unary, unaryBackward } from './graph-ops.ts';
 
 export const kernels: readonly AnyKernel[] = [
   conv2dForward,
@@ -44,10 +44,15 @@ export const kernels: readonly AnyKernel[] = [
   maskImages,
   multiplyAddPeak,
   conv2dGeneral,
+  conv2dGeneralGradInput,
+  conv2dGeneralGradWeight,
   pool2d,
   broadcastBinary,
   unary,
   channelAffine,
   copyBlocks,
   transpose,
+  unaryBackward,
+  reduceToShape,
+  pool2dBackward,
 ];
