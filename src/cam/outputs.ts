@@ -36,7 +36,7 @@ export interface OutputOptions {
   /** The CAM box keeps pixels at or above this share of the map's maximum (the paper: 0.2). */
   boxThreshold: number;
   /** What the map shows (recorded in NAME.json); default: the contrast mode against the runner-up. */
-  shows?: { method?: CamMethod; layer?: number | number[]; fuse?: FuseMode; flip?: boolean; mode: CamMode; contrast: 'runner-up' | 'mean'; cls: number };
+  shows?: { method?: CamMethod; layer?: number | number[] | string; fuse?: FuseMode; flip?: boolean; mode: CamMode; contrast: 'runner-up' | 'mean'; cls: number };
   /** Also write NAME.photo.jpg (the photo as the overlay shows it), for the gallery's photo/overlay toggle. */
   photo?: boolean;
 }
@@ -51,7 +51,7 @@ export interface CamRecord {
   stats: { min: number; max: number; mean: number };
   files: { cam: string; overlay: string; json?: string; photo?: string };
   /** What the map is: its method and layer, its mode, the class shown and what was subtracted (see docs/cam-outputs.md). */
-  map: { method: CamMethod; layer?: number | number[]; fuse?: FuseMode; flip?: boolean; mode: CamMode; class: string; contrast: string | null; values: string };
+  map: { method: CamMethod; layer?: number | number[] | string; fuse?: FuseMode; flip?: boolean; mode: CamMode; class: string; contrast: string | null; values: string };
   /** The input's class when its name says it (Kaggle's cat.0.jpg, a class folder), else null. */
   truth?: string | null;
   width: number;

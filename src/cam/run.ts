@@ -193,7 +193,7 @@ export function readBoxes(path: string): Map<string, Box> {
  * (another data set, a typo in the names) is an error before any work, not a score of NaN;
  * one that names some says how many will be scored.
  */
-function checkBoxesCover(path: string, truth: Map<string, Box>, files: string[], warn: (line: string) => void): void {
+export function checkBoxesCover(path: string, truth: Map<string, Box>, files: string[], warn: (line: string) => void): void {
   const scored = files.filter((f) => truth.has(basename(f))).length;
   if (scored === 0) {
     const example = (names: Iterable<string>) => quoteName(names[Symbol.iterator]().next().value ?? '');
@@ -207,7 +207,7 @@ function checkBoxesCover(path: string, truth: Map<string, Box>, files: string[],
  * of a named folder are mirrored (`bar/0.jpg` -> `bar/0`), each part made safe (no dot-dot,
  * no separators), so outputs never leave --out.
  */
-function outputStems(names: string[]): string[] {
+export function outputStems(names: string[]): string[] {
   const stems = new Set<string>();
   return names.map((name) => {
     const parts = name.split(sep);
@@ -223,7 +223,7 @@ function outputStems(names: string[]): string[] {
  * Every name the run will write in --out, checked before any work: nothing but a regular file
  * is ever replaced, and nothing at all without --overwrite.
  */
-function checkOutputNames(job: CamJob, stems: string[]): void {
+export function checkOutputNames(job: CamJob, stems: string[]): void {
   const planned = stems.flatMap((stem) => [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : []), ...(job.report ? [`${stem}.photo.jpg`] : [])]);
   if (job.report) planned.push(REPORT_NAME);
   const paths = planned.map((f) => join(job.outDir, f));

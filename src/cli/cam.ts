@@ -1,5 +1,8 @@
 /** npm run cam -- model.bin IMAGE|FOLDER... [options] */
-import { runCam } from '../cam/run.ts';
+import { runCam, type CamJob } from '../cam/run.ts';
+import { runImportedCam } from '../cam/imported.ts';
+import { isOnnxPath } from '../eval/open-classifier.ts';
+import { PREPROCESS_HELP, PREPROCESS_OPTIONS, preprocessOptions } from './preprocess-options.ts';
 import { COLORMAPS, type ColormapName } from '../cam/colormap.ts';
 import { CAM_MODES, type CamMode } from '../kernels/cam.ts';
 import { isOwnKey } from '../util/arrays.ts';
@@ -9,7 +12,11 @@ import { int, memoryLimit, num, parse, run, UsageError } from './main.ts';
 import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 
 const HELP = `
-Usage: wgcam cam model.bin IMAGE|FOLDER... [options]      (or: npm run cam -- ...)
+Usage: wgcam cam MODEL IMAGE|FOLDER... [options]      (or: npm run cam -- ...)
+
+MODEL is a wgcam model (model.bin) or an ONNX classifier (MODEL.onnx); for an ONNX file,
+--layer takes a step number, node or output name as 'wgcam info MODEL' lists them (default:
+the last output that is a map larger than 1x1) and the preprocessing options below apply.
 
 Prints each image's top classes and writes, into --out:
   NAME.cam.png      the class activation map (u8, at the feature map's resolution)
@@ -52,6 +59,7 @@ Options:
                        image, e.g. 8G (default: half of this machine's memory; also
                        WGCAM_MAX_MEMORY)
   --overwrite          replace existing output files
+${PREPROCESS_HELP}
   -h, --help           this help
 `;
 
@@ -80,6 +88,7 @@ run(async () => {
       batch: { type: 'string' },
       'max-memory': { type: 'string' },
       overwrite: { type: 'boolean' },
+      ...PREPROCESS_OPTIONS,
     },
     HELP,
   );
@@ -90,7 +99,9 @@ run(async () => {
   const method = v.method ?? 'cam';
   if (method !== 'cam' && method !== 'scorecam' && !isOwnKey(GRADIENT_METHODS, method)) throw new UsageError(`--method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')}, scorecam`);
   if (method !== 'cam' && mode === 'raw') throw new UsageError(`--method ${method} draws relu(map) / its max: use --mode contrast or class`);
-  const layers = v.layer?.split(',').map((part) => {
+  const onnx = isOnnxPath(model);
+  const preprocess = preprocessOptions(v, onnx);
+  const layers = onnx ? undefined : v.layer?.split(',').map((part) => {
     const m = /^(?:conv)?(\d+)$/i.exec(part.trim());
     if (!m || Number(m[1]) < 1) throw new UsageError(`--layer ${v.layer}: conv layer numbers (1, 2, ...) or convN, separated by commas`);
     return Number(m[1]);
@@ -110,7 +121,7 @@ run(async () => {
   if (!(boxThreshold > 0 && boxThreshold <= 1)) throw new UsageError('--box-threshold must be in (0, 1]');
   if (!(rawScale > 0)) throw new UsageError('--raw-max must be > 0');
   const { stop, release } = catchStops((reason) => process.stderr.write(`wgcam: ${stopWords(reason)}: finishing the current batch\n`));
-  const result = await runCam({
+  const job: CamJob = {
     model,
     inputs,
     outDir: v.out ?? 'cam-out',
@@ -120,7 +131,7 @@ run(async () => {
     fuse,
     flip: Boolean(v.flip),
     mode,
-    contrast,
+    contrast: contrast as CamJob['contrast'],
     className: v.class,
     rawScale,
     allClasses: Boolean(v['all-classes']),
@@ -136,7 +147,9 @@ run(async () => {
     metrics: Boolean(v.metrics),
     memoryLimit: memoryLimit(v['max-memory']),
     stop,
-  }).finally(release);
+  };
+  if (onnx && v.layer?.includes(',')) throw new UsageError(`--layer ${v.layer}: several layers (--fuse) are not available for imported models yet`);
+  const result = await (onnx ? runImportedCam({ ...job, layerName: v.layer, preprocess }) : runCam(job)).finally(release);
   if (result.stopped) return STOP_EXIT_CODE[stop.reason!];
   return result.failed > 0 ? 1 : 0;
 });

@@ -132,6 +132,11 @@ export class GraphRunner {
   }
 
   /** A forward pass that keeps every tensor (for a backward pass); `release` frees them. */
+  /** A constant of the plan for `batch` (folded weights included), uploaded once. */
+  constantBuffer(name: string, batch: number): Storage {
+    return this.context(this.plan(batch), new Map()).weight(name);
+  }
+
   /** A buffer's values: the CPU backend's in its own precision (float64 in the gradient checks). */
   private async read(s: Storage, len: number): Promise<FloatArray> {
     return this.backend.kind === 'cpu' ? (s as FloatArray).slice(0, len) : this.backend.download(s, len);

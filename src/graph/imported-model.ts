@@ -138,6 +138,22 @@ function classNames(path: string, graph: Graph, J: number, labels?: string): str
   return Array.from({ length: J }, (_, j) => `class${j}`);
 }
 
+/** A photo of width x height resized (shorter side to pre.resize) and centre-cropped: the resized size and the crop's corner. */
+function cropOf(pre: Preprocessing, width: number, height: number): { resized: [number, number]; left: number; top: number } {
+  const [ch, cw] = pre.crop;
+  if (pre.resize === null) return { resized: [cw, ch], left: 0, top: 0 };
+  const scale = pre.resize / Math.min(width, height);
+  const [rw, rh] = [Math.max(cw, Math.round(width * scale)), Math.max(ch, Math.round(height * scale))];
+  return { resized: [rw, rh], left: Math.floor((rw - cw) / 2), top: Math.floor((rh - ch) / 2) };
+}
+
+/** Where the model's input lies on a photo of width x height, in that photo's pixels (the whole photo unless cropped). */
+export function inputOnPhoto(pre: Preprocessing, width: number, height: number): { left: number; top: number; width: number; height: number } {
+  const c = cropOf(pre, width, height);
+  const [fx, fy] = [width / c.resized[0], height / c.resized[1]];
+  return { left: c.left * fx, top: c.top * fy, width: pre.crop[1] * fx, height: pre.crop[0] * fy };
+}
+
 /** A photo as the model's input (its layout, float32), decoded and prepared as `pre` says. */
 export async function importedInput(path: string, model: ImportedModel): Promise<Float32Array> {
   const why = whyNotAFile(path);
@@ -154,9 +170,8 @@ export async function importedInput(path: string, model: ImportedModel): Promise
       // EXIF orientations 5-8 turn the photo a quarter: its sides swap.
       const turned = (meta.orientation ?? 1) >= 5;
       const [width, height] = turned ? [meta.height ?? 1, meta.width ?? 1] : [meta.width ?? 1, meta.height ?? 1];
-      const scale = pre.resize / Math.min(width, height);
-      const [rw, rh] = [Math.max(cw, Math.round(width * scale)), Math.max(ch, Math.round(height * scale))];
-      img = sharp(await img.resize(rw, rh, { fit: 'fill' }).raw().toBuffer(), { raw: { width: rw, height: rh, channels: 3 } }).extract({ left: Math.floor((rw - cw) / 2), top: Math.floor((rh - ch) / 2), width: cw, height: ch });
+      const c = cropOf(pre, width, height);
+      img = sharp(await img.resize(c.resized[0], c.resized[1], { fit: 'fill' }).raw().toBuffer(), { raw: { width: c.resized[0], height: c.resized[1], channels: 3 } }).extract({ left: c.left, top: c.top, width: cw, height: ch });
     }
     if (model.channels === 1) img = img.toColourspace('b-w');
     raw = await img.raw().toBuffer();

@@ -49,6 +49,8 @@ export interface Step {
    */
   backward?(ctx: RunContext, dy: Storage, need: readonly boolean[]): (Storage | null)[];
   flops: number;
+  /** A dense step's weights [J, K] and bias (constant names): the CAM reads a GAP + dense head's. */
+  dense?: { w: string; b: string };
   /** What the step runs, for `wgcam info` (fusions included). */
   describe: string;
 }
@@ -531,6 +533,7 @@ export function planGraph(graph: Graph, batch: number): Plan {
       shapes: [[xs[0], J]],
       flops: 2 * xs[0] * K * J,
       describe: `${node.op} ${K} -> ${J}`,
+      dense: { w: wName, b: bName },
       run: (c) => [c.backend.run(dense, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, { N: xs[0], K, J }).y],
       backward: (c, dy) => [c.backend.run(denseGradInput, { dy, w: c.weight(wName) }, { N: xs[0], K, J }).dx],
     };

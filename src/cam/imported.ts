@@ -1,0 +1,364 @@
+/**
+ * `wgcam cam MODEL.onnx`: the explanation methods on an imported graph, batched on the GPU.
+ *   - gradient methods (gradcam, gradcam++, xgradcam, layercam, hirescam) at any 4-D tensor of
+ *     the graph: its activations A and the gradient G of the target (the class scores before
+ *     the graph's Softmax, combined as the mode says) from wgcam's own backward kernels, only as
+ *     far back as that tensor; the gradcam kernel draws the map, as for wgcam's own models;
+ *   - cam where the layer is followed by global average pooling and one dense layer (ResNet,
+ *     DenseNet, MobileNet, EfficientNet): the dense weights over A, the cam kernel;
+ *   - scorecam: each channel's map placed on the input and normalized there masks the prepared
+ *     input; its weight is the target's probability on the masked batch.
+ * Each map is placed on the photo by its layer's receptive field and by the preprocessing's
+ * resize and crop: a centre-cropped input's map covers the crop, at its place on the photo.
+ */
+import { mkdirSync } from 'node:fs';
+import { basename } from 'node:path';
+import { openGpu } from '../gpu/dawn.ts';
+import { GraphRunner } from '../graph/execute.ts';
+import { GraphError } from '../graph/graph.ts';
+import { importedInput, inputOnPhoto, loadImportedModel, type ImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
+import { planGraph, type Plan, type ReceptiveField } from '../graph/plan.ts';
+import { removeStaleTemporaries } from '../io/atomic.ts';
+import { lockRunFolder } from '../io/run-lock.ts';
+import { cam as camKernel, camTargets, camUpsample } from '../kernels/cam.ts';
+import { gradCam, type GradientMethod } from '../kernels/gradcam.ts';
+import type { FloatArray } from '../kernels/kernel.ts';
+import { upsampleReference } from '../kernels/cam.ts';
+import { defaultMemoryLimit } from '../nn/machine-memory.ts';
+import type { Storage } from '../tensor/backend.ts';
+import { GpuBackend } from '../tensor/gpu-backend.ts';
+import { StopRequest, stopWords } from '../util/stop.ts';
+import { printable } from '../util/terminal.ts';
+import { boxCurve, scoreBoxes, type BoxCurve } from './evaluate.ts';
+import { mapError, type Explained, type Photo } from './explain.ts';
+import { writeCamOutputs, type CamRecord, type CellToPhoto, type OutputOptions } from './outputs.ts';
+import { loadPhoto } from './photos.ts';
+import { REPORT_NAME, writeReport } from './report.ts';
+import { checkBoxesCover, checkOutputNames, classFromPath, expandInputs, readBoxes, outputStems, type CamJob, type CamJobResult } from './run.ts';
+import { isInside, whyNotAFolder } from '../io/input-path.ts';
+import { existsSync } from 'node:fs';
+
+export interface ImportedCamJob extends CamJob {
+  /** The layer as `wgcam info` names it: an output name, a node name or a step number. */
+  layerName?: string;
+  preprocess: PreprocessOptions & { labels?: string };
+}
+
+/** The 4-D tensor `name` names (output, node or step number), or the last one whose map is larger than 1x1. */
+export function resolveLayer(plan: Plan, name: string | undefined, source: string): string {
+  const spatial = plan.steps.filter((s) => s.shapes[0].length === 4 && s.shapes[0][2] * s.shapes[0][3] > 1);
+  if (name === undefined) {
+    const last = spatial.at(-1);
+    if (!last) throw new GraphError(`${source}: no output of the graph is a map larger than 1x1; there is nothing to draw`);
+    return last.outputs[0];
+  }
+  const byIndex = /^\d+$/.test(name) ? plan.steps[Number(name) - 1] : undefined;
+  const step = byIndex ?? plan.steps.find((s) => s.outputs[0] === name || s.node.name === name);
+  if (!step) throw new GraphError(`--layer ${name}: no step, node or output of ${source} has that name (wgcam info ${source} lists them)`);
+  const shape = step.shapes[0];
+  if (shape.length !== 4 || shape[2] * shape[3] < 1) throw new GraphError(`--layer ${name}: its output is [${shape.slice(1)}] per image, not a map (C, H, W)`);
+  return step.outputs[0];
+}
+
+/** The dense weights of a global-average-pool + dense head right after `layer`, or null (CAM needs one). */
+function camHead(plan: Plan, layer: string): { w: string; bias: string } | null {
+  let t = layer;
+  let pooled = false;
+  for (const step of plan.steps) {
+    if (!step.reads.includes(t)) continue;
+    const op = step.node.op;
+    if (!pooled && (op === 'GlobalAveragePool' || op === 'ReduceMean')) pooled = true;
+    else if (pooled && step.alias) {
+      // Flatten, Reshape, Dropout between the pool and the dense layer
+    } else if (pooled && step.dense) return { w: step.dense.w, bias: step.dense.b };
+    else return null;
+    t = step.outputs[0];
+  }
+  return null;
+}
+
+/** The tensor holding the class scores: the graph's output, or the input of its final Softmax. */
+export function scoresOf(plan: Plan, model: ImportedModel): string {
+  const last = plan.steps.at(-1)!;
+  return model.probabilities && last.node.op === 'Softmax' ? last.reads[0] : model.output;
+}
+
+export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult> {
+  const print = job.print ?? ((s) => process.stdout.write(printable(s) + '\n'));
+  const warn = job.warn ?? ((s) => process.stderr.write(`wgcam: ${printable(s)}\n`));
+  const stop = job.stop ?? new StopRequest();
+  const method = job.method ?? 'cam';
+  for (const [given, what] of [
+    [job.layers, '--layer with several layers (--fuse)'],
+    [job.flip, '--flip'],
+    [job.metrics, '--metrics'],
+    [job.allClasses, '--all-classes'],
+  ] as const) {
+    if (given) throw new GraphError(`${what} is not available for imported models yet; leave it out`);
+  }
+  const limit = job.memoryLimit ?? defaultMemoryLimit();
+  const model = loadImportedModel(job.model, { ...job.preprocess, limit });
+  const fixedBatch = typeof model.graph.inputs[0].dims[0] === 'number' ? model.graph.inputs[0].dims[0] : undefined;
+  const batch = fixedBatch ?? job.batch;
+  const layerName = job.layerName ?? (job.layer !== undefined ? String(job.layer) : undefined);
+  const probe = planGraph(model.graph, batch);
+  const layer = resolveLayer(probe, layerName, job.model);
+  const scores = scoresOf(probe, model);
+  const head = method === 'cam' ? camHead(probe, layer) : null;
+  if (method === 'cam' && !head) {
+    throw new GraphError(`--method cam needs global average pooling and one dense layer right after the layer (${layer} is not followed by them in ${job.model}); use gradcam, gradcam++, xgradcam, layercam, hirescam or scorecam`);
+  }
+  let cls = -1;
+  if (job.className !== undefined) {
+    if (job.mode === 'contrast') throw new GraphError(`--class ${job.className}: the contrast mode always shows the predicted class; use --mode class`);
+    cls = model.classes.findIndex((c) => c.toLowerCase() === job.className!.toLowerCase());
+    if (cls < 0 && /^\d+$/.test(job.className) && Number(job.className) < model.classes.length) cls = Number(job.className);
+    if (cls < 0) throw new GraphError(`--class ${job.className}: not one of the model's ${model.classes.length} classes`);
+  }
+  const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
+  const { files, names, unreadable, folders } = expandInputs(job.inputs);
+  const inside = folders.find((f) => isInside(job.outDir, f));
+  if (inside !== undefined) throw new GraphError(`--out ${job.outDir} is inside the input folder ${inside}; pick an --out outside it`);
+  let failed = unreadable.length;
+  for (const u of unreadable) warn(`${u.path}: ${u.reason}`);
+  if (files.length === 0) {
+    if (!unreadable.length) warn('no images found in the given inputs');
+    return { records: [], failed: Math.max(1, failed) };
+  }
+  if (truth && job.evalBoxes) checkBoxesCover(job.evalBoxes, truth, files, warn);
+  const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
+  if (whyNot) throw new GraphError(`cannot use the output folder ${job.outDir} (${whyNot})`);
+  const stems = outputStems(names);
+  checkOutputNames(job, stems);
+  warn(`${job.model}: preprocessing ${describe(model)}; ${method} at '${layer}' [${probe.shapes.get(layer)!.slice(1)}]`);
+
+  const gpu = await openGpu();
+  const backend = new GpuBackend(gpu);
+  const runner = new GraphRunner(backend, model.graph);
+  let unlock = () => {};
+  const records: CamRecord[] = [];
+  const curves: BoxCurve[] = [];
+  let stopped = false;
+  try {
+    mkdirSync(job.outDir, { recursive: true });
+    unlock = lockRunFolder(job.outDir, 'cam', warn);
+    removeStaleTemporaries(job.outDir);
+    checkOutputNames(job, stems);
+    const output: OutputOptions = {
+      outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report,
+      shows: { method, layer, mode: job.mode, contrast: job.contrast, cls },
+    };
+    const field = runner.plan(batch).fields.get(layer) ?? { size: 1, jump: 1, start: 0 };
+    const step = fixedBatch ?? job.batch;
+    for (let b = 0; b < files.length; b += step) {
+      if (stop.requested) {
+        stopped = true;
+        warn(`${stopWords(stop.reason!)}: stopped after ${records.length} of ${files.length} images; the files written so far are complete`);
+        break;
+      }
+      const chunk = files.slice(b, b + step);
+      const loaded = await Promise.allSettled(chunk.map(async (f) => ({ input: await importedInput(f, model), photo: (await loadPhoto(f, { height: model.height, width: model.width, channels: 3, resize: 'fill', scale: '1/255' })).photo })));
+      const ok: { file: string; stem: string; input: Float32Array; photo: Photo }[] = [];
+      loaded.forEach((r, i) => {
+        if (r.status === 'fulfilled') ok.push({ file: chunk[i], stem: stems[b + i], ...r.value });
+        else {
+          failed++;
+          warn((r.reason as Error).message);
+        }
+      });
+      if (!ok.length) continue;
+      const results = await explainBatch(runner, model, { layer, scores, head, method, mode: job.mode, contrast: job.contrast, cls, batch: fixedBatch ?? ok.length, rawScale: job.rawScale }, ok, field);
+      for (let i = 0; i < ok.length; i++) {
+        try {
+          if (results[i].error) throw new Error(results[i].error);
+          const ph = ok[i].photo;
+          const rec = await writeCamOutputs(ok[i].file, ok[i].stem, results[i], ph, model.classes, output, cellToPhotoOf(model, field, ph));
+          rec.truth = classFromPath(ok[i].file, model.classes);
+          const known = truth?.get(basename(ok[i].file));
+          if (known) curves.push(boxCurve(ok[i].file, results[i].upsampled, ph.width, ph.height, known));
+          records.push(rec);
+          const preds = rec.predictions.slice(0, 3).map((p) => `${p.class} ${(100 * p.probability).toFixed(1)}%`).join('  ');
+          print(`${ok[i].file}  ${preds}${job.box && rec.box ? `  box ${rec.box.join(',')}` : ''}`);
+        } catch (e) {
+          failed++;
+          warn(`${ok[i].file}: ${(e as Error).message}`);
+        }
+      }
+    }
+    const result: CamJobResult = { records, failed, stopped };
+    if (truth) {
+      const s = (result.scores = scoreBoxes(records, truth, curves));
+      const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+      if (s.images === 0) {
+        warn('--eval-boxes: no photo with a box was explained, so nothing was scored');
+        result.failed = Math.max(1, result.failed);
+      } else {
+        print(
+          `pointing game ${pct(s.pointing)}  box accuracy (IoU >= 0.5 at ${job.boxThreshold ?? 0.2}) ${pct(s.boxAccuracy)}  ` +
+            `MaxBoxAcc ${pct(s.maxBoxAcc)} (at ${s.maxBoxAccThreshold.toFixed(2)})  MaxBoxAccV2 ${pct(s.maxBoxAccV2)} (IoU 0.3/0.5/0.7: ${s.maxBoxAccV2ByIou.map(pct).join('/')})  over ${s.images} images with known boxes`,
+        );
+      }
+    }
+    if (job.report && records.length) {
+      result.reportPath = writeReport(job.outDir, records, `wgcam: ${basename(job.model)}`, { colormap: job.colormap, mode: `${method} at ${layer}` });
+      print(`gallery: ${result.reportPath}`);
+    } else if (job.report) warn(`no gallery written (${REPORT_NAME}): no image was explained`);
+    return result;
+  } finally {
+    runner.dispose();
+    gpu.destroy();
+    unlock();
+  }
+}
+
+function describe(model: ImportedModel): string {
+  const p = model.pre;
+  return `${p.name}${p.resize === null ? '' : `, shorter side ${p.resize}, centre crop ${p.crop[1]}x${p.crop[0]}`}`;
+}
+
+/** Photo pixel at the centre of map cell (x, y): the receptive field's centre on the input, then the input's place on the photo. */
+function cellToPhotoOf(model: ImportedModel, f: ReceptiveField, photo: Photo): CellToPhoto {
+  const box = inputOnPhoto(model.pre, photo.width, photo.height);
+  const axis = (u: number, origin: number, span: number, inSize: number, outSize: number) => Math.min(outSize - 1, Math.max(0, Math.round(origin + ((f.start + f.jump * u + 0.5) * span) / inSize - 0.5)));
+  return (x, y) => [axis(x, box.left, box.width, model.width, photo.width), axis(y, box.top, box.height, model.height, photo.height)];
+}
+
+interface BatchOptions {
+  layer: string;
+  scores: string;
+  head: { w: string; bias: string } | null;
+  method: CamJob['method'];
+  mode: CamJob['mode'];
+  contrast: CamJob['contrast'];
+  cls: number;
+  /** The batch the graph runs (a fixed-batch file's own; its last batch padded). */
+  batch: number;
+  rawScale: number;
+}
+
+async function explainBatch(runner: GraphRunner, model: ImportedModel, o: BatchOptions, items: { input: Float32Array; photo: Photo }[], field: ReceptiveField): Promise<Explained[]> {
+  const backend = runner.backend;
+  const plan = runner.plan(o.batch);
+  const [, K, h, w] = plan.shapes.get(o.layer)!;
+  const HW = h * w;
+  const J = model.classes.length;
+  const N = o.batch;
+  const per = items[0].input.length;
+  const x = new Float32Array(N * per);
+  items.forEach((it, i) => x.set(it.input, i * per));
+  const mode = o.mode === 'raw' ? 'class' : o.mode;
+  const targets = (s: FloatArray) => camTargets.reference({ logits: s }, { N, J, mode, contrast: o.contrast, cls: o.cls }).coef;
+  const method = o.method ?? 'cam';
+  // Activations at the layer and the gradient of the target there (the gradient is not needed by cam and scorecam, but their pass is the same).
+  const g = await runner.gradient(x, N, { at: o.layer, from: o.scores, seed: targets });
+  const A = backend.upload(g.values);
+  const logits = backend.upload(g.from);
+  const owned: Storage[] = [A, logits];
+  try {
+    let r: Record<'raw' | 'norm' | 'u8', Storage>;
+    if (method === 'cam') {
+      const out = backend.run(camKernel, { F: A, W: runner.constantBuffer(o.head!.w, o.batch), logits }, { N, K, J, HW, mode: o.mode, contrast: o.contrast, cls: o.cls, rawScale: o.rawScale });
+      backend.free(out.maps);
+      r = out as typeof r;
+    } else {
+      let G: Storage;
+      if (method === 'scorecam') G = backend.upload(await scoreWeights(runner, model, x, g.values, g.from, targets, { N, K, h, w, HW, field, scores: o.scores }));
+      else G = backend.upload(g.grad);
+      owned.push(G);
+      const out = backend.run(gradCam, { A, G }, { N, K, HW, method: method === 'scorecam' ? 'gradcam' : (method as GradientMethod) });
+      backend.free(out.weights);
+      r = out as typeof r;
+    }
+    owned.push(r.raw, r.norm, r.u8);
+    const raw = await backend.download(r.raw, N * HW);
+    const u8 = await backend.downloadU32(r.u8, N * HW);
+    const probs = softmaxRows(g.from, N, J);
+    const results: Explained[] = [];
+    for (let n = 0; n < items.length; n++) {
+      const ph = items[n].photo;
+      const box = inputOnPhoto(model.pre, ph.width, ph.height);
+      const [bw, bh] = [Math.max(1, Math.round(box.width)), Math.max(1, Math.round(box.height))];
+      const up = backend.run(camUpsample, { map: r.norm }, { h, w, outH: bh, outW: bw, inH: model.height, inW: model.width, offset: field.start, stride: field.jump, mapOffset: n * HW }).out;
+      const placed = await backend.download(up, bw * bh);
+      backend.free(up);
+      // The map covers the input's place on the photo; the rest of a cropped photo shows nothing.
+      const upsampled = new Float32Array(ph.width * ph.height);
+      const [x0, y0] = [Math.round(box.left), Math.round(box.top)];
+      for (let yy = 0; yy < bh; yy++) {
+        const py = y0 + yy;
+        if (py < 0 || py >= ph.height) continue;
+        for (let xx = 0; xx < bw; xx++) {
+          const px = x0 + xx;
+          if (px >= 0 && px < ph.width) upsampled[py * ph.width + px] = placed[yy * bw + xx];
+        }
+      }
+      const mine = raw.slice(n * HW, (n + 1) * HW);
+      const error = mapError(mine, method);
+      results.push({ probs: probs.slice(n * J, (n + 1) * J), cam: Uint8Array.from(u8.subarray(n * HW, (n + 1) * HW)), raw: mine, mapWidth: w, mapHeight: h, upsampled, ...(error ? { error } : {}) });
+    }
+    return results;
+  } finally {
+    for (const s of owned) backend.free(s);
+  }
+}
+
+function softmaxRows(scores: FloatArray, N: number, J: number): Float32Array {
+  const out = new Float32Array(N * J);
+  for (let n = 0; n < N; n++) {
+    let top = -Infinity;
+    for (let j = 0; j < J; j++) top = Math.max(top, scores[n * J + j]);
+    let sum = 0;
+    for (let j = 0; j < J; j++) sum += Math.exp(scores[n * J + j] - top);
+    for (let j = 0; j < J; j++) out[n * J + j] = Math.exp(scores[n * J + j] - top) / sum;
+  }
+  return out;
+}
+
+/**
+ * Score-CAM's weights as a gradient constant over each channel (Grad-CAM's mean gives them
+ * back): each channel map placed on the input and min-max normalized there masks the prepared
+ * input (every channel of a pixel alike, in the input's own layout); the weight is the
+ * target's probability on the masked batch.
+ */
+async function scoreWeights(
+  runner: GraphRunner,
+  model: ImportedModel,
+  x: Float32Array,
+  A: FloatArray,
+  scores: FloatArray,
+  targets: (s: FloatArray) => FloatArray,
+  m: { N: number; K: number; h: number; w: number; HW: number; field: ReceptiveField; scores: string },
+): Promise<Float32Array> {
+  const { N, K, HW } = m;
+  const coef = targets(scores);
+  const J = model.classes.length;
+  const [H, W, C] = [model.height, model.width, model.channels];
+  const inHW = H * W;
+  const weights = new Float32Array(N * K);
+  const placement = { h: m.h, w: m.w, outH: H, outW: W, inH: H, inW: W, offset: m.field.start, stride: m.field.jump };
+  for (let k = 0; k < K; k++) {
+    const masked = new Float32Array(x.length);
+    for (let n = 0; n < N; n++) {
+      const placed = upsampleReference(A.subarray((n * K + k) * HW, (n * K + k + 1) * HW), placement);
+      let [lo, hi] = [Infinity, -Infinity];
+      for (const v of placed) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+      for (let i = 0; i < inHW; i++) {
+        const mask = hi > lo ? (placed[i] - lo) / (hi - lo) : 0;
+        for (let c = 0; c < C; c++) {
+          const at = n * C * inHW + (model.layout === 'NHWC' ? i * C + c : c * inHW + i);
+          masked[at] = x[at] * mask;
+        }
+      }
+    }
+    const s = (await runner.run(masked, N, [m.scores])).get(m.scores)!;
+    const p = softmaxRows(s, N, J);
+    for (let n = 0; n < N; n++) {
+      let score = 0;
+      for (let j = 0; j < J; j++) score += coef[n * J + j] * p[n * J + j];
+      weights[n * K + k] = score;
+    }
+  }
+  const constant = new Float32Array(N * K * HW);
+  for (let c = 0; c < N * K; c++) constant.fill(weights[c], c * HW, (c + 1) * HW);
+  return constant;
+}
