@@ -7,7 +7,7 @@
  * ONNX Runtime, wgcam, ...), so both see the same machine. wgcam's time includes turning the
  * u8 photos into floats and reading the probabilities back; ONNX Runtime is handed floats.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imagesToTensor, softmax } from '../src/autograd/ops.ts';
@@ -21,6 +21,9 @@ import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { tidy } from '../src/tensor/tensor.ts';
 import { Rng } from '../src/util/rng.ts';
+import { GraphRunner } from '../src/graph/execute.ts';
+import { loadOnnxFile } from '../src/graph/onnx-import.ts';
+import { IMPORTED_MODELS } from './imported-models.ts';
 import { median, sampleMs } from '../src/util/timing.ts';
 
 type Ort = typeof import('onnxruntime-node');
@@ -92,6 +95,63 @@ export async function vsOnnxRuntime(o: { sizes: number[]; quick: boolean }): Pro
       }
       await session.release();
       model.dispose();
+    }
+  } finally {
+    gpu.destroy();
+  }
+}
+
+/**
+ * Imported graphs: the forward pass of full-size ResNet-18, MobileNetV2 and VGG-16 (random
+ * weights, 224x224, batch 16; --quick: batch 4, ResNet-18 and MobileNetV2) by wgcam's graph
+ * engine against ONNX Runtime on the same file, samples in turns; the outputs are compared
+ * first (largest difference over the largest magnitude).
+ */
+export async function vsOnnxRuntimeImported(o: { quick: boolean }): Promise<void> {
+  const ort = await loadOrt();
+  if (!ort) return;
+  const samples = o.quick ? 1 : 3;
+  const N = o.quick ? 4 : 16;
+  const gpu = await openGpu();
+  const backend = new GpuBackend(gpu);
+  const dir = mkdtempSync(join(tmpdir(), 'wgcam-vs-ort-imported-'));
+  console.log(`\nImported graphs (random weights, 224x224, batch ${N}): wgcam's graph engine on ${gpu.adapterName} vs ONNX Runtime (CPU provider)`);
+  console.log('median ms per batch, samples taken in turns\n');
+  console.log(['model', 'GFLOP', 'wgcam ms', 'ONNX Runtime ms', 'wgcam speed / ORT', 'max diff'].map((h, i) => (i === 0 ? h.padEnd(13) : h.padStart(i === 4 ? 19 : 14))).join(''));
+  try {
+    const models = Object.entries(IMPORTED_MODELS).filter(([name]) => !o.quick || name !== 'VGG-16');
+    for (const [name, build] of models) {
+      const path = join(dir, `${name}.onnx`);
+      writeFileSync(path, build());
+      const graph = loadOnnxFile(path);
+      const runner = new GraphRunner(backend, graph);
+      const plan = runner.plan(N);
+      const gflop = plan.steps.reduce((s, st) => s + st.flops, 0) / 1e9;
+      const session = await ort.InferenceSession.create(path, { executionMode: 'sequential', graphOptimizationLevel: 'all' });
+      const rng = new Rng(7);
+      const x = Float32Array.from({ length: N * 3 * 224 * 224 }, () => rng.next() * 2 - 1);
+      const feed = { [graph.inputs[0].name]: new ort.Tensor('float32', x, [N, 3, 224, 224]) };
+      let ours: Float32Array = new Float32Array();
+      let theirs: Float32Array = new Float32Array();
+      const wgcamRun = async () => {
+        ours = (await runner.run(x, N)).get(graph.outputs[0])!;
+      };
+      const ortRun = async () => {
+        theirs = (await session.run(feed))[graph.outputs[0]].data as Float32Array;
+      };
+      await wgcamRun(); // warm-up: pipelines, weights uploaded, ORT's arenas
+      await ortRun();
+      let [diff, scale] = [0, 1e-12];
+      theirs.forEach((v, i) => ([diff, scale] = [Math.max(diff, Math.abs(v - ours[i])), Math.max(scale, Math.abs(v))]));
+      const [a, b]: number[][] = [[], []];
+      for (let s = 0; s < samples; s++) {
+        a.push(await sampleMs(1, () => void 0, wgcamRun));
+        b.push(await sampleMs(1, () => void 0, ortRun));
+      }
+      const [ma, mb] = [median(a), median(b)];
+      console.log([name.padEnd(13), gflop.toFixed(1).padStart(14), ma.toFixed(0).padStart(14), mb.toFixed(0).padStart(14), `${(mb / ma).toFixed(2)}x`.padStart(19), (diff / scale).toExponential(1).padStart(14)].join(''));
+      runner.dispose();
+      await session.release();
     }
   } finally {
     gpu.destroy();

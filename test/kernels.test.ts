@@ -5,7 +5,7 @@ import { openGpu } from '../src/gpu/dawn.ts';
 import { useGpu } from './gpu-fixture.ts';
 import { kernels } from '../src/kernels/registry.ts';
 import { validate } from '../src/kernels/harness.ts';
-import { defaultVariant, isSupported, toleranceAt, type AnyKernel } from '../src/kernels/kernel.ts';
+import { appliesTo, defaultVariant, isSupported, toleranceAt, type AnyKernel } from '../src/kernels/kernel.ts';
 import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dReluMaxPool, subgroupTileCols } from '../src/kernels/conv2d.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -15,7 +15,8 @@ useGpu((g) => (gpu = g));
 for (const k of kernels) {
   describe(k.name, () => {
     for (const v of k.variants) {
-      for (const p of k.cases) {
+      // A specialised variant is checked on the cases it applies to.
+      for (const p of k.cases.filter((c) => appliesTo(v, c))) {
         it(`${v.name} ${JSON.stringify(p)}`, async (ctx) => {
           // A variant this device cannot run (e.g. no subgroups) is reported as skipped.
           if (!isSupported(v, gpu)) ctx.skip();

@@ -5,7 +5,10 @@
  * registry entry. The 3x3 valid kernels and the Winograd variants (conv2d.ts) stay the ones
  * wgcam's own networks run.
  */
-import { floats, launch1d, type FloatArray, type KernelDef } from './kernel.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import { packParams } from '../gpu/runtime.ts';
+import { conv2dForward } from './conv2d.ts';
+import { defaultVariant, floats, launch1d, type FloatArray, type GpuVariant, type KernelDef } from './kernel.ts';
 
 /** Activation fused after the convolution (and after a folded batch-norm). */
 export const CONV_ACTIVATIONS = { none: 0, relu: 1, clip: 2 } as const;
@@ -72,6 +75,87 @@ export function generalConvReference(i: { x: ArrayLike<number>; w: ArrayLike<num
 
 const base = { N: 1, SH: 1, SW: 1, PT: 0, PL: 0, PB: 0, PR: 0, DH: 1, DW: 1, G: 1, act: 'none' as ConvActivation };
 
+/** The largest workgroup count of one dispatch dimension WebGPU guarantees. */
+const MAX_GROUPS = 65535;
+const actParams = (p: GeneralConvParams): [number, number, number] => [CONV_ACTIVATIONS[p.act], p.lo ?? 0, p.hi ?? 0];
+
+/** Any convolution, 4 output channels of a group per invocation (wgsl/conv2d_general_tiled.wgsl). */
+const tiled: GpuVariant<GeneralConvParams> = {
+  name: 'tiled',
+  appliesTo: (p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    return p.N <= MAX_GROUPS && Math.ceil((Ho * Wo) / 64) <= MAX_GROUPS && p.G * Math.ceil(p.Co / p.G / 4) <= MAX_GROUPS;
+  },
+  run: (gpu, b, p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    const [act, lo, hi] = actParams(p);
+    gpu.dispatch({
+      pipeline: gpu.pipeline('conv2d_general_tiled', { WG: 64 }),
+      buffers: [b.x, b.w, b.b, b.y],
+      params: packParams([p.Ci, p.H, p.W, p.Co, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.DH, p.DW, p.G, act], [lo, hi]),
+      workgroups: [Math.ceil((Ho * Wo) / 64), p.G * Math.ceil(p.Co / p.G / 4), p.N],
+    });
+  },
+};
+
+/**
+ * A 3x3 undilated, ungrouped convolution is a valid one on the input padded with zeros: pad2d,
+ * then the fastest 3x3 valid kernel this device runs (conv2d.ts), which fuses the bias and a
+ * ReLU. At stride S > 1 the stride-1 result is kept every S rows and columns (subsample2d):
+ * S^2 times the work, still faster on lavapipe than any strided kernel here (docs/performance.md).
+ */
+const padded3x3: GpuVariant<GeneralConvParams> = {
+  name: 'padded-3x3',
+  appliesTo: (p) => p.KH === 3 && p.KW === 3 && p.SH === p.SW && p.SH <= 2 && p.DH === 1 && p.DW === 1 && p.G === 1 && p.act !== 'clip',
+  run: (gpu, b, p) => {
+    const [Hp, Wp] = [p.H + p.PT + p.PB, p.W + p.PL + p.PR];
+    const padded = gpu.pool.acquire(4 * p.N * p.Ci * Hp * Wp);
+    launch1d(gpu, 'pad2d', [b.x, padded], [p.N * p.Ci, p.H, p.W, Hp, Wp, p.PT, p.PL], p.N * p.Ci * Hp * Wp);
+    const shape = { N: p.N, Ci: p.Ci, H: Hp, W: Wp, Co: p.Co, relu: p.act === 'relu' };
+    const conv = defaultVariant(conv2dForward, gpu, shape);
+    if (p.SH === 1) conv.run(gpu, { x: padded, w: b.w, b: b.b, y: b.y }, shape);
+    else {
+      const full = gpu.pool.acquire(4 * p.N * p.Co * (Hp - 2) * (Wp - 2));
+      conv.run(gpu, { x: padded, w: b.w, b: b.b, y: full }, shape);
+      const [Ho, Wo] = convOutputSize(p);
+      launch1d(gpu, 'subsample2d', [full, b.y], [p.N * p.Co, Hp - 2, Wp - 2, Ho, Wo, p.SH], p.N * p.Co * Ho * Wo);
+      gpu.pool.release(full);
+    }
+    gpu.pool.release(padded);
+  },
+};
+
+/** Depthwise 3x3 (any stride and padding): 4 output rows of a column per invocation (wgsl/conv2d_depthwise.wgsl). */
+const depthwise3x3: GpuVariant<GeneralConvParams> = {
+  name: 'depthwise-3x3',
+  appliesTo: (p) => p.G === p.Ci && p.Co === p.Ci && p.KH === 3 && p.KW === 3 && p.SH === p.SW && p.DH === 1 && p.DW === 1 && p.N * p.Ci <= MAX_GROUPS,
+  run: (gpu: Gpu, b, p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    const [act, lo, hi] = actParams(p);
+    gpu.dispatch({
+      pipeline: gpu.pipeline('conv2d_depthwise'),
+      buffers: [b.x, b.w, b.b, b.y],
+      params: packParams([p.Ci, p.H, p.W, Ho, Wo, p.SH, p.PT, p.PL, act], [lo, hi]),
+      workgroups: [Math.ceil(Wo / 64), Math.ceil(Ho / 4), p.N * p.Ci],
+    });
+  },
+};
+
+/** 1x1, stride 1, no padding, one group: 8 output channels x 4 pixels per invocation (wgsl/conv2d_pointwise.wgsl). */
+const pointwise: GpuVariant<GeneralConvParams> = {
+  name: 'pointwise',
+  appliesTo: (p) => p.KH === 1 && p.KW === 1 && p.SH === 1 && p.SW === 1 && p.PT + p.PL + p.PB + p.PR === 0 && p.G === 1 && p.N <= MAX_GROUPS && Math.ceil(p.Co / 8) <= MAX_GROUPS && Math.ceil((p.H * p.W) / 256) <= MAX_GROUPS,
+  run: (gpu, b, p) => {
+    const [act, lo, hi] = actParams(p);
+    gpu.dispatch({
+      pipeline: gpu.pipeline('conv2d_pointwise', { WG: 64 }),
+      buffers: [b.x, b.w, b.b, b.y],
+      params: packParams([p.Ci, p.Co, p.H * p.W, act], [lo, hi]),
+      workgroups: [Math.ceil((p.H * p.W) / 256), Math.ceil(p.Co / 8), p.N],
+    });
+  },
+};
+
 export const conv2dGeneral: KernelDef<GeneralConvParams> = {
   name: 'conv2d_general',
   inputs: ['x', 'w', 'b'],
@@ -90,6 +174,10 @@ export const conv2dGeneral: KernelDef<GeneralConvParams> = {
         launch1d(gpu, 'conv2d_general', [b.x, b.w, b.b, b.y], u32, p.N * p.Co * Ho * Wo, { wg: 64, f32: [p.lo ?? 0, p.hi ?? 0] });
       },
     },
+    tiled,
+    padded3x3,
+    depthwise3x3,
+    pointwise,
   ],
   // Sums of up to Ci/G * KH * KW products in float32.
   tolerance: 1e-5,
@@ -106,6 +194,15 @@ export const conv2dGeneral: KernelDef<GeneralConvParams> = {
     { ...base, Ci: 6, H: 5, W: 4, Co: 4, KH: 1, KW: 1, G: 2 },
     // Padding larger than the window reaches: rows of only zeros.
     { ...base, Ci: 2, H: 3, W: 3, Co: 3, KH: 2, KW: 2, PT: 2, PL: 1, PB: 2, PR: 0, SH: 3 },
+    // The specialised variants: 3x3 stride 1 pad 1 (ResNet, VGG), depthwise stride 1 and 2 with
+    // rows not a multiple of 4, pointwise with channels and pixels not multiples of 4.
+    { ...base, N: 2, Ci: 5, H: 11, W: 13, Co: 7, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, act: 'relu' },
+    { ...base, N: 2, Ci: 6, H: 12, W: 9, Co: 10, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1, act: 'relu' },
+    { ...base, N: 1, Ci: 3, H: 6, W: 9, Co: 70, KH: 3, KW: 3, PT: 0, PL: 2, PB: 1, PR: 0 },
+    { ...base, N: 2, Ci: 6, H: 10, W: 11, Co: 6, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, G: 6, act: 'clip', lo: 0, hi: 6 },
+    { ...base, N: 3, Ci: 5, H: 7, W: 6, Co: 5, KH: 3, KW: 3, SH: 2, SW: 2, PT: 0, PL: 0, PB: 1, PR: 1, G: 5 },
+    { ...base, N: 2, Ci: 7, H: 5, W: 7, Co: 9, KH: 1, KW: 1, act: 'relu' },
+    { ...base, N: 1, Ci: 33, H: 3, W: 4, Co: 4, KH: 1, KW: 1, act: 'clip', lo: -0.5, hi: 0.25 },
   ],
   flops: (p) => {
     const [Ho, Wo] = convOutputSize(p);

@@ -25,6 +25,11 @@ export interface GpuVariant<P> {
   run(gpu: Gpu, bufs: Record<string, GPUBuffer>, p: P): void;
   /** Whether this device can run it (absent: every device can). */
   supported?(gpu: Gpu): boolean;
+  /**
+   * Whether it computes the kernel at these parameters (absent: at all of them): a specialised
+   * variant (a 1x1 or depthwise convolution, a 3x3 one on the fast valid kernels) says where it applies.
+   */
+  appliesTo?(p: P): boolean;
   /** Never the default: runs only where a measured per-layer choice picks it (see nn/conv-choice.ts). */
   byMeasuredChoice?: boolean;
   /** Its own tolerance where its arithmetic rounds differently (Winograd's transforms). */
@@ -75,8 +80,14 @@ export function isSupported<P>(v: GpuVariant<P>, gpu: Gpu): boolean {
   return v.supported?.(gpu) ?? true;
 }
 
-export function defaultVariant<P>(k: KernelDef<P>, gpu: Gpu): GpuVariant<P> {
-  for (let i = k.variants.length - 1; i > 0; i--) if (isSupported(k.variants[i], gpu) && !k.variants[i].byMeasuredChoice) return k.variants[i];
+export const appliesTo = <P>(v: GpuVariant<P>, p: P): boolean => v.appliesTo?.(p) ?? true;
+
+/** The last variant this device runs (at `p`, where given), measured-choice ones apart; else the first. */
+export function defaultVariant<P>(k: KernelDef<P>, gpu: Gpu, p?: P): GpuVariant<P> {
+  for (let i = k.variants.length - 1; i > 0; i--) {
+    const v = k.variants[i];
+    if (isSupported(v, gpu) && !v.byMeasuredChoice && (p === undefined || appliesTo(v, p))) return v;
+  }
   return k.variants[0];
 }
 

@@ -70,7 +70,7 @@ export class GpuBackend implements Backend {
 
   private variant<P>(k: KernelDef<P>, p: P): GpuVariant<P> {
     const name = this.choice.get(k.name) ?? (this.perLayer.size ? this.perLayer.get(`${k.name} ${convShapeKey(p as ConvShape)}`) : undefined);
-    const v = name ? k.variants.find((v) => v.name === name) : defaultVariant(k, this.gpu);
+    const v = name ? k.variants.find((v) => v.name === name) : defaultVariant(k, this.gpu, p);
     if (!v) throw new Error(`kernel ${k.name} has no variant '${name}'`);
     if (!isSupported(v, this.gpu)) throw new Error(`kernel ${k.name}: variant '${name}' needs a feature this device lacks`);
     return v;
