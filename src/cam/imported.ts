@@ -16,7 +16,7 @@ import { basename } from 'node:path';
 import { openGpu } from '../gpu/dawn.ts';
 import { GraphRunner } from '../graph/execute.ts';
 import { GraphError } from '../graph/graph.ts';
-import { importedInput, inputOnPhoto, loadImportedModel, type ImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
+import { fittingBatch, importedInput, inputOnPhoto, loadImportedModel, type ImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
 import { planGraph, type Plan, type ReceptiveField } from '../graph/plan.ts';
 import { removeStaleTemporaries } from '../io/atomic.ts';
 import { lockRunFolder } from '../io/run-lock.ts';
@@ -100,6 +100,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   const model = loadImportedModel(job.model, { ...job.preprocess, limit });
   const fixedBatch = typeof model.graph.inputs[0].dims[0] === 'number' ? model.graph.inputs[0].dims[0] : undefined;
   const batch = fixedBatch ?? job.batch;
+  // The batch the memory allows is worked out once the GPU is open (its largest buffer).
   const layerName = job.layerName ?? (job.layer !== undefined ? String(job.layer) : undefined);
   const probe = planGraph(model.graph, batch);
   const layer = resolveLayer(probe, layerName, job.model);
@@ -149,7 +150,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
       shows: { method, layer, mode: job.mode, contrast: job.contrast, cls },
     };
     const field = runner.plan(batch).fields.get(layer) ?? { size: 1, jump: 1, start: 0 };
-    const step = fixedBatch ?? job.batch;
+    const step = fittingBatch(model, job.batch, limit, backend.maxBindingBytes);
     for (let b = 0; b < files.length; b += step) {
       if (stop.requested) {
         stopped = true;

@@ -188,6 +188,29 @@ export async function importedInput(path: string, model: ImportedModel): Promise
   return out;
 }
 
+/**
+ * The images a batch of `model` may hold: within the memory limit and the adapter's largest
+ * buffer, counting every weight once more on the device and every tensor of a pass alive (an
+ * upper bound, and what a backward pass keeps); a file with a fixed batch gets its own.
+ */
+export function fittingBatch(model: ImportedModel, wanted: number, limit: MemoryLimit, maxBindingBytes: number): number {
+  const fixed = model.graph.inputs[0].dims[0];
+  const one = planGraph(model.graph, typeof fixed === 'number' ? fixed : 1);
+  const per = typeof fixed === 'number' ? fixed : 1;
+  let weights = 0;
+  for (const c of one.constants.values()) if (c.kind === 'float') weights += 4 * c.data.length;
+  let perImage = 0;
+  let largest = 0;
+  for (const s of one.shapes.values()) {
+    perImage += (4 * elementCount(s)) / per;
+    largest = Math.max(largest, (4 * elementCount(s)) / per);
+  }
+  const fits = imagesThatFit(model.path, { fixed: weights, perImage, largestBuffer: largest }, wanted, limit, maxBindingBytes);
+  if (typeof fixed !== 'number') return fits;
+  if (fits < fixed) throw new MemoryLimitError(`${model.path}: takes batches of exactly ${fixed} images, more than fit the memory limit (${fits})`);
+  return fixed;
+}
+
 /** Class probabilities of prepared inputs, in batches that fit the memory limit. */
 export class ImportedPredictor {
   readonly maxBatch: number;
@@ -199,20 +222,7 @@ export class ImportedPredictor {
     o: { maxBatch?: number; limit: MemoryLimit },
   ) {
     this.runner = new GraphRunner(backend, model.graph);
-    const fixedBatch = model.graph.inputs[0].dims[0];
-    const one = this.runner.plan(typeof fixedBatch === 'number' ? fixedBatch : 1);
-    // Upper bounds: every weight once more on the device, every tensor of a forward pass alive.
-    let weights = 0;
-    for (const c of one.constants.values()) if (c.kind === 'float') weights += 4 * c.data.length;
-    let perImage = 0;
-    let largest = 0;
-    for (const s of one.shapes.values()) {
-      perImage += 4 * elementCount(s);
-      largest = Math.max(largest, 4 * elementCount(s));
-    }
-    const wanted = typeof fixedBatch === 'number' ? fixedBatch : (o.maxBatch ?? 32);
-    this.maxBatch = imagesThatFit(model.path, { fixed: weights, perImage, largestBuffer: largest }, wanted, o.limit, backend.maxBindingBytes);
-    if (typeof fixedBatch === 'number') this.maxBatch = fixedBatch;
+    this.maxBatch = fittingBatch(model, o.maxBatch ?? 32, o.limit, backend.maxBindingBytes);
   }
 
   /** [count x classes] probabilities of `inputs` (each from importedInput). */

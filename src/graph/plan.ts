@@ -238,6 +238,11 @@ export function planGraph(graph: Graph, batch: number): Plan {
         const [ga, gb] = [operand(a), operand(b)];
         const f = [a, b].map((n) => fields.get(n)).filter((v): v is ReceptiveField => !!v).sort((p, q) => q.size - p.size)[0];
         const reads = [a, b].filter((n) => !constOf(n));
+        // A ReLU right after it (a residual block's add) runs in the same pass.
+        const next = soleConsumer(node.outputs[0]);
+        const relu = next?.op === 'Relu' && next.inputs[0] === node.outputs[0];
+        if (relu) skipped.add(next!);
+        const output = relu ? next!.outputs[0] : node.outputs[0];
         const minusOne = addConstant({ dims: [], kind: 'float', data: Float32Array.of(-1) });
         /** The gradient of operand `which` (0: a, 1: b), reduced to its shape; always a fresh buffer. */
         const gradOf = (c: RunContext, dy: Storage, which: 0 | 1): Storage => {
@@ -261,12 +266,18 @@ export function planGraph(graph: Graph, batch: number): Plan {
           {
             node,
             reads,
-            outputs: [node.outputs[0]],
+            outputs: [output],
             shapes: [out],
             flops: elementCount(out),
-            describe: node.op,
-            run: (c) => [c.backend.run(broadcastBinary, { a: ga(c), b: gb(c) }, { op, shape: out, a: pad(as), b: pad(bs) }).y],
-            backward: (c, dy, need) => reads.map((r, i) => (need[i] ? gradOf(c, dy, r === a && (i === 0 || a !== b) ? 0 : 1) : null)),
+            describe: relu ? `${node.op} + Relu` : node.op,
+            run: (c) => [c.backend.run(broadcastBinary, { a: ga(c), b: gb(c) }, { op, shape: out, a: pad(as), b: pad(bs), relu }).y],
+            backward: (c, dy, need) => {
+              const y = c.get(output);
+              const g = relu ? c.backend.run(unaryBackward, { x: y, y, dy }, { len: elementCount(out), op: 'relu' }).dx : dy;
+              const grads = reads.map((r, i) => (need[i] ? gradOf(c, g, r === a && (i === 0 || a !== b) ? 0 : 1) : null));
+              if (g !== dy) c.backend.free(g);
+              return grads;
+            },
           },
           f,
         );

@@ -106,7 +106,10 @@ const tiled: GpuVariant<GeneralConvParams> = {
  */
 const padded3x3: GpuVariant<GeneralConvParams> = {
   name: 'padded-3x3',
-  appliesTo: (p) => p.KH === 3 && p.KW === 3 && p.SH === p.SW && p.SH <= 2 && p.DH === 1 && p.DW === 1 && p.G === 1 && p.act !== 'clip',
+  appliesTo: (p) =>
+    p.KH === 3 && p.KW === 3 && p.SH === p.SW && p.SH <= 2 && p.DH === 1 && p.DW === 1 && p.G === 1 && p.act !== 'clip' &&
+    // Its scratch buffers (padded input, stride-1 output) within WebGPU's guaranteed binding size.
+    4 * p.N * Math.max(p.Ci, p.Co) * (p.H + p.PT + p.PB) * (p.W + p.PL + p.PR) <= 2 ** 27,
   run: (gpu, b, p) => {
     const [Hp, Wp] = [p.H + p.PT + p.PB, p.W + p.PL + p.PR];
     const padded = gpu.pool.acquire(4 * p.N * p.Ci * Hp * Wp);
@@ -141,19 +144,42 @@ const depthwise3x3: GpuVariant<GeneralConvParams> = {
   },
 };
 
+/** The matrix product of the pointwise kernel: y [N,Co,P] = act(w [Co,K] x col [N,K,P] + b). */
+function matrixProduct(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer, y: GPUBuffer, p: { N: number; K: number; Co: number; P: number }, act: [number, number, number]): void {
+  gpu.dispatch({
+    pipeline: gpu.pipeline('conv2d_pointwise', { WG: 64 }),
+    buffers: [x, w, bias, y],
+    params: packParams([p.K, p.Co, p.P, act[0]], [act[1], act[2]]),
+    workgroups: [Math.ceil(p.P / 256), Math.ceil(p.Co / 8), p.N],
+  });
+}
+
+/**
+ * Any ungrouped convolution as one matrix product per image: im2col lays the windows out as
+ * columns, then the pointwise kernel multiplies (the 7x7 stem, strided 1x1 and dilated ones).
+ * Its scratch (Ci*KH*KW x Ho*Wo per image) must fit WebGPU's guaranteed binding size.
+ */
+const im2col: GpuVariant<GeneralConvParams> = {
+  name: 'im2col',
+  appliesTo: (p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    return p.G === 1 && 4 * p.N * p.Ci * p.KH * p.KW * Ho * Wo <= 2 ** 27 && p.N <= MAX_GROUPS && Math.ceil(p.Co / 8) <= MAX_GROUPS && Math.ceil((Ho * Wo) / 256) <= MAX_GROUPS;
+  },
+  run: (gpu, b, p) => {
+    const [Ho, Wo] = convOutputSize(p);
+    const K = p.Ci * p.KH * p.KW;
+    const col = gpu.pool.acquire(4 * p.N * K * Ho * Wo);
+    launch1d(gpu, 'im2col', [b.x, col], [p.N, p.Ci, p.H, p.W, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.DH, p.DW], p.N * K * Ho * Wo);
+    matrixProduct(gpu, col, b.w, b.b, b.y, { N: p.N, K, Co: p.Co, P: Ho * Wo }, actParams(p));
+    gpu.pool.release(col);
+  },
+};
+
 /** 1x1, stride 1, no padding, one group: 8 output channels x 4 pixels per invocation (wgsl/conv2d_pointwise.wgsl). */
 const pointwise: GpuVariant<GeneralConvParams> = {
   name: 'pointwise',
   appliesTo: (p) => p.KH === 1 && p.KW === 1 && p.SH === 1 && p.SW === 1 && p.PT + p.PL + p.PB + p.PR === 0 && p.G === 1 && p.N <= MAX_GROUPS && Math.ceil(p.Co / 8) <= MAX_GROUPS && Math.ceil((p.H * p.W) / 256) <= MAX_GROUPS,
-  run: (gpu, b, p) => {
-    const [act, lo, hi] = actParams(p);
-    gpu.dispatch({
-      pipeline: gpu.pipeline('conv2d_pointwise', { WG: 64 }),
-      buffers: [b.x, b.w, b.b, b.y],
-      params: packParams([p.Ci, p.Co, p.H * p.W, act], [lo, hi]),
-      workgroups: [Math.ceil((p.H * p.W) / 256), Math.ceil(p.Co / 8), p.N],
-    });
-  },
+  run: (gpu, b, p) => matrixProduct(gpu, b.x, b.w, b.b, b.y, { N: p.N, K: p.Ci, Co: p.Co, P: p.H * p.W }, actParams(p)),
 };
 
 export const conv2dGeneral: KernelDef<GeneralConvParams> = {
@@ -175,6 +201,7 @@ export const conv2dGeneral: KernelDef<GeneralConvParams> = {
       },
     },
     tiled,
+    im2col,
     padded3x3,
     depthwise3x3,
     pointwise,

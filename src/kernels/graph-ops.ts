@@ -115,6 +115,8 @@ export type BinaryOp = keyof typeof BINARY_OPS;
 
 export interface BroadcastParams {
   op: BinaryOp;
+  /** A ReLU after it (a residual block's add). */
+  relu?: boolean;
   /** The output's shape; `a` and `b` have the same rank, 1 on broadcast dimensions. */
   shape: number[];
   a: number[];
@@ -169,7 +171,8 @@ export const broadcastBinary: KernelDef<BroadcastParams> = {
         ia += c * sa[d];
         ib += c * sb[d];
       }
-      y[k] = applyBinary(p.op, i.a[ia], i.b[ib]);
+      const v = applyBinary(p.op, i.a[ia], i.b[ib]);
+      y[k] = p.relu ? Math.max(v, 0) : v;
     }
     return { y };
   },
@@ -181,17 +184,24 @@ export const broadcastBinary: KernelDef<BroadcastParams> = {
         gpu.dispatch({
           pipeline: gpu.pipeline('broadcast_binary', { WG: 256 }),
           buffers: [b.a, b.b, b.y],
-          params: packParams([len, BINARY_OPS[p.op], p.shape.length, 0, ...pad8(p.shape), ...pad8(broadcastStrides(p.a, p.shape)), ...pad8(broadcastStrides(p.b, p.shape))]),
+          params: packParams([len, BINARY_OPS[p.op], p.shape.length, p.relu ? 1 : 0, ...pad8(p.shape), ...pad8(broadcastStrides(p.a, p.shape)), ...pad8(broadcastStrides(p.b, p.shape))]),
           workgroups: gpu.grid(Math.ceil(len / 256)),
         });
       },
+    },
+    {
+      name: 'same-shape',
+      appliesTo: (p) => p.a.join() === p.shape.join() && p.b.join() === p.shape.join(),
+      run: (gpu, b, p) => launch1d(gpu, 'binary_same_shape', [b.a, b.b, b.y], [count(p.shape), BINARY_OPS[p.op], p.relu ? 1 : 0], count(p.shape)),
     },
   ],
   tolerance: 1e-6,
   cases: [
     // A residual add, a squeeze-excite scale, a per-channel bias, a division by a scalar, rank 6.
     { op: 'add', shape: [2, 5, 3, 4], a: [2, 5, 3, 4], b: [2, 5, 3, 4] },
-    { op: 'mul', shape: [2, 7, 5, 3], a: [2, 7, 5, 3], b: [2, 7, 1, 1] },
+    { op: 'add', shape: [3, 7, 5, 9], a: [3, 7, 5, 9], b: [3, 7, 5, 9], relu: true },
+    { op: 'div', shape: [1003], a: [1003], b: [1003] },
+    { op: 'mul', shape: [2, 7, 5, 3], a: [2, 7, 5, 3], b: [2, 7, 1, 1], relu: true },
     { op: 'sub', shape: [3, 4, 2, 2], a: [1, 4, 1, 1], b: [3, 4, 2, 2] },
     { op: 'div', shape: [6, 5], a: [6, 5], b: [1, 1] },
     { op: 'mul', shape: [2, 1, 3, 2, 2, 3], a: [2, 1, 3, 1, 2, 1], b: [1, 1, 1, 2, 1, 3] },

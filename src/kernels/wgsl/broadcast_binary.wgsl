@@ -1,8 +1,8 @@
 // broadcast_binary — y = a OP b with numpy broadcasting (ONNX Add, Sub, Mul, Div), rank <= 6:
 //   y[i] = a[sum_d idx_d(i) * sa_d] OP b[sum_d idx_d(i) * sb_d]
 // where idx_d(i) are the output coordinates (last dimension fastest) and sa, sb are the inputs'
-// strides with 0 on broadcast dimensions. op: 0 add, 1 sub, 2 mul, 3 div.
-struct Params { len: u32, op: u32, rank: u32, _pad: u32, dims: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
+// strides with 0 on broadcast dimensions. op: 0 add, 1 sub, 2 mul, 3 div; act: 0 none, 1 relu.
+struct Params { len: u32, op: u32, rank: u32, act: u32, dims: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -31,5 +31,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let v = b[ib];
   var r = u + v;
   if (p.op == 1u) { r = u - v; } else if (p.op == 2u) { r = u * v; } else if (p.op == 3u) { r = u / v; }
+  if (p.act == 1u) { r = max(r, 0.0); }
   y[i] = r;
 }
