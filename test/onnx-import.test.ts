@@ -51,6 +51,30 @@ describe('imported architectures give ONNX Runtime outputs', () => {
   }
 });
 
+describe('dense layers too large for one buffer', () => {
+  it('run in blocks of output rows: the same outputs as ONNX Runtime, and the same gradient as in one block', async () => {
+    const vgg = ARCHITECTURES.find((a) => a.name === 'VGG')!;
+    const path = join(root, 'vgg-blocks.onnx');
+    writeFileSync(path, vgg.build());
+    const graph = loadOnnxFile(path);
+    const rng = new Rng(4);
+    const input = Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.next() * 2 - 1);
+    // 4 KiB: the 256 -> 24 layer in 6 blocks of 4 rows (the 24 -> 10 one fits one block).
+    const blocked = new GraphRunner(gpuBackend, graph, { maxBinding: 4096 });
+    expect(blocked.plan(2).steps.filter((s) => / blocks\)$/.test(s.describe)).map((s) => s.describe)).toEqual(['Gemm 256 -> 24 (6 blocks)']);
+    const session = await ort.InferenceSession.create(path);
+    const want = (await session.run({ input: new ort.Tensor('float32', input, [2, 3, 32, 32]) }))[graph.outputs[0]].data as Float32Array;
+    expect(worst((await blocked.run(input, 2)).get(graph.outputs[0])!, want)).toBeLessThanOrEqual(TOLERANCE);
+    const whole = new GraphRunner(gpuBackend, graph);
+    const at = whole.plan(2).steps.find((s) => s.describe === 'Flatten')!.outputs[0];
+    const o = { at, from: graph.outputs[0], seed: (s: ArrayLike<number>) => Float32Array.from(s, (_, i) => (i % 3) - 1) };
+    const [a, b] = [await blocked.gradient(input, 2, o), await whole.gradient(input, 2, o)];
+    expect(worst(a.grad as Float32Array, b.grad as Float32Array)).toBeLessThanOrEqual(1e-5);
+    blocked.dispose();
+    whole.dispose();
+  });
+});
+
 describe('files wgcam cannot run, and hostile files', () => {
   const refusal = (bytes: Uint8Array) => {
     try {

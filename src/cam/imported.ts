@@ -29,14 +29,12 @@ import type { Storage } from '../tensor/backend.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import { StopRequest, stopWords } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
-import { boxCurve, scoreBoxes, type BoxCurve } from './evaluate.ts';
+import { boxCurve, type BoxCurve } from './evaluate.ts';
 import { mapError, type Explained, type Photo } from './explain.ts';
 import { writeCamOutputs, type CamRecord, type CellToPhoto, type OutputOptions } from './outputs.ts';
 import { loadPhoto } from './photos.ts';
 import { REPORT_NAME, writeReport } from './report.ts';
-import { checkBoxesCover, checkOutputNames, classFromPath, expandInputs, readBoxes, outputStems, type CamJob, type CamJobResult } from './run.ts';
-import { isInside, whyNotAFolder } from '../io/input-path.ts';
-import { existsSync } from 'node:fs';
+import { checkOutputNames, classFromPath, planJob, reportBoxScores, type CamJob, type CamJobResult } from './run.ts';
 
 export interface ImportedCamJob extends CamJob {
   /** The layer as `wgcam info` names it: an output name, a node name or a step number. */
@@ -116,21 +114,10 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
     if (cls < 0 && /^\d+$/.test(job.className) && Number(job.className) < model.classes.length) cls = Number(job.className);
     if (cls < 0) throw new GraphError(`--class ${job.className}: not one of the model's ${model.classes.length} classes`);
   }
-  const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
-  const { files, names, unreadable, folders } = expandInputs(job.inputs);
-  const inside = folders.find((f) => isInside(job.outDir, f));
-  if (inside !== undefined) throw new GraphError(`--out ${job.outDir} is inside the input folder ${inside}; pick an --out outside it`);
-  let failed = unreadable.length;
-  for (const u of unreadable) warn(`${u.path}: ${u.reason}`);
-  if (files.length === 0) {
-    if (!unreadable.length) warn('no images found in the given inputs');
-    return { records: [], failed: Math.max(1, failed) };
-  }
-  if (truth && job.evalBoxes) checkBoxesCover(job.evalBoxes, truth, files, warn);
-  const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
-  if (whyNot) throw new GraphError(`cannot use the output folder ${job.outDir} (${whyNot})`);
-  const stems = outputStems(names);
-  checkOutputNames(job, stems);
+  const planned = planJob(job, warn);
+  if ('nothing' in planned) return planned.nothing;
+  const { truth, files, stems } = planned;
+  let { failed } = planned;
   warn(`${job.model}: preprocessing ${describe(model)}; ${method} at '${layer}' [${probe.shapes.get(layer)!.slice(1)}]`);
 
   const gpu = await openGpu();
@@ -187,19 +174,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
       }
     }
     const result: CamJobResult = { records, failed, stopped };
-    if (truth) {
-      const s = (result.scores = scoreBoxes(records, truth, curves));
-      const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-      if (s.images === 0) {
-        warn('--eval-boxes: no photo with a box was explained, so nothing was scored');
-        result.failed = Math.max(1, result.failed);
-      } else {
-        print(
-          `pointing game ${pct(s.pointing)}  box accuracy (IoU >= 0.5 at ${job.boxThreshold ?? 0.2}) ${pct(s.boxAccuracy)}  ` +
-            `MaxBoxAcc ${pct(s.maxBoxAcc)} (at ${s.maxBoxAccThreshold.toFixed(2)})  MaxBoxAccV2 ${pct(s.maxBoxAccV2)} (IoU 0.3/0.5/0.7: ${s.maxBoxAccV2ByIou.map(pct).join('/')})  over ${s.images} images with known boxes`,
-        );
-      }
-    }
+    if (truth) reportBoxScores(result, truth, curves, job.boxThreshold ?? 0.2, print, warn);
     if (job.report && records.length) {
       result.reportPath = writeReport(job.outDir, records, `wgcam: ${basename(job.model)}`, { colormap: job.colormap, mode: `${method} at ${layer}` });
       print(`gallery: ${result.reportPath}`);

@@ -189,11 +189,50 @@ export function readBoxes(path: string): Map<string, Box> {
 }
 
 /**
+ * What a cam job reads and writes, checked before any work: the box file, the inputs (the
+ * unreadable ones warned about and counted), --out (not inside an input folder, a folder or
+ * absent) and every output name in it. `nothing`: no image to explain.
+ */
+export function planJob(job: CamJob, warn: (line: string) => void): { truth: Map<string, Box> | null; files: string[]; stems: string[]; failed: number } | { nothing: CamJobResult } {
+  const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
+  const { files, names, unreadable, folders } = expandInputs(job.inputs);
+  // Overlays written into a folder being explained would be explained (and trained on) next time.
+  const inside = folders.find((f) => isInside(job.outDir, f));
+  if (inside !== undefined) throw new Error(`--out ${job.outDir} is inside the input folder ${inside}; pick an --out outside it`);
+  for (const u of unreadable) warn(`${u.path}: ${u.reason}`);
+  if (files.length === 0) {
+    if (!unreadable.length) warn('no images found in the given inputs');
+    return { nothing: { records: [], failed: Math.max(1, unreadable.length) } };
+  }
+  if (truth && job.evalBoxes) checkBoxesCover(job.evalBoxes, truth, files, warn);
+  const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
+  if (whyNot) throw new Error(`cannot use the output folder ${job.outDir} (${whyNot})`);
+  const stems = outputStems(names);
+  checkOutputNames(job, stems);
+  return { truth, files, stems, failed: unreadable.length };
+}
+
+/** Scores the maps against the known boxes and prints the line (a run that scored nothing has failed). */
+export function reportBoxScores(result: CamJobResult, truth: Map<string, Box>, curves: BoxCurve[], boxThreshold: number, print: (line: string) => void, warn: (line: string) => void): void {
+  const s = (result.scores = scoreBoxes(result.records, truth, curves));
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  if (s.images === 0) {
+    warn('--eval-boxes: no photo with a box was explained, so nothing was scored');
+    result.failed = Math.max(1, result.failed);
+    return;
+  }
+  print(
+    `pointing game ${pct(s.pointing)}  box accuracy (IoU >= 0.5 at ${boxThreshold}) ${pct(s.boxAccuracy)}  ` +
+      `MaxBoxAcc ${pct(s.maxBoxAcc)} (at ${s.maxBoxAccThreshold.toFixed(2)})  MaxBoxAccV2 ${pct(s.maxBoxAccV2)} (IoU 0.3/0.5/0.7: ${s.maxBoxAccV2ByIou.map(pct).join('/')})  over ${s.images} images with known boxes`,
+  );
+}
+
+/**
  * Boxes are matched to photos by file name: a box file that names none of the run's photos
  * (another data set, a typo in the names) is an error before any work, not a score of NaN;
  * one that names some says how many will be scored.
  */
-export function checkBoxesCover(path: string, truth: Map<string, Box>, files: string[], warn: (line: string) => void): void {
+function checkBoxesCover(path: string, truth: Map<string, Box>, files: string[], warn: (line: string) => void): void {
   const scored = files.filter((f) => truth.has(basename(f))).length;
   if (scored === 0) {
     const example = (names: Iterable<string>) => quoteName(names[Symbol.iterator]().next().value ?? '');
@@ -207,7 +246,7 @@ export function checkBoxesCover(path: string, truth: Map<string, Box>, files: st
  * of a named folder are mirrored (`bar/0.jpg` -> `bar/0`), each part made safe (no dot-dot,
  * no separators), so outputs never leave --out.
  */
-export function outputStems(names: string[]): string[] {
+function outputStems(names: string[]): string[] {
   const stems = new Set<string>();
   return names.map((name) => {
     const parts = name.split(sep);
@@ -258,22 +297,9 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
   if ((job.method ?? 'cam') === 'cam' && job.layer !== undefined && job.layer !== convs) {
     throw new Error(`--layer ${job.layer}: the cam method reads the last conv layer (${convs}); the other methods (gradcam, gradcam++, xgradcam, layercam, hirescam, scorecam) read any`);
   }
-  const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
-  const { files, names, unreadable, folders } = expandInputs(job.inputs);
-  // Overlays written into a folder being explained would be explained (and trained on) next time.
-  const inside = folders.find((f) => isInside(job.outDir, f));
-  if (inside !== undefined) throw new Error(`--out ${job.outDir} is inside the input folder ${inside}; pick an --out outside it`);
-  let failed = unreadable.length;
-  for (const u of unreadable) warn(`${u.path}: ${u.reason}`);
-  if (files.length === 0) {
-    if (!unreadable.length) warn('no images found in the given inputs');
-    return { records: [], failed: Math.max(1, failed) };
-  }
-  if (truth && job.evalBoxes) checkBoxesCover(job.evalBoxes, truth, files, warn);
-  const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
-  if (whyNot) throw new Error(`cannot use the output folder ${job.outDir} (${whyNot})`);
-  const stems = outputStems(names);
-  checkOutputNames(job, stems);
+  const planned = planJob(job, warn);
+  if ('nothing' in planned) return planned.nothing;
+  const { truth, files, stems, failed } = planned;
   // The model's memory estimate is checked (by the Explainer) before --out is touched.
   const gpu = await openGpu();
   const backend = new GpuBackend(gpu);
@@ -395,20 +421,7 @@ async function explainAll(
         `Deletion AUC ${s.deletionAuc.toFixed(3)}  Insertion AUC ${s.insertionAuc.toFixed(3)}  over ${s.images} images (${DEFAULT_STEPS} steps, removed pixels black)`,
     );
   }
-  if (truth) {
-    result.scores = scoreBoxes(records, truth, curves);
-    const s = result.scores;
-    const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-    if (s.images === 0) {
-      warn('--eval-boxes: no photo with a box was explained, so nothing was scored');
-      result.failed = Math.max(1, result.failed);
-    } else {
-      print(
-        `pointing game ${pct(s.pointing)}  box accuracy (IoU >= 0.5 at ${job.boxThreshold ?? 0.2}) ${pct(s.boxAccuracy)}  ` +
-          `MaxBoxAcc ${pct(s.maxBoxAcc)} (at ${s.maxBoxAccThreshold.toFixed(2)})  MaxBoxAccV2 ${pct(s.maxBoxAccV2)} (IoU 0.3/0.5/0.7: ${s.maxBoxAccV2ByIou.map(pct).join('/')})  over ${s.images} images with known boxes`,
-      );
-    }
-  }
+  if (truth) reportBoxScores(result, truth, curves, job.boxThreshold ?? 0.2, print, warn);
   if (job.report) {
     if (records.length) {
       result.reportPath = writeReport(job.outDir, records, `wgcam: ${basename(job.model)}`, { colormap: job.colormap, mode: describeMode(job) });

@@ -16,13 +16,14 @@ export class GraphRunner {
   constructor(
     readonly backend: Backend,
     readonly graph: Graph,
+    private readonly o: { maxBinding?: number } = {},
   ) {}
 
   /** The plan for batches of `batch` images (made once per batch size). */
   plan(batch: number): Plan {
     let p = this.plans.get(batch);
     if (!p) {
-      p = planGraph(this.graph, batch);
+      p = planGraph(this.graph, batch, this.o.maxBinding);
       this.plans.set(batch, p);
     }
     return p;

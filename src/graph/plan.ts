@@ -8,6 +8,7 @@
  */
 import { conv2dGeneral, conv2dGeneralGradInput, convOutputSize, type ConvActivation, type GeneralConvParams } from '../kernels/conv-general.ts';
 import { dense, denseGradInput } from '../kernels/dense.ts';
+import { addInto } from '../kernels/elementwise.ts';
 import {
   broadcastBinary, broadcastShapes, channelAffine, copyBlocks, MAX_RANK, pool2d, pool2dBackward, poolOutputSize, reduceToShape, transpose, unary, unaryBackward,
   type BinaryOp, type Pool2dParams, type UnaryOp,
@@ -65,6 +66,9 @@ export interface Plan {
   outputs: string[];
 }
 
+/** WebGPU's guaranteed largest storage binding (bytes): larger weight matrices run in blocks. */
+export const MAX_BINDING = 2 ** 27;
+
 /** The ops wgcam runs (beside the shape arithmetic it folds), for the error that names them. */
 export const SUPPORTED_OPS = [
   'Conv', 'BatchNormalization', 'Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Add', 'Sub', 'Mul', 'Div', 'Concat',
@@ -102,7 +106,8 @@ function windowField(f: ReceptiveField, k: [number, number], s: [number, number]
   return { size: f.size + (k[0] - 1) * d[0] * f.jump, jump: f.jump * s[0], start: f.start + (((k[0] - 1) * d[0]) / 2 - pads[0]) * f.jump };
 }
 
-export function planGraph(graph: Graph, batch: number): Plan {
+/** `maxBinding`: the largest buffer a weight matrix may take (default WebGPU's guaranteed 128 MiB; the tests lower it). */
+export function planGraph(graph: Graph, batch: number, maxBinding = MAX_BINDING): Plan {
   const input = graph.inputs[0];
   const dims = input.dims.map((d, i) => (i === 0 ? (typeof d === 'number' ? d : batch) : d));
   if (dims.length !== 4 || dims.some((d) => typeof d !== 'number')) throw new GraphError(`input '${input.name}' has dimensions [${input.dims.join(', ')}]; wgcam needs an image input of four known dimensions (N, C, H, W or N, H, W, C)`);
@@ -537,17 +542,50 @@ export function planGraph(graph: Graph, batch: number): Plan {
     const b = Float32Array.from({ length: J }, (_, j) => (C ? beta * Number(C.data[C.data.length === 1 ? 0 : j]) : 0));
     const [wName, bName] = [addConstant({ dims: [J, K], kind: 'float', data: w }), addConstant({ dims: [J], kind: 'float', data: b })];
     const x = node.inputs[0];
-    return {
+    const N = xs[0];
+    // A weight matrix over WebGPU's guaranteed binding size (VGG-16's first dense layer: 392 MiB)
+    // runs in blocks of output rows, each block's weights a buffer of its own.
+    const rows = Math.max(1, Math.floor(maxBinding / (4 * K)));
+    const blocks = Array.from({ length: Math.ceil(J / rows) }, (_, i) => {
+      const [j0, Jb] = [i * rows, Math.min(rows, J - i * rows)];
+      return { j0, Jb, w: J <= rows ? wName : addConstant({ dims: [Jb, K], kind: 'float', data: w.subarray(j0 * K, (j0 + Jb) * K) }), b: J <= rows ? bName : addConstant({ dims: [Jb], kind: 'float', data: b.subarray(j0, j0 + Jb) }) };
+    });
+    const step: Step = {
       node,
       reads: [x],
       outputs: [node.outputs[0]],
-      shapes: [[xs[0], J]],
-      flops: 2 * xs[0] * K * J,
-      describe: `${node.op} ${K} -> ${J}`,
+      shapes: [[N, J]],
+      flops: 2 * N * K * J,
+      describe: `${node.op} ${K} -> ${J}${blocks.length > 1 ? ` (${blocks.length} blocks)` : ''}`,
       dense: { w: wName, b: bName },
-      run: (c) => [c.backend.run(dense, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, { N: xs[0], K, J }).y],
-      backward: (c, dy) => [c.backend.run(denseGradInput, { dy, w: c.weight(wName) }, { N: xs[0], K, J }).dx],
+      run: (c) => {
+        if (blocks.length === 1) return [c.backend.run(dense, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, { N, K, J }).y];
+        const y = c.backend.alloc(N * J);
+        for (const blk of blocks) {
+          const part = c.backend.run(dense, { x: c.get(x), w: c.weight(blk.w), b: c.weight(blk.b) }, { N, K, J: blk.Jb }).y;
+          c.backend.run(copyBlocks, { src: part, dst: y }, { outer: N, inner: blk.Jb, srcStride: blk.Jb, srcOffset: 0, dstStride: J, dstOffset: blk.j0, dstLen: N * J });
+          c.backend.free(part);
+        }
+        return [y];
+      },
+      backward: (c, dy) => {
+        if (blocks.length === 1) return [c.backend.run(denseGradInput, { dy, w: c.weight(wName) }, { N, K, J }).dx];
+        let dx: Storage | null = null;
+        for (const blk of blocks) {
+          const dyPart = c.backend.alloc(N * blk.Jb);
+          c.backend.run(copyBlocks, { src: dy, dst: dyPart }, { outer: N, inner: blk.Jb, srcStride: J, srcOffset: blk.j0, dstStride: blk.Jb, dstOffset: 0, dstLen: N * blk.Jb });
+          const g = c.backend.run(denseGradInput, { dy: dyPart, w: c.weight(blk.w) }, { N, K, J: blk.Jb }).dx;
+          c.backend.free(dyPart);
+          if (!dx) dx = g;
+          else {
+            c.backend.run(addInto, { acc: dx, v: g }, { len: N * K });
+            c.backend.free(g);
+          }
+        }
+        return [dx];
+      },
     };
+    return step;
   }
 
   return { input: { name: input.name, shape, layout }, steps, shapes, fields, constants, outputs: graph.outputs };
