@@ -20,10 +20,9 @@ import { fittingBatch, importedInput, inputOnPhoto, loadImportedModel, type Impo
 import { planGraph, type Plan, type ReceptiveField } from '../graph/plan.ts';
 import { removeStaleTemporaries } from '../io/atomic.ts';
 import { lockRunFolder } from '../io/run-lock.ts';
-import { cam as camKernel, camTargets, camUpsample } from '../kernels/cam.ts';
+import { cam as camKernel, camTargets, camUpsample, upsampleReference } from '../kernels/cam.ts';
 import { gradCam, type GradientMethod } from '../kernels/gradcam.ts';
 import type { FloatArray } from '../kernels/kernel.ts';
-import { upsampleReference } from '../kernels/cam.ts';
 import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 import type { Storage } from '../tensor/backend.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';

@@ -104,7 +104,7 @@ export function squeezeDims(dims: readonly number[], axes: readonly number[] | u
 }
 
 /** Ops that fold when every input they read is constant. */
-export const FOLDABLE = new Set(['Shape', 'Gather', 'Cast', 'Ceil', 'Floor', 'Div', 'Sub', 'Mul', 'Add', 'Unsqueeze', 'Squeeze', 'Concat', 'ConstantOfShape', 'Slice', 'Reshape', 'Transpose', 'Constant', 'Identity', 'Flatten', 'Sqrt', 'Neg', 'Pow', 'Range', 'Min', 'Max', 'Floor']);
+export const FOLDABLE = new Set(['Shape', 'Gather', 'Cast', 'Ceil', 'Floor', 'Div', 'Sub', 'Mul', 'Add', 'Unsqueeze', 'Squeeze', 'Concat', 'ConstantOfShape', 'Slice', 'Reshape', 'Transpose', 'Constant', 'Identity', 'Flatten', 'Sqrt', 'Neg', 'Pow', 'Range', 'Min', 'Max']);
 
 /**
  * The outputs of `node` computed from constant inputs; `shapeOf` gives a runtime tensor's
