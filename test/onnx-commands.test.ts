@@ -2,7 +2,7 @@
 // --preprocess imagenet --labels labels.txt` gives ONNX Runtime's answer on the same prepared
 // input; `npm run info` lists the graph; what cannot run is one line naming the file.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -80,6 +80,24 @@ describe('wgcam predict MODEL.onnx', () => {
     expect(npm('predict', [resnet, photos[0], '--crop', '64']).err).toBe('wgcam: --crop 64: the model takes 32x32 inputs');
     const garbage = file('garbage.onnx', new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]));
     expect(npm('predict', [garbage, photos[0]]).err).toMatch(new RegExp(`^wgcam: ${garbage}: (not an ONNX model|holds no graph)`));
+  });
+});
+
+describe('wgcam eval MODEL.onnx', () => {
+  it("scores photo folders by the file's classes (--labels), agrees with predict, and records the preprocessing", () => {
+    const resnet = file('resnet18-eval.onnx', ARCHITECTURES[0].build());
+    const labels = file('eval-labels.txt', ['cross', 'disc', ...Array.from({ length: 8 }, (_, j) => `other${j}`)].join('\n'));
+    const out = join(root, 'eval-out');
+    const e = npm('eval', [resnet, data, '--labels', labels, '--preprocess', 'imagenet', '--out', out]);
+    expect(e.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    expect(report.preprocessing).toMatch(/^imagenet: resize the shorter side to 37, centre crop 32x32/);
+    const p = npm('predict', [resnet, join(data, 'train'), '--labels', labels, '--preprocess', 'imagenet', '--json']);
+    const rows = JSON.parse(p.out) as { image: string; predictions: { class: string }[] }[];
+    const right = rows.filter((r) => r.predictions[0].class === r.image.split('/').at(-1)!.split('.')[0]).length;
+    expect(rows).toHaveLength(6);
+    expect(report.accuracy).toBeCloseTo(right / 6, 10);
+    expect(npm('eval', [resnet, data, '--cache', root, '--out', join(root, 'eval-2')]).err).toBe('wgcam: --cache is for wgcam models: an ONNX model reads each photo as its preprocessing says');
   });
 });
 

@@ -8,9 +8,12 @@ import { reportLines } from '../eval/metrics.ts';
 import { Predictor } from '../eval/predictor.ts';
 import { bar, Progress } from '../util/progress.ts';
 import { int, memoryLimit, parse, run, UsageError } from './main.ts';
+import { isOnnxPath } from '../eval/open-classifier.ts';
+import { evalImported } from '../eval/imported.ts';
+import { PREPROCESS_HELP, PREPROCESS_OPTIONS, preprocessOptions } from './preprocess-options.ts';
 
 const HELP = `
-Usage: wgcam eval model.bin DATA [options]      (or: npm run eval -- ...)
+Usage: wgcam eval MODEL DATA [options]      (or: npm run eval -- ...)
 
 Scores a model on labelled images: accuracy, per-class precision, recall and F1, and the
 confusion matrix, printed and saved into --out as eval.json and confusion.svg.
@@ -18,6 +21,8 @@ confusion matrix, printed and saved into --out as eval.json and confusion.svg.
 DATA is any labelled layout training reads: Kaggle (DATA/train/cat.0.jpg), one folder per
 class, or IDX files (the test pair t10k-images-idx3-ubyte + t10k-labels-idx1-ubyte when
 present, else the training pair). Images of classes the model does not know are skipped.
+MODEL is a wgcam model (model.bin) or an ONNX classifier (photo folders; --labels names its
+classes, matched to the folders' by name).
 
 Options:
   --out DIR            where eval.json and confusion.svg go (default: eval-out)
@@ -25,19 +30,27 @@ Options:
   --cache DIR          where decoded images are cached (default: beside the photos)
   --max-memory SIZE    the memory cap for the model's estimate (default: half of this machine's)
   --overwrite          replace an earlier eval.json / confusion.svg
+${PREPROCESS_HELP}
   -h, --help           this help
 `;
 
 run(async () => {
   const { values: v, positionals } = parse(
     process.argv.slice(2),
-    { out: { type: 'string' }, batch: { type: 'string' }, cache: { type: 'string' }, 'max-memory': { type: 'string' }, overwrite: { type: 'boolean' } },
+    { out: { type: 'string' }, batch: { type: 'string' }, cache: { type: 'string' }, 'max-memory': { type: 'string' }, overwrite: { type: 'boolean' }, ...PREPROCESS_OPTIONS },
     HELP,
   );
   const [modelPath, dataDir, extra] = positionals;
-  if (!modelPath || !dataDir || extra !== undefined) throw new UsageError('usage: wgcam eval model.bin DATA (see --help)');
-  const loaded = loadModelFile(modelPath);
+  if (!modelPath || !dataDir || extra !== undefined) throw new UsageError('usage: wgcam eval MODEL DATA (see --help)');
+  const onnx = isOnnxPath(modelPath);
+  const pre = preprocessOptions(v, onnx);
   const out = v.out ?? 'eval-out';
+  if (onnx) {
+    if (v.cache !== undefined) throw new UsageError('--cache is for wgcam models: an ONNX model reads each photo as its preprocessing says');
+    evaluationTargets(out, Boolean(v.overwrite));
+    return evalImported(modelPath, dataDir, out, { ...pre, maxBatch: int('batch', v.batch, 32), limit: memoryLimit(v['max-memory']), overwrite: Boolean(v.overwrite) });
+  }
+  const loaded = loadModelFile(modelPath);
   evaluationTargets(out, Boolean(v.overwrite)); // before minutes of work, not after
   const { arch, classes } = loaded.meta;
   const progress = new Progress();
