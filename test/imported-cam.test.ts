@@ -6,12 +6,13 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GraphRunner } from '../src/graph/execute.ts';
 import { importedInput, inputOnPhoto, loadImportedModel } from '../src/graph/imported-model.ts';
 import { upsampleReference } from '../src/kernels/cam.ts';
+import { fuseMaps, resampleMap } from '../src/cam/fuse.ts';
 import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import { ARCHITECTURES } from './onnx-graphs.ts';
 
@@ -123,6 +124,58 @@ describe('wgcam cam MODEL.onnx', () => {
     expect(inputOnPhoto(model.pre, 96, 48)).toEqual({ left: 0, top: 0, width: 96, height: 48 });
   }, 240_000);
 
+  it('--layer A,B --fuse: the layers\' maps, normalized, resampled on the finest grid by their receptive fields and combined', () => {
+    const run = (layer: string, extra: string[] = []) => {
+      const out = join(root, `fuse-${layer.replace(',', '_')}-${extra.length}`);
+      expect(cam([resnet, photo, '--method', 'gradcam', '--layer', layer, '--preprocess', 'unit', '--json', '--out', out, ...extra]).code).toBe(0);
+      return json(out);
+    };
+    const fused = run('4,10', ['--fuse', 'mean']);
+    expect(fused.map).toMatchObject({ layer: expect.stringMatching(/^\S+,\S+$/), fuse: 'mean' });
+    const [fine, coarse] = [run('4'), run('10')];
+    const plan = new GraphRunner(new CpuBackend(), loadImportedModel(resnet, { preset: 'unit', limit: LIMIT }).graph).plan(1);
+    const grid = (j: ReturnType<typeof json>) => {
+      const f = plan.fields.get(j.map.layer as string)!;
+      return { offset: f.start, stride: f.jump, h: j.raw_map.height, w: j.raw_map.width };
+    };
+    const normalized = (j: ReturnType<typeof json>) => {
+      const top = Math.max(0, ...j.raw_map.values);
+      return Float32Array.from(j.raw_map.values, (v) => (top > 0 ? Math.max(0, v) / top : 0));
+    };
+    const want = fuseMaps([normalized(fine), resampleMap(normalized(coarse), grid(coarse), grid(fine))], 'mean');
+    expect(fused.raw_map.width * fused.raw_map.height).toBe(64);
+    fused.raw_map.values.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-5));
+  });
+
+  it('--flip: the map of the mirrored photo is the mirror of the photo\'s map (on a grid symmetric about the middle)', async () => {
+    // VGG's 3x3 pad-1 convs and 2x2 pools centre a 16-cell row on 0.5..30.5 of 32 pixels: its
+    // mirror image is itself. (ResNet's stride-2 stem centres cells on 0..30, which mirroring
+    // moves by a pixel: its flipped maps are resampled, and equal only nearly.)
+    const vgg = join(root, 'vgg-flip.onnx');
+    writeFileSync(vgg, ARCHITECTURES[4].build());
+    // A square photo at the model's size: the unit preset feeds it as it is.
+    const px = Buffer.alloc(32 * 32 * 3);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 37 + Math.floor(i / 96) * 11) % 256;
+    const square = join(root, 'square.png');
+    const mirror = join(root, 'square-mirror.png');
+    await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(square);
+    await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).flop().png().toFile(mirror);
+    const map = (file: string, flip: boolean) => {
+      const out = join(root, `flip-${basename(file)}-${flip}`);
+      expect(cam([vgg, file, '--method', 'gradcam', '--layer', '3', '--preprocess', 'unit', '--json', '--out', out, ...(flip ? ['--flip'] : [])]).code).toBe(0);
+      return JSON.parse(readFileSync(join(out, basename(file).replace('.png', '.json')), 'utf8')) as ReturnType<typeof json>;
+    };
+    /** The largest difference between one map and the other's mirror image, over the first's largest |value|. */
+    const asymmetry = (a: ReturnType<typeof json>, b: ReturnType<typeof json>) => {
+      const w = a.raw_map.width;
+      const scale = Math.max(...a.raw_map.values.map(Math.abs));
+      return Math.max(...a.raw_map.values.map((v, i) => Math.abs(v - b.raw_map.values[i - (i % w) + (w - 1 - (i % w))]))) / scale;
+    };
+    expect(asymmetry(map(square, true), map(mirror, true))).toBeLessThan(1e-4);
+    // Without --flip the two maps are not mirror images (so the check above can fail).
+    expect(asymmetry(map(square, false), map(mirror, false))).toBeGreaterThan(1e-2);
+  });
+
   it('refuses cam without a GAP + dense head, a layer that is not a map, and options not built for imported models, in one line', () => {
     const vgg = join(root, 'vgg.onnx');
     writeFileSync(vgg, ARCHITECTURES[4].build());
@@ -130,5 +183,6 @@ describe('wgcam cam MODEL.onnx', () => {
     expect(cam([resnet, photo, '--method', 'gradcam', '--layer', 'nowhere', '--out', join(root, 'r2')]).err).toMatch(/^wgcam: --layer nowhere: no step, node or output of .* has that name/);
     expect(cam([resnet, photo, '--method', 'gradcam', '--layer', '13', '--out', join(root, 'r3')]).err).toMatch(/^wgcam: --layer 13: its output is \[10\] per image, not a map/);
     expect(cam([resnet, photo, '--metrics', '--out', join(root, 'r4')]).err).toBe('wgcam: --metrics is not available for imported models yet; leave it out');
+    expect(cam([resnet, photo, '--layer', '4,10', '--out', join(root, 'r5')]).err).toMatch(/^wgcam: --layer 4,10: the cam method reads one layer; fuse layers with another method/);
   });
 });

@@ -30,14 +30,15 @@ import { StopRequest, stopWords } from '../util/stop.ts';
 import { printable } from '../util/terminal.ts';
 import { boxCurve, type BoxCurve } from './evaluate.ts';
 import { mapError, type Explained, type Photo } from './explain.ts';
+import { fuseMaps, mirrored, resampleMap, type FuseMode, type LayerGrid } from './fuse.ts';
 import { writeCamOutputs, type CamRecord, type CellToPhoto, type OutputOptions } from './outputs.ts';
 import { loadPhoto } from './photos.ts';
 import { REPORT_NAME, writeReport } from './report.ts';
 import { checkOutputNames, classFromPath, planJob, reportBoxScores, type CamJob, type CamJobResult } from './run.ts';
 
 export interface ImportedCamJob extends CamJob {
-  /** The layer as `wgcam info` names it: an output name, a node name or a step number. */
-  layerName?: string;
+  /** The layers as `wgcam info` names them: output names, node names or step numbers (several are fused). */
+  layerNames?: string[];
   preprocess: PreprocessOptions & { labels?: string };
 }
 
@@ -86,8 +87,6 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   const stop = job.stop ?? new StopRequest();
   const method = job.method ?? 'cam';
   for (const [given, what] of [
-    [job.layers, '--layer with several layers (--fuse)'],
-    [job.flip, '--flip'],
     [job.metrics, '--metrics'],
     [job.allClasses, '--all-classes'],
   ] as const) {
@@ -98,9 +97,11 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   const fixedBatch = typeof model.graph.inputs[0].dims[0] === 'number' ? model.graph.inputs[0].dims[0] : undefined;
   const batch = fixedBatch ?? job.batch;
   // The batch the memory allows is worked out once the GPU is open (its largest buffer).
-  const layerName = job.layerName ?? (job.layer !== undefined ? String(job.layer) : undefined);
   const probe = planGraph(model.graph, batch);
-  const layer = resolveLayer(probe, layerName, job.model);
+  const layers = [...new Set((job.layerNames ?? [undefined]).map((name) => resolveLayer(probe, name, job.model)))];
+  if (layers.length > 1 && method === 'cam') throw new GraphError(`--layer ${job.layerNames!.join(',')}: the cam method reads one layer; fuse layers with another method (gradcam, gradcam++, xgradcam, layercam, hirescam, scorecam)`);
+  // Fused maps are drawn on the finest layer's grid.
+  const layer = layers.reduce((best, l) => (mapSize(probe, l) > mapSize(probe, best) ? l : best));
   const scores = scoresOf(probe, model);
   const head = method === 'cam' ? camHead(probe, layer) : null;
   if (method === 'cam' && !head) {
@@ -117,7 +118,8 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   if ('nothing' in planned) return planned.nothing;
   const { truth, files, stems } = planned;
   let { failed } = planned;
-  warn(`${job.model}: preprocessing ${describe(model)}; ${method} at '${layer}' [${probe.shapes.get(layer)!.slice(1)}]`);
+  const where = layers.map((l) => `'${l}' [${probe.shapes.get(l)!.slice(1)}]`).join(' + ');
+  warn(`${job.model}: preprocessing ${describe(model)}; ${method} at ${where}${layers.length > 1 ? ` fused by ${job.fuse ?? 'max'}` : ''}${job.flip ? ', with flips' : ''}`);
 
   const gpu = await openGpu();
   const backend = new GpuBackend(gpu);
@@ -133,7 +135,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
     checkOutputNames(job, stems);
     const output: OutputOptions = {
       outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report,
-      shows: { method, layer, mode: job.mode, contrast: job.contrast, cls },
+      shows: { method, layer: layers.length > 1 ? layers.join(',') : layer, fuse: layers.length > 1 ? (job.fuse ?? 'max') : undefined, flip: job.flip || undefined, mode: job.mode, contrast: job.contrast, cls },
     };
     const field = runner.plan(batch).fields.get(layer) ?? { size: 1, jump: 1, start: 0 };
     const step = fittingBatch(model, job.batch, limit, backend.maxBindingBytes);
@@ -154,7 +156,8 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
         }
       });
       if (!ok.length) continue;
-      const results = await explainBatch(runner, model, { layer, scores, head, method, mode: job.mode, contrast: job.contrast, cls, batch: fixedBatch ?? ok.length, rawScale: job.rawScale }, ok, field);
+      const options = { scores, head, method, mode: job.mode, contrast: job.contrast, cls, batch: fixedBatch ?? ok.length, rawScale: job.rawScale };
+      const results = await explainLayers(runner, model, options, ok, layers, layer, { flip: Boolean(job.flip), fuse: job.fuse ?? 'max' });
       for (let i = 0; i < ok.length; i++) {
         try {
           if (results[i].error) throw new Error(results[i].error);
@@ -196,6 +199,76 @@ function cellToPhotoOf(model: ImportedModel, f: ReceptiveField, photo: Photo): C
   const box = inputOnPhoto(model.pre, photo.width, photo.height);
   const axis = (u: number, origin: number, span: number, inSize: number, outSize: number) => Math.min(outSize - 1, Math.max(0, Math.round(origin + ((f.start + f.jump * u + 0.5) * span) / inSize - 0.5)));
   return (x, y) => [axis(x, box.left, box.width, model.width, photo.width), axis(y, box.top, box.height, model.height, photo.height)];
+}
+
+const mapSize = (plan: Plan, t: string) => plan.shapes.get(t)![2] * plan.shapes.get(t)![3];
+
+/** A layer's map grid: cell u of its rows and columns is centred on input pixel start + jump * u. */
+function gridOf(plan: Plan, t: string): LayerGrid {
+  const [, , h, w] = plan.shapes.get(t)!;
+  const f = plan.fields.get(t) ?? { size: 1, jump: 1, start: 0 };
+  return { offset: f.start, stride: f.jump, h, w };
+}
+
+/** An input (one image, in the model's layout) mirrored left-right. */
+function mirroredInput(x: Float32Array, model: ImportedModel): Float32Array {
+  const [H, W, C] = [model.height, model.width, model.channels];
+  const out = new Float32Array(x.length);
+  for (let c = 0; c < C; c++)
+    for (let y = 0; y < H; y++)
+      for (let v = 0; v < W; v++) {
+        const [from, to] = model.layout === 'NHWC' ? [(y * W + v) * C + c, (y * W + (W - 1 - v)) * C + c] : [(c * H + y) * W + v, (c * H + y) * W + (W - 1 - v)];
+        out[to] = x[from];
+      }
+  return out;
+}
+
+/**
+ * The maps at each layer (each, with flips, the mean of the photo's and its mirror image's,
+ * mirrored back and resampled by the mirrored cells' positions), fused on the finest layer's
+ * grid as for wgcam's own models (fuse.ts); one layer without flips is its map as it is.
+ */
+async function explainLayers(
+  runner: GraphRunner,
+  model: ImportedModel,
+  o: Omit<BatchOptions, 'layer'>,
+  items: { input: Float32Array; photo: Photo }[],
+  layers: string[],
+  finest: string,
+  how: { flip: boolean; fuse: FuseMode },
+): Promise<Explained[]> {
+  const plan = runner.plan(o.batch);
+  const perLayer: Explained[][] = [];
+  for (const layer of layers) {
+    const field = plan.fields.get(layer) ?? { size: 1, jump: 1, start: 0 };
+    const own = await explainBatch(runner, model, { ...o, layer }, items, field);
+    if (!how.flip) {
+      perLayer.push(own);
+      continue;
+    }
+    const flipped = await explainBatch(runner, model, { ...o, layer }, items.map((it) => ({ ...it, input: mirroredInput(it.input, model) })), field);
+    const grid = gridOf(plan, layer);
+    // Cell u of the flipped input sits at x = W-1-(start + jump u); mirrored, cell u' at W-1-start-jump(w-1) + jump u'.
+    const back: LayerGrid = { ...grid, offsetX: model.width - 1 - grid.offset - grid.stride * (grid.w - 1) };
+    perLayer.push(
+      own.map((r, n) => {
+        const f = flipped[n];
+        const mean = fuseMaps([Float32Array.from(r.cam, (v) => v / 255), resampleMap(mirrored(Float32Array.from(f.cam, (v) => v / 255), grid.w), back, grid)], 'mean');
+        return { ...r, error: r.error ?? f.error, cam: Uint8Array.from(mean, (v) => Math.floor(255 * v + 0.5)), raw: mean, upsampled: fuseMaps([r.upsampled, mirrored(f.upsampled, items[n].photo.width)], 'mean') };
+      }),
+    );
+  }
+  if (layers.length === 1) return perLayer[0];
+  const to = gridOf(plan, finest);
+  return items.map((_, n) => {
+    const maps = perLayer.map((r, l) => {
+      const top = r[n].raw.reduce((m, v) => Math.max(m, v), 0);
+      return resampleMap(r[n].raw.map((v) => (top > 0 ? Math.max(0, v) / top : 0)), gridOf(plan, layers[l]), to);
+    });
+    const fused = fuseMaps(maps, how.fuse);
+    const base = perLayer[layers.indexOf(finest)][n];
+    return { ...base, error: perLayer.map((r) => r[n].error).find((e) => e !== undefined), cam: Uint8Array.from(fused, (v) => Math.floor(255 * v + 0.5)), raw: fused, upsampled: fuseMaps(perLayer.map((r) => r[n].upsampled), how.fuse) };
+  });
 }
 
 interface BatchOptions {

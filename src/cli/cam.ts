@@ -109,7 +109,8 @@ run(async () => {
   if (layers && new Set(layers).size !== layers.length) throw new UsageError(`--layer ${v.layer}: a layer is listed twice`);
   const fuse = (v.fuse ?? 'max') as FuseMode;
   if (!FUSE_MODES.includes(fuse)) throw new UsageError(`--fuse ${v.fuse}: use ${FUSE_MODES.join(', ')}`);
-  if (v.fuse !== undefined && !(layers && layers.length > 1)) throw new UsageError('--fuse combines several layers: list them, --layer 2,3');
+  const listed = onnx ? (v.layer?.split(',').length ?? 0) : (layers?.length ?? 0);
+  if (v.fuse !== undefined && listed < 2) throw new UsageError('--fuse combines several layers: list them, --layer 2,3');
   const contrast = v.contrast ?? 'runner-up';
   if (contrast !== 'runner-up' && contrast !== 'mean') throw new UsageError(`--contrast ${contrast}: use runner-up or mean`);
   const colormap = (v.colormap ?? 'jet') as ColormapName;
@@ -148,8 +149,8 @@ run(async () => {
     memoryLimit: memoryLimit(v['max-memory']),
     stop,
   };
-  if (onnx && v.layer?.includes(',')) throw new UsageError(`--layer ${v.layer}: several layers (--fuse) are not available for imported models yet`);
-  const result = await (onnx ? runImportedCam({ ...job, layerName: v.layer, preprocess }) : runCam(job)).finally(release);
+  const layerNames = onnx ? v.layer?.split(',').map((s) => s.trim()) : undefined;
+  const result = await (onnx ? runImportedCam({ ...job, layerNames, preprocess }) : runCam(job)).finally(release);
   if (result.stopped) return STOP_EXIT_CODE[stop.reason!];
   return result.failed > 0 ? 1 : 0;
 });
