@@ -11,15 +11,12 @@
  * Each map is placed on the photo by its layer's receptive field and by the preprocessing's
  * resize and crop: a centre-cropped input's map covers the crop, at its place on the photo.
  */
-import { mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { openGpu } from '../gpu/dawn.ts';
 import { GraphRunner } from '../graph/execute.ts';
 import { GraphError } from '../graph/graph.ts';
 import { fittingBatch, importedInput, inputOnPhoto, loadImportedModel, type ImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
 import { planGraph, type Plan, type ReceptiveField } from '../graph/plan.ts';
-import { removeStaleTemporaries } from '../io/atomic.ts';
-import { lockRunFolder } from '../io/run-lock.ts';
 import { cam as camKernel, camTargets, camUpsample, upsampleReference } from '../kernels/cam.ts';
 import { gradCam, type GradientMethod } from '../kernels/gradcam.ts';
 import type { FloatArray } from '../kernels/kernel.ts';
@@ -34,7 +31,7 @@ import { fuseMaps, mirrored, resampleMap, type FuseMode, type LayerGrid } from '
 import { writeCamOutputs, type CamRecord, type CellToPhoto, type OutputOptions } from './outputs.ts';
 import { loadPhoto } from './photos.ts';
 import { REPORT_NAME, writeReport } from './report.ts';
-import { checkOutputNames, classFromPath, planJob, reportBoxScores, type CamJob, type CamJobResult } from './run.ts';
+import { checkOutputNames, classFromPath, planJob, reportBoxScores, takeOutFolder, type CamJob, type CamJobResult } from './run.ts';
 
 export interface ImportedCamJob extends CamJob {
   /** The layers as `wgcam info` names them: output names, node names or step numbers (several are fused). */
@@ -129,9 +126,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   const curves: BoxCurve[] = [];
   let stopped = false;
   try {
-    mkdirSync(job.outDir, { recursive: true });
-    unlock = lockRunFolder(job.outDir, 'cam', warn);
-    removeStaleTemporaries(job.outDir);
+    unlock = takeOutFolder(job, warn);
     checkOutputNames(job, stems);
     const output: OutputOptions = {
       outDir: job.outDir, colormap: job.colormap, alpha: job.alpha, box: job.box, json: job.json, overwrite: true, boxThreshold: job.boxThreshold ?? 0.2, photo: job.report,

@@ -2,13 +2,14 @@
  * The CAM job behind `npm run cam`: load a model, explain images in batches, write
  * the outputs, print predictions, optionally score boxes and write a gallery.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, sep } from 'node:path';
 import { openGpu } from '../gpu/dawn.ts';
 import { removeStaleTemporaries } from '../io/atomic.ts';
 import { isInside, refuseToReplace, whyNotAFile, whyNotAFolder } from '../io/input-path.ts';
 import { buildModel, loadModelFile, type LoadedModel } from '../io/model-file.ts';
-import { lockRunFolder } from '../io/run-lock.ts';
+import { LOCK_NAME, lockRunFolder } from '../io/run-lock.ts';
 import { quoteName } from '../io/safetensors.ts';
 import type { MemoryLimit } from '../nn/memory.ts';
 import { defaultMemoryLimit } from '../nn/machine-memory.ts';
@@ -40,6 +41,10 @@ export interface CamJob extends Omit<CamOptions, 'cls'> {
   json: boolean;
   report: boolean;
   overwrite: boolean;
+  /** Explain only shard K of N (1-based): a stable split of the inputs by their names, for array jobs. */
+  shard?: { k: number; n: number };
+  /** Skip inputs whose outputs are all there already (never rewriting them); redo the rest. */
+  resume?: boolean;
   batch: number;
   evalBoxes?: string;
   /** Score each map's faithfulness (Average Drop, Increase in Confidence, Deletion/Insertion AUC). */
@@ -195,7 +200,10 @@ export function readBoxes(path: string): Map<string, Box> {
  */
 export function planJob(job: CamJob, warn: (line: string) => void): { truth: Map<string, Box> | null; files: string[]; stems: string[]; failed: number } | { nothing: CamJobResult } {
   const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
-  const { files, names, unreadable, folders } = expandInputs(job.inputs);
+  if (job.report && (job.shard || job.resume)) throw new Error(`--report with ${job.shard ? '--shard' : '--resume'}: this run explains only part of the inputs; write --json and build the gallery of the whole folder afterwards with wgcam gallery ${job.outDir}`);
+  const expanded = expandInputs(job.inputs);
+  const { unreadable, folders } = expanded;
+  let { files } = expanded;
   // Overlays written into a folder being explained would be explained (and trained on) next time.
   const inside = folders.find((f) => isInside(job.outDir, f));
   if (inside !== undefined) throw new Error(`--out ${job.outDir} is inside the input folder ${inside}; pick an --out outside it`);
@@ -204,12 +212,47 @@ export function planJob(job: CamJob, warn: (line: string) => void): { truth: Map
     if (!unreadable.length) warn('no images found in the given inputs');
     return { nothing: { records: [], failed: Math.max(1, unreadable.length) } };
   }
+  // Stems come from the whole input list, so the shards of one run never pick the same name.
+  let stems = outputStems(expanded.names);
+  if (job.shard) {
+    const mine = expanded.names.map((name) => inShard(name, job.shard!));
+    [files, stems] = [files.filter((_, i) => mine[i]), stems.filter((_, i) => mine[i])];
+    warn(`--shard ${job.shard.k}/${job.shard.n}: ${files.length} of the ${expanded.files.length} inputs`);
+    if (files.length === 0) return { nothing: { records: [], failed: unreadable.length } };
+  }
   if (truth && job.evalBoxes) checkBoxesCover(job.evalBoxes, truth, files, warn);
   const whyNot = existsSync(job.outDir) ? whyNotAFolder(job.outDir) : null;
   if (whyNot) throw new Error(`cannot use the output folder ${job.outDir} (${whyNot})`);
-  const stems = outputStems(names);
+  if (job.resume) {
+    const done = stems.map((stem) => plannedNames(job, stem).every((f) => existsSync(join(job.outDir, f))));
+    const skipped = done.filter(Boolean).length;
+    if (skipped) warn(`--resume: ${skipped} of ${stems.length} inputs already have every output in ${job.outDir}; explaining the other ${stems.length - skipped}`);
+    [files, stems] = [files.filter((_, i) => !done[i]), stems.filter((_, i) => !done[i])];
+    if (files.length === 0) return { nothing: { records: [], failed: unreadable.length } };
+  }
   checkOutputNames(job, stems);
   return { truth, files, stems, failed: unreadable.length };
+}
+
+/**
+ * Creates and locks --out for a cam run; returns the release. The shards of one run each take a
+ * lock of their own (they write disjoint files) and leave the cleanup of temporaries alone: on a
+ * shared file system another machine's shard is writing its own.
+ */
+export function takeOutFolder(job: CamJob, warn: (line: string) => void): () => void {
+  try {
+    mkdirSync(job.outDir, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create ${job.outDir} (${(e as NodeJS.ErrnoException).code})`);
+  }
+  const unlock = lockRunFolder(job.outDir, 'cam', warn, job.shard ? `.wgcam-shard-${job.shard.k}-of-${job.shard.n}.lock` : LOCK_NAME);
+  if (!job.shard) removeStaleTemporaries(job.outDir);
+  return unlock;
+}
+
+/** Whether input `name` (its path inside the named folder) falls in shard k of n: by a hash of the name, so every machine of an array job agrees. */
+export function inShard(name: string, shard: { k: number; n: number }): boolean {
+  return createHash('sha256').update(name).digest().readUInt32BE(0) % shard.n === shard.k - 1;
 }
 
 /** Scores the maps against the known boxes and prints the line (a run that scored nothing has failed). */
@@ -258,16 +301,22 @@ function outputStems(names: string[]): string[] {
   });
 }
 
+/** The files the run writes for one input, in --out. */
+function plannedNames(job: CamJob, stem: string): string[] {
+  return [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : []), ...(job.report ? [`${stem}.photo.jpg`] : [])];
+}
+
 /**
  * Every name the run will write in --out, checked before any work: nothing but a regular file
  * is ever replaced, and nothing at all without --overwrite.
  */
 export function checkOutputNames(job: CamJob, stems: string[]): void {
-  const planned = stems.flatMap((stem) => [`${stem}.cam.png`, `${stem}.overlay.png`, ...(job.json ? [`${stem}.json`] : []), ...(job.report ? [`${stem}.photo.jpg`] : [])]);
+  const planned = stems.flatMap((stem) => plannedNames(job, stem));
   if (job.report) planned.push(REPORT_NAME);
   const paths = planned.map((f) => join(job.outDir, f));
   refuseToReplace(paths);
-  if (job.overwrite) return;
+  // --resume redoes an input whose outputs are incomplete (a run stopped between its files).
+  if (job.overwrite || job.resume) return;
   const clashes = planned.filter((_, i) => existsSync(paths[i]));
   if (clashes.length) {
     throw new Error(`${job.outDir} already holds ${clashes.length} of this run's output files (${clashes.slice(0, 3).join(', ')}${clashes.length > 3 ? ', ...' : ''}); pass --overwrite to replace them, or pick another --out`);
@@ -307,13 +356,7 @@ export async function runCam(job: CamJob): Promise<CamJobResult> {
   let unlock = () => {};
   try {
     const explainer = new Explainer(backend, model, { limit: job.memoryLimit ?? defaultMemoryLimit(), source: job.model });
-    try {
-      mkdirSync(job.outDir, { recursive: true });
-    } catch (e) {
-      throw new Error(`cannot create ${job.outDir} (${(e as NodeJS.ErrnoException).code})`);
-    }
-    unlock = lockRunFolder(job.outDir, 'cam', warn);
-    removeStaleTemporaries(job.outDir);
+    unlock = takeOutFolder(job, warn);
     checkOutputNames(job, stems); // again under the lock: another run may have written meanwhile
     return await explainAll(job, explainer, loaded, cls, files, stems, failed, truth, stop, print, warn);
   } finally {

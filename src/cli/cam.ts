@@ -59,9 +59,23 @@ Options:
                        image, e.g. 8G (default: half of this machine's memory; also
                        WGCAM_MAX_MEMORY)
   --overwrite          replace existing output files
+  --shard K/N          explain only the K-th of N parts of the inputs (a stable split by name:
+                       run N machines, or a Kubernetes Indexed Job / Slurm array, into one
+                       --out; then 'wgcam gallery OUT')
+  --resume             skip inputs whose outputs are all in --out already, never rewriting
+                       them; explain the rest (after a stop, or to add photos)
 ${PREPROCESS_HELP}
   -h, --help           this help
 `;
+
+/** --shard K/N: 1 <= K <= N. */
+function shardOf(v: string | undefined): { k: number; n: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d{1,7})\/(\d{1,7})$/.exec(v);
+  const [k, n] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  if (!(k >= 1 && k <= n)) throw new UsageError(`--shard ${v}: K/N with 1 <= K <= N, e.g. --shard 3/8`);
+  return { k, n };
+}
 
 run(async () => {
   const { values: v, positionals } = parse(
@@ -88,6 +102,8 @@ run(async () => {
       batch: { type: 'string' },
       'max-memory': { type: 'string' },
       overwrite: { type: 'boolean' },
+      shard: { type: 'string' },
+      resume: { type: 'boolean' },
       ...PREPROCESS_OPTIONS,
     },
     HELP,
@@ -99,6 +115,7 @@ run(async () => {
   const method = v.method ?? 'cam';
   if (method !== 'cam' && method !== 'scorecam' && !isOwnKey(GRADIENT_METHODS, method)) throw new UsageError(`--method ${method}: use cam, ${Object.keys(GRADIENT_METHODS).join(', ')}, scorecam`);
   if (method !== 'cam' && mode === 'raw') throw new UsageError(`--method ${method} draws relu(map) / its max: use --mode contrast or class`);
+  if (v.resume && v.overwrite) throw new UsageError('--resume keeps the outputs already there, --overwrite replaces them: pick one');
   const onnx = isOnnxPath(model);
   const preprocess = preprocessOptions(v, onnx);
   const layers = onnx ? undefined : v.layer?.split(',').map((part) => {
@@ -143,6 +160,8 @@ run(async () => {
     json: Boolean(v.json),
     report: Boolean(v.report),
     overwrite: Boolean(v.overwrite),
+    shard: shardOf(v.shard),
+    resume: Boolean(v.resume),
     batch: int('batch', v.batch, 16),
     evalBoxes: v['eval-boxes'],
     metrics: Boolean(v.metrics),

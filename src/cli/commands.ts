@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   export: { module: 'src/cli/export.ts', summary: 'the model as an ONNX file (probabilities, logits and the CAM features)' },
   web: { module: 'src/cli/web.ts', summary: 'a web page that explains photos in the browser, on its WebGPU (or CPU)' },
   demo: { module: 'src/cli/demo.ts', summary: 'the whole product on built-in sample photos (about a minute)' },
+  gallery: { module: 'src/cli/gallery.ts', summary: "the gallery (index.html) of a cam output folder from its NAME.json files" },
   info: { module: 'src/cli/info.ts', summary: 'what a model computes: nodes, shapes, receptive fields, CAM-able layers, FLOPs' },
   bench: { module: 'bench/run.ts', summary: 'time every kernel variant and the whole model on this adapter' },
 };

@@ -40,10 +40,11 @@ const describe = (o: LockOwner) => `wgcam ${printable(o.command.slice(0, 40))} (
 
 /**
  * Takes the lock of `dir` (which must exist) for `command`; returns the release function
- * (also run when the process exits). `log` hears about a stale lock taken over.
+ * (also run when the process exits). `log` hears about a stale lock taken over. `name`: the
+ * lock's file (the shards of one cam run each take their own, and write disjoint files).
  */
-export function lockRunFolder(dir: string, command: string, log: (line: string) => void): () => void {
-  const path = join(dir, LOCK_NAME);
+export function lockRunFolder(dir: string, command: string, log: (line: string) => void, name = LOCK_NAME): () => void {
+  const path = join(dir, name);
   const me: LockOwner = { pid: process.pid, startTicks: processStartTicks(process.pid), started: new Date().toISOString(), command, host: hostname() };
   const mine = JSON.stringify(me);
   const tmp = temporaryPath(path);
