@@ -176,13 +176,34 @@ describe('wgcam cam MODEL.onnx', () => {
     expect(asymmetry(map(square, false), map(mirror, false))).toBeGreaterThan(1e-2);
   });
 
+  it('--metrics: the curves start and end where they must; the all-black end is the model on a black photo as the preprocessing makes it', async () => {
+    const out = join(root, 'metrics');
+    const r = cam([resnet, photo, '--method', 'gradcam', '--metrics', '--preprocess', 'imagenet', '--json', '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Average Drop \d+\.\d%  Increase in Confidence \d+\.\d%  Deletion AUC 0\.\d{3}  Insertion AUC 0\.\d{3}  over 1 images/);
+    const f = (JSON.parse(readFileSync(join(out, 'photo.json'), 'utf8')) as { faithfulness: { probability: number; deletion: number[]; insertion: number[]; drop: number } }).faithfulness;
+    expect(f.deletion).toHaveLength(17);
+    expect(Math.abs(f.deletion[0] - f.probability)).toBeLessThan(1e-5);
+    expect(Math.abs(f.insertion[16] - f.probability)).toBeLessThan(1e-5);
+    expect(Math.abs(f.deletion[16] - f.insertion[0])).toBeLessThan(1e-6);
+    const model = loadImportedModel(resnet, { preset: 'imagenet', limit: LIMIT });
+    const black = Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => (0 - model.pre.mean[Math.floor(i / 1024)]) / model.pre.std[Math.floor(i / 1024)]);
+    const runner = new GraphRunner(new CpuBackend(), model.graph);
+    const s = (await runner.run(black, 1)).get(model.output)!;
+    const e = Array.from(s, (v) => Math.exp(v));
+    const x = await importedInput(photo, model);
+    const own = (await runner.run(x, 1)).get(model.output)!;
+    const target = own.indexOf(Math.max(...own));
+    expect(Math.abs(f.deletion[16] - e[target] / e.reduce((a, b) => a + b, 0))).toBeLessThan(1e-5);
+  });
+
   it('refuses cam without a GAP + dense head, a layer that is not a map, and options not built for imported models, in one line', () => {
     const vgg = join(root, 'vgg.onnx');
     writeFileSync(vgg, ARCHITECTURES[4].build());
     expect(cam([vgg, photo, '--out', join(root, 'r1')]).err).toMatch(/^wgcam: --method cam needs global average pooling and one dense layer right after the layer .*; use gradcam, gradcam\+\+, xgradcam, layercam, hirescam or scorecam$/);
     expect(cam([resnet, photo, '--method', 'gradcam', '--layer', 'nowhere', '--out', join(root, 'r2')]).err).toMatch(/^wgcam: --layer nowhere: no step, node or output of .* has that name/);
     expect(cam([resnet, photo, '--method', 'gradcam', '--layer', '13', '--out', join(root, 'r3')]).err).toMatch(/^wgcam: --layer 13: its output is \[10\] per image, not a map/);
-    expect(cam([resnet, photo, '--metrics', '--out', join(root, 'r4')]).err).toBe('wgcam: --metrics is not available for imported models yet; leave it out');
+    expect(cam([resnet, photo, '--all-classes', '--out', join(root, 'r4')]).err).toBe('wgcam: --all-classes is not available for imported models yet; leave it out');
     expect(cam([resnet, photo, '--layer', '4,10', '--out', join(root, 'r5')]).err).toMatch(/^wgcam: --layer 4,10: the cam method reads one layer; fuse layers with another method/);
   });
 });

@@ -47,6 +47,41 @@ export function saliencyRanks(map: Float32Array): Float32Array {
 export const meanByTrapezoids = (ys: number[]) => (ys.reduce((s, y) => s + y, 0) - (ys[0] + ys[ys.length - 1]) / 2) / (ys.length - 1);
 
 /**
+ * The scores from `classify(mode, k)`: the [N x classes] probabilities of the batch altered as
+ * mask_images alters it (the map multiplied in; the k most salient pixels removed; only they
+ * kept), whatever runs the model. `probs`: the probabilities on the images themselves.
+ */
+export async function faithfulnessOf(probs: Float32Array[], HW: number, classify: (mode: MaskMode, k: number) => Promise<Float32Array>, steps = DEFAULT_STEPS): Promise<Faithfulness[]> {
+  const targets = probs.map((p) => indexOfMax(p));
+  const J = probs[0].length;
+  const targetProbabilities = async (mode: MaskMode, k: number): Promise<number[]> => {
+    const all = await classify(mode, k);
+    return targets.map((t, n) => all[n * J + t]);
+  };
+  const masked = await targetProbabilities('map', 0);
+  const ks = Array.from({ length: steps + 1 }, (_, s) => Math.round((s * HW) / steps));
+  const deletion: number[][] = [];
+  const insertion: number[][] = [];
+  for (const k of ks) deletion.push(await targetProbabilities('delete', k));
+  for (const k of ks) insertion.push(await targetProbabilities('insert', k));
+  return targets.map((target, n) => {
+    const Y = probs[n][target];
+    const del = deletion.map((row) => row[n]);
+    const ins = insertion.map((row) => row[n]);
+    return {
+      target,
+      probability: Y,
+      drop: Math.max(0, Y - masked[n]) / Y,
+      increase: masked[n] > Y,
+      deletion: del,
+      insertion: ins,
+      deletionAuc: meanByTrapezoids(del),
+      insertionAuc: meanByTrapezoids(ins),
+    };
+  });
+}
+
+/**
  * `inputs`: u8 HWC images at the model's size; `maps`: their normalized maps (0..1) at the same
  * size; `probs`: the model's probabilities on each image. The target is each image's predicted class.
  */
@@ -63,14 +98,13 @@ export async function faithfulness(backend: Backend, model: Classifier, inputs: 
     E.set(m, n * HW);
     rank.set(saliencyRanks(m), n * HW);
   });
-  const targets = probs.map((p) => indexOfMax(p));
   const [x, e, r] = noGrad(() => [
     imagesToTensor(backend, packBytes(pixels), new Float32Array(N), { N, C: arch.inputChannels, H: arch.height, W: arch.width }).keep(),
     Tensor.fromArray(backend, E, [N, HW]).keep(),
     Tensor.fromArray(backend, rank, [N, HW]).keep(),
   ]);
-  /** The target probabilities on the batch altered by `mode` with `k` pixels. */
-  const targetProbabilities = async (mode: MaskMode, k: number): Promise<number[]> => {
+  /** The class probabilities on the batch altered by `mode` with `k` pixels. */
+  const classify = async (mode: MaskMode, k: number): Promise<Float32Array> => {
     const p = noGrad(() =>
       tidy(() => {
         const y = backend.run(maskImages, { x: x.storage, E: e.storage, rank: r.storage }, { N, C: arch.inputChannels, HW, mode, k }).y;
@@ -79,30 +113,10 @@ export async function faithfulness(backend: Backend, model: Classifier, inputs: 
     );
     const all = await p.toArray();
     p.dispose();
-    return targets.map((t, n) => all[n * arch.classes + t]);
+    return all;
   };
   try {
-    const masked = await targetProbabilities('map', 0);
-    const ks = Array.from({ length: steps + 1 }, (_, s) => Math.round((s * HW) / steps));
-    const deletion: number[][] = [];
-    const insertion: number[][] = [];
-    for (const k of ks) deletion.push(await targetProbabilities('delete', k));
-    for (const k of ks) insertion.push(await targetProbabilities('insert', k));
-    return targets.map((target, n) => {
-      const Y = probs[n][target];
-      const del = deletion.map((row) => row[n]);
-      const ins = insertion.map((row) => row[n]);
-      return {
-        target,
-        probability: Y,
-        drop: Math.max(0, Y - masked[n]) / Y,
-        increase: masked[n] > Y,
-        deletion: del,
-        insertion: ins,
-        deletionAuc: meanByTrapezoids(del),
-        insertionAuc: meanByTrapezoids(ins),
-      };
-    });
+    return await faithfulnessOf(probs, HW, classify, steps);
   } finally {
     for (const t of [x, e, r]) t.dispose();
   }

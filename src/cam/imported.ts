@@ -31,7 +31,9 @@ import { fuseMaps, mirrored, resampleMap, type FuseMode, type LayerGrid } from '
 import { writeCamOutputs, type CamRecord, type CellToPhoto, type OutputOptions } from './outputs.ts';
 import { loadPhoto } from './photos.ts';
 import { REPORT_NAME, writeReport } from './report.ts';
-import { checkOutputNames, classFromPath, planJob, reportBoxScores, takeOutFolder, type CamJob, type CamJobResult } from './run.ts';
+import { checkOutputNames, classFromPath, planJob, reportBoxScores, reportFaithfulness, takeOutFolder, type CamJob, type CamJobResult } from './run.ts';
+import { faithfulnessOf, saliencyRanks, type Faithfulness } from './faithfulness.ts';
+import type { MaskMode } from '../kernels/mask.ts';
 
 export interface ImportedCamJob extends CamJob {
   /** The layers as `wgcam info` names them: output names, node names or step numbers (several are fused). */
@@ -83,12 +85,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   const warn = job.warn ?? ((s) => process.stderr.write(`wgcam: ${printable(s)}\n`));
   const stop = job.stop ?? new StopRequest();
   const method = job.method ?? 'cam';
-  for (const [given, what] of [
-    [job.metrics, '--metrics'],
-    [job.allClasses, '--all-classes'],
-  ] as const) {
-    if (given) throw new GraphError(`${what} is not available for imported models yet; leave it out`);
-  }
+  if (job.allClasses) throw new GraphError('--all-classes is not available for imported models yet; leave it out');
   const limit = job.memoryLimit ?? defaultMemoryLimit();
   const model = loadImportedModel(job.model, { ...job.preprocess, limit });
   const fixedBatch = typeof model.graph.inputs[0].dims[0] === 'number' ? model.graph.inputs[0].dims[0] : undefined;
@@ -124,6 +121,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   let unlock = () => {};
   const records: CamRecord[] = [];
   const curves: BoxCurve[] = [];
+  const faithful: Faithfulness[] = [];
   let stopped = false;
   try {
     unlock = takeOutFolder(job, warn);
@@ -153,6 +151,14 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
       if (!ok.length) continue;
       const options = { scores, head, method, mode: job.mode, contrast: job.contrast, cls, batch: fixedBatch ?? ok.length, rawScale: job.rawScale };
       const results = await explainLayers(runner, model, options, ok, layers, layer, { flip: Boolean(job.flip), fuse: job.fuse ?? 'max' });
+      if (job.metrics) {
+        const usable = results.map((r, i) => (r.error ? -1 : i)).filter((i) => i >= 0);
+        const scored = await importedFaithfulness(runner, model, scores, fixedBatch, usable.map((i) => ok[i].input), usable.map((i) => results[i].inputMap!), usable.map((i) => results[i].probs));
+        usable.forEach((i, k) => {
+          results[i].faithfulness = scored[k];
+          faithful.push(scored[k]);
+        });
+      }
       for (let i = 0; i < ok.length; i++) {
         try {
           if (results[i].error) throw new Error(results[i].error);
@@ -171,6 +177,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
       }
     }
     const result: CamJobResult = { records, failed, stopped };
+    if (faithful.length) reportFaithfulness(result, faithful, print);
     if (truth) reportBoxScores(result, truth, curves, job.boxThreshold ?? 0.2, print, warn);
     if (job.report && records.length) {
       result.reportPath = writeReport(job.outDir, records, `wgcam: ${basename(job.model)}`, { colormap: job.colormap, mode: `${method} at ${layer}` });
@@ -249,7 +256,14 @@ async function explainLayers(
       own.map((r, n) => {
         const f = flipped[n];
         const mean = fuseMaps([Float32Array.from(r.cam, (v) => v / 255), resampleMap(mirrored(Float32Array.from(f.cam, (v) => v / 255), grid.w), back, grid)], 'mean');
-        return { ...r, error: r.error ?? f.error, cam: Uint8Array.from(mean, (v) => Math.floor(255 * v + 0.5)), raw: mean, upsampled: fuseMaps([r.upsampled, mirrored(f.upsampled, items[n].photo.width)], 'mean') };
+        return {
+          ...r,
+          error: r.error ?? f.error,
+          cam: Uint8Array.from(mean, (v) => Math.floor(255 * v + 0.5)),
+          raw: mean,
+          upsampled: fuseMaps([r.upsampled, mirrored(f.upsampled, items[n].photo.width)], 'mean'),
+          inputMap: fuseMaps([r.inputMap!, mirrored(f.inputMap!, model.width)], 'mean'),
+        };
       }),
     );
   }
@@ -262,7 +276,14 @@ async function explainLayers(
     });
     const fused = fuseMaps(maps, how.fuse);
     const base = perLayer[layers.indexOf(finest)][n];
-    return { ...base, error: perLayer.map((r) => r[n].error).find((e) => e !== undefined), cam: Uint8Array.from(fused, (v) => Math.floor(255 * v + 0.5)), raw: fused, upsampled: fuseMaps(perLayer.map((r) => r[n].upsampled), how.fuse) };
+    return {
+      ...base,
+      error: perLayer.map((r) => r[n].error).find((e) => e !== undefined),
+      cam: Uint8Array.from(fused, (v) => Math.floor(255 * v + 0.5)),
+      raw: fused,
+      upsampled: fuseMaps(perLayer.map((r) => r[n].upsampled), how.fuse),
+      inputMap: fuseMaps(perLayer.map((r) => r[n].inputMap!), how.fuse),
+    };
   });
 }
 
@@ -337,12 +358,48 @@ async function explainBatch(runner: GraphRunner, model: ImportedModel, o: BatchO
       }
       const mine = raw.slice(n * HW, (n + 1) * HW);
       const error = mapError(mine, method);
-      results.push({ probs: probs.slice(n * J, (n + 1) * J), cam: Uint8Array.from(u8.subarray(n * HW, (n + 1) * HW)), raw: mine, mapWidth: w, mapHeight: h, upsampled, ...(error ? { error } : {}) });
+      // The map at the network input's size too (the faithfulness metrics mask the input with it).
+      const atInput = backend.run(camUpsample, { map: r.norm }, { h, w, outH: model.height, outW: model.width, inH: model.height, inW: model.width, offset: field.start, stride: field.jump, mapOffset: n * HW }).out;
+      const inputMap = await backend.download(atInput, model.height * model.width);
+      backend.free(atInput);
+      results.push({ probs: probs.slice(n * J, (n + 1) * J), cam: Uint8Array.from(u8.subarray(n * HW, (n + 1) * HW)), raw: mine, mapWidth: w, mapHeight: h, upsampled, inputMap, ...(error ? { error } : {}) });
     }
     return results;
   } finally {
     for (const s of owned) backend.free(s);
   }
+}
+
+/**
+ * The faithfulness metrics (faithfulness.ts) on an imported graph: the prepared inputs altered
+ * on the CPU in the model's layout, where a removed pixel is black as the preprocessing turns
+ * black ((0 - mean) / std per channel) and the map mode multiplies the photo, not its
+ * normalized values, by the map; each altered batch classified by the graph.
+ */
+async function importedFaithfulness(runner: GraphRunner, model: ImportedModel, scores: string, fixedBatch: number | undefined, inputs: Float32Array[], maps: Float32Array[], probs: Float32Array[]): Promise<Faithfulness[]> {
+  if (!inputs.length) return [];
+  const [H, W, C] = [model.height, model.width, model.channels];
+  const HW = H * W;
+  const N = fixedBatch ?? inputs.length;
+  const black = Array.from({ length: C }, (_, c) => (0 - model.pre.mean[c]) / model.pre.std[c]);
+  const ranks = maps.map(saliencyRanks);
+  const at = (c: number, i: number) => (model.layout === 'NHWC' ? i * C + c : c * HW + i);
+  const classify = async (mode: MaskMode, k: number): Promise<Float32Array> => {
+    const x = new Float32Array(N * C * HW);
+    inputs.forEach((input, n) => {
+      for (let i = 0; i < HW; i++) {
+        const salient = ranks[n][i] < k;
+        for (let c = 0; c < C; c++) {
+          const v = input[at(c, i)];
+          const b = black[c];
+          x[n * C * HW + at(c, i)] = mode === 'map' ? b + (v - b) * maps[n][i] : (mode === 'delete') === salient ? b : v;
+        }
+      }
+    });
+    const s = (await runner.run(x, N, [scores])).get(scores)!;
+    return softmaxRows(s, N, model.classes.length).subarray(0, inputs.length * model.classes.length);
+  };
+  return faithfulnessOf(probs, HW, classify);
 }
 
 function softmaxRows(scores: FloatArray, N: number, J: number): Float32Array {

@@ -255,6 +255,22 @@ export function inShard(name: string, shard: { k: number; n: number }): boolean 
   return createHash('sha256').update(name).digest().readUInt32BE(0) % shard.n === shard.k - 1;
 }
 
+/** The faithfulness scores' means, kept in `result` and printed in one line. */
+export function reportFaithfulness(result: CamJobResult, faithful: Faithfulness[], print: (line: string) => void): void {
+  const mean = (f: (x: Faithfulness) => number) => faithful.reduce((s, x) => s + f(x), 0) / faithful.length;
+  const s = (result.faithfulness = {
+    images: faithful.length,
+    averageDrop: mean((x) => x.drop),
+    increaseInConfidence: mean((x) => (x.increase ? 1 : 0)),
+    deletionAuc: mean((x) => x.deletionAuc),
+    insertionAuc: mean((x) => x.insertionAuc),
+  });
+  print(
+    `Average Drop ${(100 * s.averageDrop).toFixed(1)}%  Increase in Confidence ${(100 * s.increaseInConfidence).toFixed(1)}%  ` +
+      `Deletion AUC ${s.deletionAuc.toFixed(3)}  Insertion AUC ${s.insertionAuc.toFixed(3)}  over ${s.images} images (${DEFAULT_STEPS} steps, removed pixels black)`,
+  );
+}
+
 /** Scores the maps against the known boxes and prints the line (a run that scored nothing has failed). */
 export function reportBoxScores(result: CamJobResult, truth: Map<string, Box>, curves: BoxCurve[], boxThreshold: number, print: (line: string) => void, warn: (line: string) => void): void {
   const s = (result.scores = scoreBoxes(result.records, truth, curves));
@@ -450,20 +466,7 @@ async function explainAll(
     }
   }
   const result: CamJobResult = { records, failed, stopped };
-  if (faithful.length) {
-    const mean = (f: (x: Faithfulness) => number) => faithful.reduce((s, x) => s + f(x), 0) / faithful.length;
-    const s = (result.faithfulness = {
-      images: faithful.length,
-      averageDrop: mean((x) => x.drop),
-      increaseInConfidence: mean((x) => (x.increase ? 1 : 0)),
-      deletionAuc: mean((x) => x.deletionAuc),
-      insertionAuc: mean((x) => x.insertionAuc),
-    });
-    print(
-      `Average Drop ${(100 * s.averageDrop).toFixed(1)}%  Increase in Confidence ${(100 * s.increaseInConfidence).toFixed(1)}%  ` +
-        `Deletion AUC ${s.deletionAuc.toFixed(3)}  Insertion AUC ${s.insertionAuc.toFixed(3)}  over ${s.images} images (${DEFAULT_STEPS} steps, removed pixels black)`,
-    );
-  }
+  if (faithful.length) reportFaithfulness(result, faithful, print);
   if (truth) reportBoxScores(result, truth, curves, job.boxThreshold ?? 0.2, print, warn);
   if (job.report) {
     if (records.length) {
