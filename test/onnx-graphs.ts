@@ -22,19 +22,20 @@ function resnet(kind: 'basic' | 'bottleneck' | 'v2'): Uint8Array {
   let x = b.input('input', ['batch', 3, SIZE, SIZE]);
   x = b.node('MaxPool', [b.relu(b.bn(b.conv(x, 3, 8, 7, { stride: 2, pad: 3, bias: false }), 8))], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
   const block = (x: string, ci: number, co: number, stride: number) => {
+    if (kind === 'v2') {
+      // Pre-activation (v2): BN -> ReLU -> conv, twice; the add is not followed by a ReLU.
+      let y = b.conv(b.relu(b.bn(x, ci)), ci, co, 3, { stride, pad: 1, bias: false });
+      y = b.conv(b.relu(b.bn(y, co)), co, co, 3, { pad: 1, bias: false });
+      return b.node('Add', [y, stride > 1 || ci !== co ? b.conv(x, ci, co, 1, { stride, bias: false }) : x]);
+    }
     const short = stride > 1 || ci !== co ? b.bn(b.conv(x, ci, co, 1, { stride, bias: false }), co) : x;
     let y: string;
     if (kind === 'basic') y = b.bn(b.conv(b.relu(b.bn(b.conv(x, ci, co, 3, { stride, pad: 1, bias: false }), co)), co, co, 3, { pad: 1, bias: false }), co);
-    else if (kind === 'bottleneck') {
+    else {
       const mid = co / 4;
       y = b.relu(b.bn(b.conv(x, ci, mid, 1, { bias: false }), mid));
       y = b.relu(b.bn(b.conv(y, mid, mid, 3, { stride, pad: 1, bias: false }), mid));
       y = b.bn(b.conv(y, mid, co, 1, { bias: false }), co);
-    } else {
-      // Pre-activation (v2): BN -> ReLU -> conv, twice; the add is not followed by a ReLU.
-      y = b.conv(b.relu(b.bn(x, ci)), ci, co, 3, { stride, pad: 1, bias: false });
-      y = b.conv(b.relu(b.bn(y, co)), co, co, 3, { pad: 1, bias: false });
-      return b.node('Add', [y, stride > 1 || ci !== co ? b.conv(x, ci, co, 1, { stride, bias: false }) : x]);
     }
     return b.relu(b.node('Add', [y, short]));
   };

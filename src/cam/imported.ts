@@ -58,7 +58,7 @@ export function resolveLayer(plan: Plan, name: string | undefined, source: strin
 }
 
 /** The dense weights of a global-average-pool + dense head right after `layer`, or null (CAM needs one). */
-function camHead(plan: Plan, layer: string): { w: string; bias: string } | null {
+export function camHead(plan: Plan, layer: string): { w: string; bias: string } | null {
   let t = layer;
   let pooled = false;
   for (const step of plan.steps) {
@@ -230,7 +230,7 @@ function mirroredInput(x: Float32Array, model: ImportedModel): Float32Array {
  * mirrored back and resampled by the mirrored cells' positions), fused on the finest layer's
  * grid as for wgcam's own models (fuse.ts); one layer without flips is its map as it is.
  */
-async function explainLayers(
+export async function explainLayers(
   runner: GraphRunner,
   model: ImportedModel,
   o: Omit<BatchOptions, 'layer'>,
@@ -287,7 +287,7 @@ async function explainLayers(
   });
 }
 
-interface BatchOptions {
+export interface BatchOptions {
   layer: string;
   scores: string;
   head: { w: string; bias: string } | null;

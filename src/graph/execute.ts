@@ -99,7 +99,7 @@ export class GraphRunner {
       // Only tensors that depend on `at` need a gradient.
       const dependent = new Set([o.at]);
       for (const step of plan.steps) if (step.reads.some((r) => dependent.has(r))) step.outputs.forEach((out) => dependent.add(out));
-      if (!dependent.has(o.from)) throw new GraphError(`'${o.from}' does not depend on '${o.at}'`);
+      if (!dependent.has(o.from)) throw new GraphError(`'${o.at}' does not lead to '${o.from}' (a branch the class scores do not read): pick another layer`);
       const addGrad = (name: string, g: Storage) => {
         const had = grads.get(name);
         if (!had) grads.set(name, g);
