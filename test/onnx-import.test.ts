@@ -103,6 +103,8 @@ describe('files wgcam cannot run, and hostile files', () => {
   it('refuses garbage, opsets out of range, several inputs, external data, custom domains, cycles, missing inputs, duplicate names and lying sizes', () => {
     expect(refusal(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]))).toMatch(/^m\.onnx: not an ONNX model/);
     expect(refusal(new Uint8Array(0))).toMatch(/^m\.onnx: holds no graph/);
+    // 200,000 nested group openings: refused by the decoder's depth limit, not a stack overflow.
+    expect(refusal(new Uint8Array(200_000).fill(0x7b))).toMatch(/^m\.onnx: not an ONNX model \(max depth exceeded\)$/);
     expect(refusal(tiny(() => {}, 6))).toBe('m.onnx: uses opset 6; wgcam reads opsets 7 to 21');
     expect(refusal(tiny((b) => b.input('y', [1, 3, 8, 8])))).toMatch(/^m\.onnx: has 2 inputs/);
     expect(refusal(tiny((b) => (b.initializers.push({ name: 'ext', dims: [4], data_type: 1, data_location: 1, external_data: [{ key: 'location', value: '/etc/passwd' }] }))))).toMatch(/initializer 'ext' keeps its values in another file \(external data\)/);
