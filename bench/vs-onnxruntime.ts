@@ -22,7 +22,7 @@ import { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { tidy } from '../src/tensor/tensor.ts';
 import { Rng } from '../src/util/rng.ts';
 import { GraphRunner } from '../src/graph/execute.ts';
-import { loadOnnxFile } from '../src/graph/onnx-import.ts';
+import { loadOnnxFile } from '../src/graph/imported-files.ts';
 import { IMPORTED_MODELS } from './imported-models.ts';
 import { median, sampleMs } from '../src/util/timing.ts';
 

@@ -2,7 +2,7 @@
 // give the CPU references' maps (raw maps within 1e-4 of their largest magnitude, cam.png within
 // one step of 255), at the last map and at an inner one.
 import { describe, expect, it } from 'vitest';
-import { camHead, explainLayers, scoresOf } from '../src/cam/imported.ts';
+import { camHead, explainLayers, scoresOf } from '../src/cam/imported-explain.ts';
 import { GraphRunner } from '../src/graph/execute.ts';
 import { decodeOnnx } from '../src/graph/onnx-import.ts';
 import { preprocessingFor, type ImportedModel } from '../src/graph/imported-model.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeSamplePhotos } from '../src/data/sample-photos.ts';
-import { importedInput, loadImportedModel } from '../src/graph/imported-model.ts';
+import { importedInput, loadImportedModel } from '../src/graph/imported-files.ts';
 import { ARCHITECTURES, OnnxBuilder } from './onnx-graphs.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'wgcam-onnx-cmd-'));

@@ -2,13 +2,15 @@
 // by wgcam's graph engine on the GPU and on the CPU references gives ONNX Runtime's outputs
 // (onnxruntime-node, CPU provider) within 1e-4 of the output's largest magnitude; hostile and
 // unsupported files are one line naming the file.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { GraphRunner } from '../src/graph/execute.ts';
-import { decodeOnnx, loadOnnxFile } from '../src/graph/onnx-import.ts';
+import { loadOnnxFile } from '../src/graph/imported-files.ts';
+import { decodeOnnx } from '../src/graph/onnx-import.ts';
 import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -25,6 +27,17 @@ const worst = (got: Float32Array, want: Float32Array) => {
   for (let i = 0; i < want.length; i++) [diff, scale] = [Math.max(diff, Math.abs(got[i] - want[i])), Math.max(scale, Math.abs(want[i]))];
   return diff / scale;
 };
+
+describe('the ONNX codec', () => {
+  it('is the static code npm run gen:onnx makes from onnx.proto (regenerated after every change to the schema)', () => {
+    const fresh = join(mkdtempSync(join(tmpdir(), 'wgcam-onnx-pb-')), 'onnx-pb.js');
+    const r = spawnSync('npx', ['pbjs', '-t', 'static-module', '-w', 'es6', '--keep-case', '--no-delimited', '--no-comments', '-o', fresh, 'src/export/onnx.proto'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const script = JSON.parse(readFileSync('package.json', 'utf8')).scripts['gen:onnx'] as string;
+    expect(script).toBe('pbjs -t static-module -w es6 --keep-case --no-delimited --no-comments -o src/export/onnx-pb.js src/export/onnx.proto');
+    expect(readFileSync(fresh, 'utf8')).toBe(readFileSync('src/export/onnx-pb.js', 'utf8'));
+  }, 120_000);
+});
 
 describe('imported architectures give ONNX Runtime outputs', () => {
   for (const arch of ARCHITECTURES) {

@@ -6,33 +6,24 @@
 // 1e-4 of `wgcam predict`, the u8 map within one step (1/255) of `wgcam cam`'s cam.png. It must
 // take other models dropped on it, word bad files, and send nothing anywhere.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Arch } from '../src/nn/model.ts';
 import { Rng } from '../src/util/rng.ts';
 import { grayOf } from '../src/web/gray.ts';
 import { resizeFill } from '../src/web/resize.ts';
+import { drop, launch, open, type PageResult } from './page-helpers.ts';
 import { randomModel } from './random-model.ts';
 
-const CHROMIUM = process.env.WGCAM_CHROMIUM ?? '/usr/bin/chromium';
-// As root in a closed network: no sandbox, and no background connections Chromium would try.
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const root = mkdtempSync(join(tmpdir(), 'wgcam-web-'));
 const wgcamBin = resolve('bin/wgcam.mjs');
 const wgcam = (args: string[]) => spawnSync(process.execPath, [wgcamBin, ...args], { encoding: 'utf8', timeout: 120_000 });
 
-interface PageResult {
-  name: string;
-  error?: string;
-  predicted?: string;
-  probabilities?: number[];
-  cam?: number[];
-}
 interface Shot {
   path: string;
   /** What the CLI says for the photo. */
@@ -99,7 +90,6 @@ async function serve(model: string): Promise<{ server: ChildProcess; url: string
 let site: Awaited<ReturnType<typeof serve>>;
 
 beforeAll(async () => {
-  expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (npm test's setup does, as root), or set WGCAM_CHROMIUM`).toBe(true);
   // Per model: a PNG at its size, a larger PNG and a larger JPEG (reduced by 1.3x to 3.1x).
   const shots: [string, number][][] = [
     [['png', 1], ['png', 3.1], ['jpg', 2.4]],
@@ -123,25 +113,6 @@ afterAll(async () => {
   site?.server.kill('SIGTERM');
 });
 
-async function open(browser: Browser, url: string): Promise<{ page: Page; elsewhere: string[] }> {
-  const page = await browser.newPage();
-  const elsewhere: string[] = [];
-  const origin = new URL(url).origin;
-  page.on('request', (r) => {
-    if (new URL(r.url()).origin !== origin) elsewhere.push(r.url());
-  });
-  await page.goto(url);
-  await page.evaluate('window.wgcam.ready');
-  return { page, elsewhere };
-}
-
-/** Hands files to the page's file input, as a user choosing them does, and waits for the page. */
-async function drop(page: Page, files: string[]): Promise<PageResult[]> {
-  await page.setInputFiles('#files', files);
-  await page.evaluate('window.wgcam.idle()');
-  return page.evaluate('window.wgcam.results') as Promise<PageResult[]>;
-}
-
 function expectSameAsCli(got: PageResult, want: Shot): void {
   expect(got.error).toBeUndefined();
   const worstProbability = Math.max(...want.probabilities.map((p, j) => Math.abs(p - got.probabilities![j])));
@@ -154,7 +125,7 @@ for (const engine of ['webgpu', 'cpu'] as const) {
   describe(`the page on ${engine === 'webgpu' ? 'WebGPU (SwiftShader)' : 'the CPU fallback'}`, () => {
     let browser: Browser;
     beforeAll(async () => {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_FLAGS, ...(engine === 'webgpu' ? ['--enable-unsafe-webgpu'] : [])] });
+      browser = await launch(engine);
     }, 60_000);
     afterAll(() => browser?.close());
 
@@ -181,7 +152,7 @@ for (const engine of ['webgpu', 'cpu'] as const) {
 describe('the page with bad files, its policy, and its server', () => {
   let browser: Browser;
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+    browser = await launch('cpu');
   }, 60_000);
   afterAll(() => browser?.close());
 

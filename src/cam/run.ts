@@ -10,7 +10,7 @@ import { removeStaleTemporaries } from '../io/atomic.ts';
 import { isInside, refuseToReplace, whyNotAFile, whyNotAFolder } from '../io/input-path.ts';
 import { buildModel, loadModelFile, type LoadedModel } from '../io/model-file.ts';
 import { LOCK_NAME, lockRunFolder } from '../io/run-lock.ts';
-import { quoteName } from '../io/safetensors.ts';
+import { quoteName } from '../io/safetensors-format.ts';
 import type { MemoryLimit } from '../nn/memory.ts';
 import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 import { StopRequest, stopWords } from '../util/stop.ts';

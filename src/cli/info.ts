@@ -1,6 +1,6 @@
 /** wgcam info MODEL: what a model file holds: its graph, node by node, with shapes, receptive fields and the layers a CAM can read. */
 import { isOnnxPath } from '../eval/open-classifier.ts';
-import { loadOnnxFile } from '../graph/onnx-import.ts';
+import { loadOnnxFile } from '../graph/imported-files.ts';
 import { planGraph } from '../graph/plan.ts';
 import { elementCount } from '../graph/graph.ts';
 import { loadModelFile } from '../io/model-file.ts';

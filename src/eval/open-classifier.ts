@@ -5,7 +5,8 @@
  */
 import { loadPhoto } from '../cam/photos.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { describePreprocessing, importedInput, ImportedPredictor, loadImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
+import { importedInput, loadImportedModel } from '../graph/imported-files.ts';
+import { describePreprocessing, ImportedPredictor, type PreprocessOptions } from '../graph/imported-model.ts';
 import { buildModel, loadModelFile } from '../io/model-file.ts';
 import type { MemoryLimit } from '../nn/memory.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';

@@ -12,11 +12,10 @@
  * photo already prepared: resized to H x W ignoring the aspect ratio, bytes / 255, NCHW; how is
  * stated in the model's metadata_props.
  */
-import { readFileSync } from 'node:fs';
-import protobuf from 'protobufjs';
 import { cellGeometry } from '../cam/geometry.ts';
 import { featureShapes, parseBlocks } from '../nn/model.ts';
 import { expectedParams, type LoadedModel } from '../io/model-file.ts';
+import { ModelProto } from './onnx-schema.ts';
 
 export const ONNX_OPSET = 13;
 /** The IR version that goes with opset 13. */
@@ -25,8 +24,6 @@ const FLOAT = 1;
 const INT64 = 7;
 const ATTRIBUTE = { INT: 2, INTS: 7 } as const;
 
-const schema = protobuf.parse(readFileSync(new URL('./onnx.proto', import.meta.url), 'utf8'), { keepCase: true }).root;
-const ModelProto = schema.lookupType('onnx.ModelProto');
 
 type Attribute = { name: string; type: number; i?: number; ints?: number[] };
 type Node = { op_type: string; name: string; input: string[]; output: string[]; attribute?: Attribute[] };

@@ -132,7 +132,6 @@ export class GraphRunner {
     }
   }
 
-  /** A forward pass that keeps every tensor (for a backward pass); `release` frees them. */
   /** A constant of the plan for `batch` (folded weights included), uploaded once. */
   constantBuffer(name: string, batch: number): Storage {
     return this.context(this.plan(batch), new Map()).weight(name);
@@ -143,6 +142,7 @@ export class GraphRunner {
     return this.backend.kind === 'cpu' ? (s as FloatArray).slice(0, len) : this.backend.download(s, len);
   }
 
+  /** A forward pass that keeps every tensor (for a backward pass); `release` frees them. */
   private forward(plan: Plan, input: FloatArray, override?: { name: string; values: FloatArray }) {
     const values = new Map<string, Storage>();
     const owned = new Set<Storage>();

@@ -1,19 +1,14 @@
 /**
  * An imported classifier (an ONNX file) as the commands use it: the graph, its class names,
  * the preprocessing a photo needs (which the file does not say: presets or the user's figures),
- * and batched class probabilities on the GPU within the memory limit.
+ * and batched class probabilities on the GPU within the memory limit. Nothing here touches the
+ * file system, so the web page uses it as it is; imported-files.ts reads models and photos.
  */
-import { readFileSync, statSync } from 'node:fs';
-import sharp from 'sharp';
-import { describeDecodeError, EMPTY_FILE, LIMIT_INPUT_PIXELS } from '../data/decode-errors.mjs';
-import { fmtBytes } from '../gpu/pool.ts';
-import { whyNotAFile } from '../io/input-path.ts';
 import { softmax as softmaxKernel } from '../kernels/loss.ts';
 import { imagesThatFit, MemoryLimitError, type MemoryLimit } from '../nn/memory.ts';
 import type { Backend } from '../tensor/backend.ts';
 import { GraphRunner } from './execute.ts';
 import { elementCount, GraphError, type Graph } from './graph.ts';
-import { loadOnnxFile } from './onnx-import.ts';
 import { planGraph } from './plan.ts';
 
 /** How a photo becomes the input: resize (shorter side, or both sides), centre crop, (x / 255 - mean) / std per channel. */
@@ -82,17 +77,11 @@ export interface ImportedModel {
   pre: Preprocessing;
 }
 
-/** Bytes a model file's weights take once read: the file, the decoded weights, the folded ones. */
-const LOAD_FACTOR = 3;
-
-export function loadImportedModel(path: string, o: PreprocessOptions & { labels?: string; limit: MemoryLimit }): ImportedModel {
-  const why = whyNotAFile(path);
-  if (why) throw new GraphError(`${path}: ${why}`);
-  const size = statSync(path).size;
-  if (LOAD_FACTOR * size > o.limit.bytes) {
-    throw new MemoryLimitError(`${path}: reading a ${fmtBytes(size)} model needs about ${fmtBytes(LOAD_FACTOR * size)}, over the memory limit of ${fmtBytes(o.limit.bytes)} (${o.limit.source}); raise it with --max-memory`);
-  }
-  const graph = loadOnnxFile(path);
+/**
+ * The classifier in `graph` (decoded from `source`): its input's layout and size, its class
+ * names (`labels`, else the file's metadata, else class0, class1, ...) and the preprocessing.
+ */
+export function importedModelOf(graph: Graph, path: string, o: PreprocessOptions & { labels?: ClassList }): ImportedModel {
   const dims = graph.inputs[0].dims;
   const nhwc = typeof dims[3] === 'number' && dims[3] <= 4 && !(typeof dims[1] === 'number' && dims[1] <= 4);
   const [C, H, W] = (nhwc ? [dims[3], dims[1], dims[2]] : [dims[1], dims[2], dims[3]]).map((d) => (typeof d === 'number' ? d : (o.crop ?? NaN)));
@@ -114,16 +103,17 @@ export function loadImportedModel(path: string, o: PreprocessOptions & { labels?
   return { path, graph, classes: classNames(path, graph, J, o.labels), output, probabilities, channels: C, height: H, width: W, layout: nhwc ? 'NHWC' : 'NCHW', pre: preprocessingFor(H, W, o) };
 }
 
-/** Class names: --labels FILE (one a line), else the file's metadata (wgcam.classes, or a JSON list under 'labels'), else class0, class1, ... */
-function classNames(path: string, graph: Graph, J: number, labels?: string): string[] {
+/** Class names the user gives, and where they come from (for errors): `--labels FILE`. */
+export interface ClassList {
+  names: string[];
+  source: string;
+}
+
+/** Class names: the given list, else the file's metadata (wgcam.classes, or a JSON list under 'labels'), else class0, class1, ... */
+function classNames(path: string, graph: Graph, J: number, labels?: ClassList): string[] {
   if (labels !== undefined) {
-    const why = whyNotAFile(labels);
-    if (why) throw new GraphError(`--labels ${labels}: ${why}`);
-    if (statSync(labels).size > 16 * 2 ** 20) throw new GraphError(`--labels ${labels}: larger than 16 MiB; not a list of class names`);
-    const names = readFileSync(labels, 'utf8').split(/\r?\n/).map((l) => l.trim());
-    while (names.length && names.at(-1) === '') names.pop();
-    if (names.length !== J) throw new GraphError(`--labels ${labels}: ${names.length} names for the ${J} outputs of ${path}`);
-    return names;
+    if (labels.names.length !== J) throw new GraphError(`${labels.source}: ${labels.names.length} names for the ${J} outputs of ${path}`);
+    return labels.names;
   }
   for (const key of ['wgcam.classes', 'labels', 'classes']) {
     const text = graph.metadata.get(key);
@@ -139,7 +129,7 @@ function classNames(path: string, graph: Graph, J: number, labels?: string): str
 }
 
 /** A photo of width x height resized (shorter side to pre.resize) and centre-cropped: the resized size and the crop's corner. */
-function cropOf(pre: Preprocessing, width: number, height: number): { resized: [number, number]; left: number; top: number } {
+export function cropOf(pre: Preprocessing, width: number, height: number): { resized: [number, number]; left: number; top: number } {
   const [ch, cw] = pre.crop;
   if (pre.resize === null) return { resized: [cw, ch], left: 0, top: 0 };
   const scale = pre.resize / Math.min(width, height);
@@ -154,35 +144,14 @@ export function inputOnPhoto(pre: Preprocessing, width: number, height: number):
   return { left: c.left * fx, top: c.top * fy, width: pre.crop[1] * fx, height: pre.crop[0] * fy };
 }
 
-/** A photo as the model's input (its layout, float32), decoded and prepared as `pre` says. */
-export async function importedInput(path: string, model: ImportedModel): Promise<Float32Array> {
-  const why = whyNotAFile(path);
-  if (why) throw new GraphError(`${path}: ${why}`);
-  if (statSync(path).size === 0) throw new GraphError(`${path}: ${EMPTY_FILE}`);
-  const { pre } = model;
-  const [ch, cw] = pre.crop;
-  let raw: Buffer;
-  try {
-    let img = sharp(path, { limitInputPixels: LIMIT_INPUT_PIXELS, failOn: 'truncated', animated: false }).rotate().toColourspace('srgb').removeAlpha();
-    if (pre.resize === null) img = img.resize(cw, ch, { fit: 'fill' });
-    else {
-      const meta = await sharp(path, { limitInputPixels: LIMIT_INPUT_PIXELS }).metadata();
-      // EXIF orientations 5-8 turn the photo a quarter: its sides swap.
-      const turned = (meta.orientation ?? 1) >= 5;
-      const [width, height] = turned ? [meta.height ?? 1, meta.width ?? 1] : [meta.width ?? 1, meta.height ?? 1];
-      const c = cropOf(pre, width, height);
-      img = sharp(await img.resize(c.resized[0], c.resized[1], { fit: 'fill' }).raw().toBuffer(), { raw: { width: c.resized[0], height: c.resized[1], channels: 3 } }).extract({ left: c.left, top: c.top, width: cw, height: ch });
-    }
-    if (model.channels === 1) img = img.toColourspace('b-w');
-    raw = await img.raw().toBuffer();
-  } catch (e) {
-    throw new GraphError(`${path}: ${describeDecodeError(e)}`);
-  }
+/** The input from the prepared pixels (crop size, interleaved bytes of the model's channels): (x / 255 - mean) / std in the model's layout. */
+export function inputFromPixels(raw: Uint8Array, model: ImportedModel): Float32Array {
+  const [ch, cw] = model.pre.crop;
   const C = model.channels;
   const out = new Float32Array(C * ch * cw);
   for (let i = 0; i < ch * cw; i++)
     for (let c = 0; c < C; c++) {
-      const v = (raw[i * C + c] / 255 - pre.mean[c]) / pre.std[c];
+      const v = (raw[i * C + c] / 255 - model.pre.mean[c]) / model.pre.std[c];
       out[model.layout === 'NHWC' ? i * C + c : c * ch * cw + i] = v;
     }
   return out;

@@ -4,12 +4,8 @@
  * BatchNormalization + Relu, Flatten + Gemm). The tests build their architectures with it and
  * the bench its full-size ResNet-18, MobileNetV2 and VGG-16, with random weights.
  */
-import { readFileSync } from 'node:fs';
-import protobuf from 'protobufjs';
+import { ModelProto } from '../export/onnx-schema.ts';
 import { Rng } from '../util/rng.ts';
-
-const root = protobuf.parse(readFileSync(new URL('../export/onnx.proto', import.meta.url), 'utf8'), { keepCase: true }).root;
-const ModelProto = root.lookupType('onnx.ModelProto');
 
 /** An attribute value: a whole number is INT, `{ f }` FLOAT, an array INTS, `{ fs }` FLOATS, a string STRING. */
 type Attr = number | number[] | string | { f: number } | { fs: number[] };

@@ -6,14 +6,9 @@
  * in other files (external data) are refused, so nothing outside the model file is ever read.
  * Every problem is one line naming the file.
  */
-import { readFileSync, statSync } from 'node:fs';
-import protobuf from 'protobufjs';
-import { whyNotAFile } from '../io/input-path.ts';
-import { quoteName } from '../io/safetensors.ts';
+import { ModelProto } from '../export/onnx-schema.ts';
+import { quoteName } from '../io/safetensors-format.ts';
 import { GraphError, topologicalOrder, type AttrValue, type Constant, type Graph, type GraphInput, type GraphNode } from './graph.ts';
-
-const schema = protobuf.parse(readFileSync(new URL('../export/onnx.proto', import.meta.url), 'utf8'), { keepCase: true }).root;
-const ModelProto = schema.lookupType('onnx.ModelProto');
 
 /** The opsets whose definitions of the supported ops wgcam follows. */
 export const OPSETS = { min: 7, max: 21 } as const;
@@ -127,7 +122,7 @@ function attribute(a: RawAttribute, node: string): [string, AttrValue] {
     case 2:
       return [name, { kind: 'int', value: Number(a.i ?? 0) }];
     case 3:
-      return [name, { kind: 'string', value: Buffer.from(a.s ?? new Uint8Array()).toString('utf8') }];
+      return [name, { kind: 'string', value: new TextDecoder().decode(a.s ?? new Uint8Array()) }];
     case 4:
       if (!a.t) throw new OnnxError(`${what} holds no tensor`);
       return [name, { kind: 'tensor', value: tensorFromProto(a.t, what) }];
@@ -205,13 +200,4 @@ function graphOf(m: RawModel): Graph {
   for (const o of outputs) if (!made.has(o)) throw new OnnxError(`output ${quoteName(o)} is made by no node`);
   const metadata = new Map((m.metadata_props ?? []).map((p) => [p.key ?? '', p.value ?? '']));
   return { inputs, outputs, nodes: ordered, constants, opset, metadata };
-}
-
-/** Reads and checks an ONNX file (a regular file; its bytes are read once). */
-export function loadOnnxFile(path: string): Graph {
-  const why = whyNotAFile(path);
-  if (why) throw new OnnxError(`${path}: ${why}`);
-  const size = statSync(path).size;
-  if (size === 0) throw new OnnxError(`${path}: empty file`);
-  return decodeOnnx(readFileSync(path), path);
 }

@@ -59,8 +59,14 @@ export function contentSecurityPolicy(inlineScript: string): string {
   return [`default-src 'none'`, `script-src 'sha256-${hash}'`, `style-src 'unsafe-inline'`, `connect-src 'none'`, `form-action 'none'`, `base-uri 'none'`].join('; ');
 }
 
-/** The whole page for one model file (already validated by the caller). */
-export async function buildPage(modelBytes: Uint8Array, modelName: string): Promise<{ html: string; csp: string }> {
+/** JSON inside a <script> element: no "<" can end it early. */
+const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
+
+/**
+ * The whole page for one model file (already validated by the caller); `config` is what an
+ * imported model needs besides its bytes (the preprocessing and class names the command was given).
+ */
+export async function buildPage(modelBytes: Uint8Array, modelName: string, config: object = {}): Promise<{ html: string; csp: string }> {
   const code = await pageScript();
   // An inline script ends at the first "</script": esbuild escapes it in strings; make sure.
   if (/<\/script/i.test(code)) throw new Error('the page script contains "</script" and cannot be inlined');
@@ -70,6 +76,7 @@ export async function buildPage(modelBytes: Uint8Array, modelName: string): Prom
     CSP: csp,
     TITLE: escapeHtml(modelName),
     MODEL_NAME: escapeHtml(modelName),
+    CONFIG_JSON: scriptJson(config),
     MODEL_BASE64: Buffer.from(modelBytes.buffer, modelBytes.byteOffset, modelBytes.byteLength).toString('base64'),
     SCRIPT: code,
   };

@@ -1,24 +1,29 @@
 /**
- * The page `wgcam web` serves: drop photos (or another model file) on it and it shows the
- * predicted class and the CAM overlay, computed in this browser by the CLI's own modules and
- * WGSL kernels: on WebGPU where the browser gives an adapter, else on the CPU references (the
- * same code the tests hold the kernels to). Nothing is sent anywhere: the page's Content
- * Security Policy forbids every connection.
+ * The page `wgcam web` serves: drop photos (or another model file: a wgcam model or an ONNX
+ * classifier) on it and it shows the predicted class and the map of the chosen method, layer
+ * and class, computed in this browser by the CLI's own modules and WGSL kernels: on WebGPU
+ * where the browser gives an adapter, else on the CPU references (the same code the tests hold
+ * the kernels to). Nothing is sent anywhere: the page's Content Security Policy forbids every
+ * connection.
  *
  * For tests and scripts, `window.wgcam` holds `ready` (resolves once the model is loaded),
- * `engine`, `results` (per photo: probabilities, the u8 map) and `idle()`.
+ * `engine`, `results` (per photo: probabilities, the u8 map), `idle()` and `choose()` (set the
+ * method, layer, class or preprocessing as the pickers do, and explain the photos again).
  */
 import sources from 'wgcam:wgsl-sources';
 import { colormapTable, overlay } from '../cam/colormap.ts';
-import { Explainer, type CamOptions } from '../cam/explain.ts';
+import { Explainer, type CamMethod, type Explained, type Photo } from '../cam/explain.ts';
+import { camHead, explainLayers, resolveLayer, scoresOf } from '../cam/imported-explain.ts';
 import { Gpu } from '../gpu/runtime.ts';
-import { buildModel, modelFromSafetensors, type LoadedModel } from '../io/model-format.ts';
+import { GraphRunner } from '../graph/execute.ts';
+import { describePreprocessing, importedModelOf, PRESETS, type ImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
+import { decodeOnnx } from '../graph/onnx-import.ts';
+import { buildModel, modelFromSafetensors } from '../io/model-format.ts';
 import { parseSafetensors } from '../io/safetensors-format.ts';
-import type { Classifier } from '../nn/model.ts';
 import type { Backend } from '../tensor/backend.ts';
 import { CpuBackend } from '../tensor/cpu-backend.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
-import { loadPhoto } from './photo.ts';
+import { decodePhoto, importedModelInput, ownModelInput } from './photo.ts';
 
 interface PhotoResult {
   name: string;
@@ -29,9 +34,37 @@ interface PhotoResult {
   cam?: number[];
   mapWidth?: number;
   mapHeight?: number;
+  method?: CamMethod;
+  layer?: string;
 }
 
-const CAM: CamOptions = { mode: 'contrast', contrast: 'runner-up', cls: -1, rawScale: 1, allClasses: false };
+/** What the pickers say: the method, the layer (a conv number or a tensor name), the class (-1: the predicted one against the runner-up). */
+interface Choice {
+  method: CamMethod;
+  layer: string;
+  cls: number;
+}
+
+/** A loaded model of either kind, as the page uses it. */
+interface PageModel {
+  name: string;
+  about: string;
+  classes: string[];
+  layers: { value: string; label: string }[];
+  lastLayer: string;
+  /** The preprocessing, for an imported model (its own line on the page). */
+  preprocessing?: string;
+  explain(photo: Photo, choice: Choice): Promise<Explained>;
+  dispose(): void;
+}
+
+/** The preprocessing `wgcam web` was given for an imported model (its --preprocess, --mean, ...) and its --labels. */
+interface PageConfig {
+  preprocess?: PreprocessOptions;
+  labels?: string[];
+}
+
+const METHODS: CamMethod[] = ['cam', 'gradcam', 'gradcam++', 'xgradcam', 'layercam', 'hirescam', 'scorecam'];
 const GIB = 2 ** 30;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -43,11 +76,25 @@ const page = {
   ready: null as Promise<void> | null,
   /** Resolves when every photo dropped so far is explained. */
   idle: () => queue,
+  /** Sets pickers (any of them) as a person would, then explains the photos again; resolves when done. */
+  choose: (c: Partial<Choice> & { preprocess?: string }) => {
+    if (c.preprocess !== undefined) $<HTMLSelectElement>('preprocess').value = c.preprocess;
+    if (c.method !== undefined) $<HTMLSelectElement>('method').value = c.method;
+    if (c.layer !== undefined) $<HTMLSelectElement>('layer').value = c.layer;
+    if (c.cls !== undefined) $<HTMLSelectElement>('class').value = String(c.cls);
+    if (c.preprocess !== undefined) queue = queue.then(() => reloadImported());
+    explainAgain();
+    return queue;
+  },
 };
 (window as unknown as { wgcam: typeof page }).wgcam = page;
 
 let backend: Backend;
-let current: { loaded: LoadedModel; model: Classifier; explainer: Explainer } | null = null;
+let config: PageConfig = {};
+let current: PageModel | null = null;
+/** The last imported model's bytes, to load again with another preprocessing. */
+let importedBytes: { bytes: Uint8Array; name: string } | null = null;
+let photos: File[] = [];
 let queue: Promise<void> = Promise.resolve();
 
 /** WebGPU when the browser gives an adapter (and `?engine=cpu` does not ask otherwise), else the CPU. */
@@ -73,19 +120,105 @@ async function chooseBackend(): Promise<void> {
   $('engine').textContent = page.engine;
 }
 
-function useModel(bytes: Uint8Array, name: string): void {
+/** A wgcam model file (model.bin, safetensors): its Explainer, at any conv layer. */
+function ownModel(bytes: Uint8Array, name: string): PageModel {
   const loaded = modelFromSafetensors(parseSafetensors(bytes, name), name);
   const model = buildModel(backend, loaded);
   // The browser reports its memory in GiB, at most 8: half of it, as the CLI takes half of the machine's.
   const deviceGiB = (navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? 4;
   const explainer = new Explainer(backend, model, { source: name, limit: { bytes: (deviceGiB * GIB) / 2, source: `half of the ${deviceGiB} GiB this browser reports` } });
-  current?.model.dispose();
-  current = { loaded, model, explainer };
+  const { arch, classes, input } = loaded.meta;
+  const convs = Array.from({ length: model.convCount }, (_, i) => String(i + 1));
+  return {
+    name,
+    about: `${arch.blocks}, ${input.width}x${input.height} ${input.channels === 1 ? 'gray' : 'RGB'}, ${classes.length} classes (${listOf(classes)})`,
+    classes,
+    layers: convs.map((c) => ({ value: c, label: `conv ${c}` })),
+    lastLayer: convs.at(-1)!,
+    explain: async (photo, c) => {
+      const [r] = await explainer.explain([ownModelInput(photo, input)], [photo], {
+        method: c.method, layer: Number(c.layer), mode: c.cls < 0 ? 'contrast' : 'class', contrast: 'runner-up', cls: c.cls, rawScale: 1, allClasses: false,
+      });
+      return r;
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+/** An ONNX classifier: its graph on wgcam's kernels, every 4-D tensor with a map larger than 1x1 a layer. */
+function importedModel(bytes: Uint8Array, name: string, preprocess: PreprocessOptions): PageModel {
+  const model: ImportedModel = importedModelOf(decodeOnnx(bytes, name), name, { ...preprocess, labels: config.labels && { names: config.labels, source: `the labels given to wgcam web` } });
+  const runner = new GraphRunner(backend, model.graph);
+  const fixed = model.graph.inputs[0].dims[0];
+  const batch = typeof fixed === 'number' ? fixed : 1;
+  const plan = runner.plan(batch);
+  const scores = scoresOf(plan, model);
+  const layers = plan.steps
+    .filter((s) => s.shapes[0].length === 4 && s.shapes[0][2] * s.shapes[0][3] > 1)
+    .map((s) => ({ value: s.outputs[0], label: `${s.node.name} (${s.node.op}) ${s.shapes[0].slice(1).join('x')}` }));
+  return {
+    name,
+    about: `ONNX graph of ${model.graph.nodes.length} nodes, ${model.width}x${model.height} ${model.channels === 1 ? 'gray' : 'RGB'} ${model.layout}, ${model.classes.length} classes (${listOf(model.classes)})`,
+    classes: model.classes,
+    layers,
+    lastLayer: resolveLayer(plan, undefined, name),
+    preprocessing: describePreprocessing(model.pre),
+    explain: async (photo, c) => {
+      const head = c.method === 'cam' ? camHead(plan, c.layer) : null;
+      if (c.method === 'cam' && !head) throw new Error(`the cam method needs global average pooling and one dense layer right after the layer; pick another layer or method`);
+      const options = { scores, head, method: c.method, mode: c.cls < 0 ? ('contrast' as const) : ('class' as const), contrast: 'runner-up' as const, cls: c.cls, batch, rawScale: 1 };
+      const [r] = await explainLayers(runner, model, options, [{ input: importedModelInput(photo, model), photo }], [c.layer], c.layer, { flip: false, fuse: 'max' });
+      return r;
+    },
+    dispose: () => runner.dispose(),
+  };
+}
+
+const listOf = (classes: string[]) => `${classes.slice(0, 8).join(', ')}${classes.length > 8 ? ', ...' : ''}`;
+
+/** The preprocessing the picker says: what `wgcam web` was told, or a preset. */
+function preprocessChosen(): PreprocessOptions {
+  const v = $<HTMLSelectElement>('preprocess').value;
+  return v === 'given' ? (config.preprocess ?? {}) : { preset: v };
+}
+
+function useModel(bytes: Uint8Array, name: string): void {
+  const onnx = /\.onnx$/i.test(name);
+  const next = onnx ? importedModel(bytes, name, preprocessChosen()) : ownModel(bytes, name);
+  current?.dispose();
+  current = next;
+  importedBytes = onnx ? { bytes, name } : null;
   page.modelName = name;
   page.modelError = '';
-  const { arch, classes, input } = loaded.meta;
-  $('model').textContent = `${name}: ${arch.blocks}, ${input.width}x${input.height} ${input.channels === 1 ? 'gray' : 'RGB'}, ${classes.length} classes (${classes.slice(0, 8).join(', ')}${classes.length > 8 ? ', ...' : ''})`;
+  $('model').textContent = `${name}: ${next.about}`;
+  $('preprocessing-row').hidden = !onnx;
+  $('preprocessing').textContent = next.preprocessing ?? '';
+  fillPickers(next);
   showError('');
+}
+
+/** Another preprocessing for the imported model: the same bytes loaded again. */
+function reloadImported(): void {
+  if (!importedBytes) return;
+  try {
+    useModel(importedBytes.bytes, importedBytes.name);
+  } catch (e) {
+    showError((e as Error).message);
+  }
+}
+
+function fillPickers(m: PageModel): void {
+  const fill = (id: string, options: { value: string; label: string }[], selected: string) => {
+    const select = $<HTMLSelectElement>(id);
+    select.replaceChildren(...options.map((o) => Object.assign(document.createElement('option'), { value: o.value, textContent: o.label })));
+    select.value = selected;
+  };
+  fill('layer', m.layers, m.lastLayer);
+  fill('class', [{ value: '-1', label: 'predicted, against the runner-up' }, ...m.classes.map((c, j) => ({ value: String(j), label: c }))], '-1');
+}
+
+function choice(): Choice {
+  return { method: $<HTMLSelectElement>('method').value as CamMethod, layer: $<HTMLSelectElement>('layer').value, cls: Number($<HTMLSelectElement>('class').value) };
 }
 
 function showError(message: string): void {
@@ -93,8 +226,13 @@ function showError(message: string): void {
   $('error').hidden = message === '';
 }
 
-async function explainPhoto(file: File): Promise<void> {
-  const result: PhotoResult = { name: file.name };
+function describeChoice(c: Choice, m: PageModel): string {
+  const target = c.cls < 0 ? 'evidence for the predicted class over the runner-up' : `evidence for ${m.classes[c.cls]}`;
+  return `${c.method} at ${m.layers.find((l) => l.value === c.layer)?.label ?? c.layer}: ${target}`;
+}
+
+async function explainPhoto(file: File, c: Choice): Promise<void> {
+  const result: PhotoResult = { name: file.name, method: c.method, layer: c.layer };
   const card = document.createElement('figure');
   const caption = document.createElement('figcaption');
   card.append(caption);
@@ -102,11 +240,10 @@ async function explainPhoto(file: File): Promise<void> {
   caption.textContent = `${file.name}: working...`;
   try {
     if (!current) throw new Error('no model loaded');
-    const { loaded, explainer } = current;
-    const { photo, input } = await loadPhoto(file, loaded.meta.input);
-    const [r] = await explainer.explain([input], [photo], CAM);
+    const photo = await decodePhoto(file);
+    const r = await current.explain(photo, c);
     if (r.error) throw new Error(r.error);
-    const classes = loaded.meta.classes;
+    const classes = current.classes;
     const order = [...r.probs.keys()].sort((a, b) => r.probs[b] - r.probs[a]);
     Object.assign(result, { predicted: classes[order[0]], probabilities: Array.from(r.probs), cam: Array.from(r.cam), mapWidth: r.mapWidth, mapHeight: r.mapHeight });
     card.prepend(photoCanvas(photo.data, overlay(photo.data, r.upsampled, colormapTable('jet'), 0.5), photo.width, photo.height));
@@ -140,23 +277,40 @@ function photoCanvas(photoRgb: Uint8Array, overlayRgb: Uint8Array, width: number
   return canvas;
 }
 
-const isModelFile = (f: File) => /\.(bin|safetensors)$/i.test(f.name);
+const isModelFile = (f: File) => /\.(bin|safetensors|onnx)$/i.test(f.name);
 
-/** Model files load first (the last one wins), then the photos are explained one after another. */
+/** Model files load first (the last one wins, and the photos so far are explained by it again), then new photos. */
 function take(files: File[]): void {
   const models = files.filter(isModelFile);
-  const photos = files.filter((f) => !isModelFile(f));
+  const added = files.filter((f) => !isModelFile(f));
   queue = queue.then(async () => {
+    let loaded = false;
     for (const m of models) {
       try {
         useModel(new Uint8Array(await m.arrayBuffer()), m.name);
+        loaded = true;
       } catch (e) {
         page.modelError = (e as Error).message;
         showError(`${page.modelError} (still using ${page.modelName || 'no model'})`);
       }
     }
-    for (const f of photos) await explainPhoto(f);
+    if (loaded) await explainAll();
+    photos.push(...added);
+    for (const f of added) await explainPhoto(f, choice());
   });
+}
+
+/** Every photo so far, explained again as the pickers now say. */
+async function explainAll(): Promise<void> {
+  $('results').replaceChildren();
+  page.results = [];
+  const c = choice();
+  if (current) $('legend-text').textContent = describeChoice(c, current);
+  for (const f of photos) await explainPhoto(f, c);
+}
+
+function explainAgain(): void {
+  queue = queue.then(explainAll);
 }
 
 function base64Bytes(text: string): Uint8Array {
@@ -177,12 +331,33 @@ function drawLegend(): void {
   }
 }
 
+function setUpPickers(): void {
+  const methods = $<HTMLSelectElement>('method');
+  methods.replaceChildren(...METHODS.map((m) => Object.assign(document.createElement('option'), { value: m, textContent: m })));
+  const given = config.preprocess;
+  const presets = [
+    ...(given && (given.mean || given.std || given.resize !== undefined) ? [{ value: 'given', label: 'as wgcam web was told' }] : []),
+    ...PRESETS.map((p) => ({ value: p, label: p })),
+  ];
+  const pre = $<HTMLSelectElement>('preprocess');
+  pre.replaceChildren(...presets.map((o) => Object.assign(document.createElement('option'), { value: o.value, textContent: o.label })));
+  pre.value = presets[0].value === 'given' ? 'given' : (given?.preset ?? 'unit');
+  pre.addEventListener('change', () => {
+    queue = queue.then(() => reloadImported());
+    explainAgain();
+  });
+  for (const id of ['method', 'layer', 'class']) $(id).addEventListener('change', explainAgain);
+}
+
 page.ready = (async () => {
   drawLegend();
   await chooseBackend();
   const embedded = $('wgcam-model');
   try {
+    config = JSON.parse($('wgcam-config').textContent || '{}') as PageConfig;
+    setUpPickers();
     useModel(base64Bytes(embedded.textContent ?? ''), embedded.dataset.name ?? 'model.bin');
+    $('legend-text').textContent = describeChoice(choice(), current!);
   } catch (e) {
     page.modelError = (e as Error).message;
     showError(page.modelError);
