@@ -64,7 +64,8 @@ Options:
   --verify         only the kernel checks (every variant on awkward shapes), no timing
   --vs tfjs        head-to-head with TensorFlow.js (WebGPU and WASM) on the same adapter
   --vs onnxruntime inference against ONNX Runtime's CPU provider on the exported model
-  --vs torch       training step and inference against PyTorch on the CPU (python3-torch)
+  --vs torch       training step and inference against PyTorch on the CPU (python3-torch), then
+                   torchvision's ResNet-18, MobileNetV2, VGG-16 exported to ONNX: forward, Grad-CAM
   -h, --help       this help
 `;
 /** The options, checked before anything is set up (a typo must not cost a 13-minute run). */
@@ -526,7 +527,10 @@ run(async () => {
     await peer.vsOnnxRuntime({ sizes: opts.size === undefined ? [64, 224] : SIZES, quick });
     await peer.vsOnnxRuntimeImported({ quick });
   }
-  else if (opts.vs === 'torch') await (await import('./vs-torch.ts')).vsTorch({ sizes: opts.size === undefined ? [64, 224] : SIZES, quick });
+  else if (opts.vs === 'torch') {
+    await (await import('./vs-torch.ts')).vsTorch({ sizes: opts.size === undefined ? [64, 224] : SIZES, quick });
+    await (await import('./vs-torch-imported.ts')).vsTorchImported({ quick });
+  }
   else await main();
   return process.exitCode === undefined ? 0 : Number(process.exitCode);
 });

@@ -35,7 +35,7 @@ export function pythonWithTorch(): string | null {
 }
 
 /** The PyTorch worker: one JSON request, one JSON reply. */
-function torchPeer(python: string) {
+export function torchPeer(python: string) {
   const child = spawn(python, [fileURLToPath(new URL('torch_peer.py', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return {

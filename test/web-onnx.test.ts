@@ -64,8 +64,8 @@ function expectSameAsCli(got: PageResult[], want: CliMap[], classes: string[]): 
 }
 
 const results = (page: Page) => page.evaluate('window.wgcam.results') as Promise<PageResult[]>;
-const choose = (page: Page, c: { method?: string; layer?: string; cls?: number }) => page.evaluate((c) => (window as unknown as { wgcam: { choose: (c: object) => Promise<void> } }).wgcam.choose(c), c);
-const layerOptions = (page: Page) => page.locator('#layer option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+const choose = (page: Page, c: { method?: string; layer?: string; cls?: number }) => page.evaluate(`window.wgcam.choose(${JSON.stringify(c)})`);
+const layerOptions = (page: Page) => page.locator('#layer option').evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
 
 beforeAll(async () => {
   for (const [key, name] of [['resnet', 'ResNet-18 (basic blocks)'], ['mobilenet', 'MobileNetV2'], ['vgg', 'VGG']] as const) {

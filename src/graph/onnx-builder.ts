@@ -7,14 +7,15 @@
 import { ModelProto } from '../export/onnx-schema.ts';
 import { Rng } from '../util/rng.ts';
 
-/** An attribute value: a whole number is INT, `{ f }` FLOAT, an array INTS, `{ fs }` FLOATS, a string STRING. */
-type Attr = number | number[] | string | { f: number } | { fs: number[] };
+/** An attribute value: a whole number is INT, `{ f }` FLOAT, an array INTS, `{ fs }` FLOATS, a string STRING, `{ scalar }` a float TENSOR of no dims. */
+type Attr = number | number[] | string | { f: number } | { fs: number[] } | { scalar: number };
 
 function attribute(name: string, v: Attr) {
   if (typeof v === 'number') return { name, type: 2, i: v };
   if (typeof v === 'string') return { name, type: 3, s: Buffer.from(v) };
   if (Array.isArray(v)) return { name, type: 7, ints: v };
   if ('f' in v) return { name, type: 1, f: v.f };
+  if ('scalar' in v) return { name, type: 4, t: { dims: [], data_type: 1, float_data: [v.scalar] } };
   return { name, type: 6, floats: v.fs };
 }
 
@@ -89,8 +90,10 @@ export class OnnxBuilder {
     return this.node('Relu', [x]);
   }
 
+  /** Clip(0, 6); from opset 11 its bounds made by Constant nodes after the layer before it, as torch.onnx.export writes them. */
   relu6(x: string): string {
-    return this.opset >= 11 ? this.node('Clip', [x, this.weight([], 0, [0]), this.weight([], 0, [6])]) : this.node('Clip', [x], { min: { f: 0 }, max: { f: 6 } });
+    if (this.opset < 11) return this.node('Clip', [x], { min: { f: 0 }, max: { f: 6 } });
+    return this.node('Clip', [x, this.node('Constant', [], { value: { scalar: 0 } }), this.node('Constant', [], { value: { scalar: 6 } })]);
   }
 
   swish(x: string): string {

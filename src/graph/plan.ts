@@ -142,13 +142,28 @@ export function planGraph(graph: Graph, batch: number, maxBinding = MAX_BINDING)
     return name;
   };
 
+  const foldNode = (node: GraphNode, ins: (Constant | undefined)[]) => {
+    const out = fold(node, ins, (n) => shapes.get(n));
+    node.outputs.forEach((o, i) => o && out[i] && constants.set(o, out[i]));
+  };
+  // Constants made from constants first: a fused step reads its consumers' constant inputs
+  // ahead (a Clip's bounds after a conv), which torch.onnx.export makes by Constant nodes
+  // placed after that conv.
+  const folded = new Set<GraphNode>();
   for (const node of graph.nodes) {
-    if (skipped.has(node)) continue;
+    if (!FOLDABLE.has(node.op) || node.op === 'Shape' || node.op === 'Pad') continue;
+    const ins = node.inputs.map(constOf);
+    if (node.inputs.every((n, i) => !n || ins[i])) {
+      foldNode(node, ins);
+      folded.add(node);
+    }
+  }
+  for (const node of graph.nodes) {
+    if (skipped.has(node) || folded.has(node)) continue;
     const ins = node.inputs.map(constOf);
     const allConstant = node.inputs.every((n, i) => !n || ins[i]);
     if (FOLDABLE.has(node.op) && (allConstant || node.op === 'Shape') && node.op !== 'Pad') {
-      const out = fold(node, ins, (n) => shapes.get(n));
-      node.outputs.forEach((o, i) => o && out[i] && constants.set(o, out[i]));
+      foldNode(node, ins);
       continue;
     }
     const step = planNode(node);
