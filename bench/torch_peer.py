@@ -62,7 +62,8 @@ def grad_cam(s):
 
     def keep(_module, _inputs, out):
         seen["a"] = out.detach().requires_grad_(True)
-        return seen["a"]
+        # a copy goes on: the next op may work in place (DenseNet's relu), which a leaf forbids
+        return seen["a"].clone()
 
     hook = s["layer"].register_forward_hook(keep)
     try:

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # --quiet: say nothing when all is there; --tests: also what the tests need (a headless
-# Chromium for the gallery's browser test, from Debian's chromium package).
+# Chromium for the browser tests, PyTorch and torchvision for the PyTorch comparison, from
+# Debian's packages).
 quiet=0
 tests=0
 for arg in "$@"; do
@@ -34,6 +35,18 @@ if [ "$tests" = 1 ] && [ -z "${WGCAM_CHROMIUM:-}" ] && ! command -v chromium >/d
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 chromium >/dev/null
   else
     echo "setup: the gallery's browser test needs Chromium: install Debian's chromium package, or set WGCAM_CHROMIUM to a Chromium binary" >&2
+  fi
+fi
+
+# 2b. For the tests: PyTorch and torchvision from Debian (torchvision's models exported by
+# torch.onnx.export, and PyTorch's answers for them: test/torchvision.test.ts).
+if [ "$tests" = 1 ] && [ -z "${WGCAM_PYTHON:-}" ] && ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian's python3-torch and python3-torchvision for the PyTorch comparison test (apt-get)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends python3-torch python3-torchvision >/dev/null
+  else
+    echo "setup: the PyTorch comparison test needs torch and torchvision: install Debian's python3-torch and python3-torchvision, or set WGCAM_PYTHON to a Python that has them" >&2
   fi
 fi
 
