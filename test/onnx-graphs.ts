@@ -178,6 +178,31 @@ function efficientnetLite(): Uint8Array {
   return b.encode();
 }
 
+/**
+ * One graph of every op whose form changes between opsets 7 and 21, written in the form of
+ * `opset`: Pad (pads an attribute before 11, an input after), Clip (bounds attributes before
+ * 11), ReduceMean (axes an attribute before 18), Squeeze and Unsqueeze (axes an attribute before
+ * 13), Dropout, BatchNormalization, Max/AveragePool, Concat, Reshape, Gemm, Softmax.
+ */
+export function opsetTour(opset: number): Uint8Array {
+  const b = new OnnxBuilder(opset, 12);
+  const axes = (x: string, op: string, list: number[], since: number, extra: Record<string, number> = {}) =>
+    opset >= since ? b.node(op, [x, b.ints(list)], extra) : b.node(op, [x], { axes: list, ...extra });
+  let x = b.input('input', ['batch', 3, 16, 16]);
+  x = opset >= 11 ? b.node('Pad', [x, b.ints([0, 0, 1, 1, 0, 0, 1, 1])], { mode: 'constant' }) : b.node('Pad', [x], { mode: 'constant', pads: [0, 0, 1, 1, 0, 0, 1, 1] });
+  x = b.relu6(b.bn(b.conv(x, 3, 8, 3, { bias: false }), 8));
+  const y = b.node('MaxPool', [x], { kernel_shape: [2, 2], strides: [2, 2] });
+  const z = b.node('AveragePool', [y], { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], count_include_pad: 1 });
+  const pooled = axes(y, 'ReduceMean', [2, 3], 18, { keepdims: 1 });
+  const gated = b.node('Mul', [y, b.node('Sigmoid', [b.conv(pooled, 8, 8, 1)])]);
+  const back = axes(axes(pooled, 'Squeeze', [2, 3], 13), 'Unsqueeze', [2, 3], 13);
+  let c = b.node('Concat', [b.node('Add', [gated, back]), z], { axis: 1 });
+  c = b.node('Dropout', [b.node('LeakyRelu', [b.conv(c, 16, 16, 1)], { alpha: { f: 0.2 } })]);
+  const flat = b.node('Reshape', [b.node('GlobalAveragePool', [c]), b.ints([0, -1])]);
+  b.output(b.node('Softmax', [b.gemm(flat, 16, CLASSES)], { axis: 1 }));
+  return b.encode();
+}
+
 export const ARCHITECTURES: Architecture[] = [
   { name: 'ResNet-18 (basic blocks)', input: ['batch', 3, SIZE, SIZE], build: () => resnet('basic') },
   { name: 'ResNet-50 (bottlenecks)', input: ['batch', 3, SIZE, SIZE], build: () => resnet('bottleneck') },

@@ -15,7 +15,7 @@ import { CpuBackend } from '../src/tensor/cpu-backend.ts';
 import type { GpuBackend } from '../src/tensor/gpu-backend.ts';
 import { Rng } from '../src/util/rng.ts';
 import { useGpu } from './gpu-fixture.ts';
-import { ARCHITECTURES, OnnxBuilder } from './onnx-graphs.ts';
+import { ARCHITECTURES, OnnxBuilder, opsetTour } from './onnx-graphs.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'wgcam-onnx-import-'));
 let gpuBackend: GpuBackend;
@@ -62,6 +62,28 @@ describe('imported architectures give ONNX Runtime outputs', () => {
       }
     });
   }
+});
+
+describe('every opset from 7 to 21', () => {
+  it('runs the ops whose form changes between opsets, as ONNX Runtime does, in each form (GPU and CPU)', async () => {
+    for (const opset of [7, 9, 10, 11, 12, 13, 14, 17, 18, 21]) {
+      const path = join(root, `opsets-${opset}.onnx`);
+      writeFileSync(path, opsetTour(opset));
+      const graph = loadOnnxFile(path);
+      expect(graph.opset).toBe(opset);
+      const rng = new Rng(opset);
+      const input = Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.next() * 2 - 1);
+      const session = await ort.InferenceSession.create(path);
+      const want = (await session.run({ input: new ort.Tensor('float32', input, [2, 3, 16, 16]) }))[graph.outputs[0]].data as Float32Array;
+      await session.release();
+      for (const backend of [gpuBackend, new CpuBackend()]) {
+        const runner = new GraphRunner(backend, graph);
+        const got = (await runner.run(input, 2)).get(graph.outputs[0])!;
+        runner.dispose();
+        expect(worst(Float32Array.from(got), want), `opset ${opset} on ${backend.kind}`).toBeLessThanOrEqual(1e-4);
+      }
+    }
+  }, 120_000);
 });
 
 describe('dense layers too large for one buffer', () => {
