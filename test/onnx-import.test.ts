@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { chooseGraphConvs } from '../src/graph/conv-choices.ts';
 import { GraphRunner } from '../src/graph/execute.ts';
+import { planGraph } from '../src/graph/plan.ts';
+import { conv2dForward } from '../src/kernels/conv2d.ts';
+import { paddedInnerShape } from '../src/kernels/conv-general.ts';
+import { isSupported } from '../src/kernels/kernel.ts';
+import { ConvChoiceCache } from '../src/nn/conv-choice-cache.ts';
 import { loadOnnxFile } from '../src/graph/imported-files.ts';
 import { decodeOnnx } from '../src/graph/onnx-import.ts';
 import { CpuBackend } from '../src/tensor/cpu-backend.ts';
@@ -62,6 +68,36 @@ describe('imported architectures give ONNX Runtime outputs', () => {
       }
     });
   }
+});
+
+describe("the padded 3x3 convolutions' inner kernel", () => {
+  it('each of the 3x3 kernels (Winograd included) gives ONNX Runtime outputs; the measured choice is remembered per adapter, shape and batch', async () => {
+    const arch = ARCHITECTURES.find((a) => a.name.startsWith('ResNet-18'))!;
+    const path = join(root, 'inner-resnet18.onnx');
+    writeFileSync(path, arch.build());
+    const graph = loadOnnxFile(path);
+    const rng = new Rng(21);
+    const input = Float32Array.from({ length: 3 * 3 * 32 * 32 }, () => rng.next() * 2 - 1);
+    const session = await ort.InferenceSession.create(path);
+    const want = (await session.run({ input: new ort.Tensor('float32', input, [3, 3, 32, 32]) }))[graph.outputs[0]].data as Float32Array;
+    await session.release();
+    const gpu = gpuBackend.gpu;
+    const inner = planGraph(graph, 3).steps.filter((st) => st.conv && paddedInnerShape(gpu, st.conv));
+    expect(inner.length).toBeGreaterThan(3); // the 3x3 convolutions, strided ones included
+    for (const variant of conv2dForward.variants.filter((v) => isSupported(v, gpu)).map((v) => v.name)) {
+      const runner = new GraphRunner(gpuBackend, graph, { innerConv: () => variant });
+      const got = (await runner.run(input, 3)).get(graph.outputs[0])!;
+      runner.dispose();
+      expect(worst(got, want), variant).toBeLessThanOrEqual(TOLERANCE);
+    }
+    const cache = new ConvChoiceCache(join(root, 'choices.json'));
+    const first = await chooseGraphConvs(gpu, graph, 3, { cache });
+    expect(first.timed).toBeGreaterThan(0);
+    const again = await chooseGraphConvs(gpu, graph, 3, { cache: new ConvChoiceCache(join(root, 'choices.json')) });
+    expect(again.timed).toBe(0);
+    for (const st of inner) expect(again.innerConv(st.conv!)).toBe(first.innerConv(st.conv!));
+    expect((await chooseGraphConvs(gpu, graph, 2, { cache })).timed).toBeGreaterThan(0); // another batch is timed anew
+  }, 120_000);
 });
 
 describe('every opset from 7 to 21', () => {

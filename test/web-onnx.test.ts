@@ -13,7 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../src/util/rng.ts';
-import { ARCHITECTURES } from './onnx-graphs.ts';
+import { ARCHITECTURES, OnnxBuilder } from './onnx-graphs.ts';
 import { drop, launch, open, type Engine, type PageResult } from './page-helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'wgcam-web-onnx-'));
@@ -61,6 +61,15 @@ function expectSameAsCli(got: PageResult[], want: CliMap[], classes: string[]): 
     expect(g.cam).toHaveLength(want[i].cam.length);
     expect(Math.max(...g.cam!.map((v, k) => Math.abs(v - want[i].cam[k])))).toBeLessThanOrEqual(1);
   });
+}
+
+/** A graph whose one initializer declares 10^9 values and holds one. */
+function lyingModel(): Uint8Array {
+  const b = new OnnxBuilder(13);
+  const x = b.input('input', ['batch', 3, 8, 8]);
+  b.initializers.push({ name: 'w', dims: [1e9], data_type: 1, float_data: [1] });
+  b.output(b.node('Mul', [x, 'w']));
+  return b.encode();
 }
 
 const results = (page: Page) => page.evaluate('window.wgcam.results') as Promise<PageResult[]>;
@@ -114,13 +123,23 @@ for (const engine of ['webgpu', 'cpu'] as Engine[]) {
       await page.close();
     }, 600_000);
 
-    it('takes another .onnx dropped on it (the photos explained again by it); cam where the head has no GAP is one line', async () => {
+    it('takes another .onnx dropped on it (the photos explained again by it); a broken or lying file and cam where the head has no GAP are one line', async () => {
       const { page } = await open(browser, pageFile);
       await drop(page, photos);
       await choose(page, { method: 'gradcam' });
       const again = await drop(page, [models.mobilenet]);
       expect(await page.evaluate('window.wgcam.modelName')).toBe('mobilenet.onnx');
       expectSameAsCli(again, await cliMaps(models.mobilenet, ['--method', 'gradcam']), CLASSES);
+      // A file that is no ONNX model, and one declaring a billion values in a few bytes: one line each; the page keeps its model.
+      const garbage = join(root, 'garbage.onnx');
+      writeFileSync(garbage, 'not a model at all');
+      await drop(page, [garbage]);
+      expect(await page.locator('#error').textContent()).toMatch(/^garbage\.onnx: not an ONNX model \(.*\) \(still using mobilenet\.onnx\)$/);
+      const liar = join(root, 'liar.onnx');
+      writeFileSync(liar, lyingModel());
+      await drop(page, [liar]);
+      expect(await page.locator('#error').textContent()).toBe("liar.onnx: initializer 'w' declares 1000000000 values ([1000000000]) but holds 1 (still using mobilenet.onnx)");
+      expect(await page.evaluate('window.wgcam.modelName')).toBe('mobilenet.onnx');
       await drop(page, [models.vgg]);
       await choose(page, { method: 'cam' });
       expect((await results(page)).map((r) => r.error)).toEqual(photos.map(() => 'the cam method needs global average pooling and one dense layer right after the layer; pick another layer or method'));

@@ -4,11 +4,13 @@
  */
 import { basename } from 'node:path';
 import { openGpu } from '../gpu/dawn.ts';
+import { chooseGraphConvs } from '../graph/conv-choices.ts';
 import { GraphRunner } from '../graph/execute.ts';
 import { GraphError } from '../graph/graph.ts';
 import { importedInput, loadImportedModel } from '../graph/imported-files.ts';
 import { fittingBatch, inputOnPhoto, type ImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
 import { planGraph, type ReceptiveField } from '../graph/plan.ts';
+import { ConvChoiceCache } from '../nn/conv-choice-cache.ts';
 import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import { StopRequest, stopWords } from '../util/stop.ts';
@@ -65,13 +67,17 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
 
   const gpu = await openGpu();
   const backend = new GpuBackend(gpu);
-  const runner = new GraphRunner(backend, model.graph);
+  let runner: GraphRunner | undefined;
   let unlock = () => {};
   const records: CamRecord[] = [];
   const curves: BoxCurve[] = [];
   const faithful: Faithfulness[] = [];
   let stopped = false;
   try {
+    const step = fittingBatch(model, job.batch, limit, backend.maxBindingBytes);
+    // The 3x3 convolutions' kernels, timed once per adapter and batch (remembered after).
+    const { innerConv } = await chooseGraphConvs(gpu, model.graph, fixedBatch ?? step, { cache: new ConvChoiceCache(), warn });
+    runner = new GraphRunner(backend, model.graph, { innerConv });
     unlock = takeOutFolder(job, warn);
     checkOutputNames(job, stems);
     const output: OutputOptions = {
@@ -79,7 +85,6 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
       shows: { method, layer: layers.length > 1 ? layers.join(',') : layer, fuse: layers.length > 1 ? (job.fuse ?? 'max') : undefined, flip: job.flip || undefined, mode: job.mode, contrast: job.contrast, cls },
     };
     const field = runner.plan(batch).fields.get(layer) ?? { size: 1, jump: 1, start: 0 };
-    const step = fittingBatch(model, job.batch, limit, backend.maxBindingBytes);
     for (let b = 0; b < files.length; b += step) {
       if (stop.requested) {
         stopped = true;
@@ -133,7 +138,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
     } else if (job.report) warn(`no gallery written (${REPORT_NAME}): no image was explained`);
     return result;
   } finally {
-    runner.dispose();
+    runner?.dispose();
     gpu.destroy();
     unlock();
   }

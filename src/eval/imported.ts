@@ -20,7 +20,7 @@ export async function evalImported(modelPath: string, dataDir: string, out: stri
   const progress = new Progress();
   const gpu = await openGpu();
   try {
-    const model = openClassifier(gpu, modelPath, o);
+    const model = await openClassifier(gpu, modelPath, { ...o, warn: (line) => progress.log(`warning: ${line}`) });
     const { classes } = model;
     const toModel = src.classes.map((c) => classes.findIndex((m) => m === c || m.toLowerCase() === c.toLowerCase()));
     const unknown = src.classes.filter((_, c) => toModel[c] < 0);

@@ -5,9 +5,11 @@
  */
 import { loadPhoto } from '../cam/photos.ts';
 import type { Gpu } from '../gpu/runtime.ts';
+import { chooseGraphConvs } from '../graph/conv-choices.ts';
 import { importedInput, loadImportedModel } from '../graph/imported-files.ts';
-import { describePreprocessing, ImportedPredictor, type PreprocessOptions } from '../graph/imported-model.ts';
+import { describePreprocessing, fittingBatch, ImportedPredictor, type PreprocessOptions } from '../graph/imported-model.ts';
 import { buildModel, loadModelFile } from '../io/model-file.ts';
+import { ConvChoiceCache } from '../nn/conv-choice-cache.ts';
 import type { MemoryLimit } from '../nn/memory.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import { Predictor } from './predictor.ts';
@@ -24,11 +26,18 @@ export interface OpenClassifier {
 /** Imported graphs are told apart by their extension: ONNX files carry no magic number. */
 export const isOnnxPath = (path: string): boolean => /\.onnx$/i.test(path);
 
-export function openClassifier(gpu: Gpu, path: string, o: PreprocessOptions & { labels?: string; maxBatch: number; limit: MemoryLimit }): OpenClassifier {
+export async function openClassifier(
+  gpu: Gpu,
+  path: string,
+  o: PreprocessOptions & { labels?: string; maxBatch: number; limit: MemoryLimit; warn?: (line: string) => void },
+): Promise<OpenClassifier> {
   const backend = new GpuBackend(gpu);
   if (isOnnxPath(path)) {
     const model = loadImportedModel(path, o);
-    const predictor = new ImportedPredictor(backend, model, { maxBatch: o.maxBatch, limit: o.limit });
+    // The 3x3 convolutions' kernels, timed once per adapter and batch (remembered after).
+    const batch = fittingBatch(model, o.maxBatch, o.limit, backend.maxBindingBytes);
+    const { innerConv } = await chooseGraphConvs(gpu, model.graph, batch, { cache: new ConvChoiceCache(), warn: o.warn });
+    const predictor = new ImportedPredictor(backend, model, { maxBatch: o.maxBatch, limit: o.limit, innerConv });
     return {
       classes: model.classes,
       preprocessing: describePreprocessing(model.pre),

@@ -7,7 +7,7 @@ import { addInto } from '../kernels/elementwise.ts';
 import type { FloatArray } from '../kernels/kernel.ts';
 import type { Backend, Storage } from '../tensor/backend.ts';
 import { elementCount, GraphError, type Graph } from './graph.ts';
-import { planGraph, type Plan, type RunContext } from './plan.ts';
+import { planGraph, type Plan, type PlanOptions, type RunContext } from './plan.ts';
 
 export class GraphRunner {
   private readonly plans = new Map<number, Plan>();
@@ -16,14 +16,14 @@ export class GraphRunner {
   constructor(
     readonly backend: Backend,
     readonly graph: Graph,
-    private readonly o: { maxBinding?: number } = {},
+    private readonly o: PlanOptions = {},
   ) {}
 
   /** The plan for batches of `batch` images (made once per batch size). */
   plan(batch: number): Plan {
     let p = this.plans.get(batch);
     if (!p) {
-      p = planGraph(this.graph, batch, this.o.maxBinding);
+      p = planGraph(this.graph, batch, this.o);
       this.plans.set(batch, p);
     }
     return p;

@@ -9,7 +9,7 @@ import { imagesThatFit, MemoryLimitError, type MemoryLimit } from '../nn/memory.
 import type { Backend } from '../tensor/backend.ts';
 import { GraphRunner } from './execute.ts';
 import { elementCount, GraphError, type Graph } from './graph.ts';
-import { planGraph } from './plan.ts';
+import { planGraph, type PlanOptions } from './plan.ts';
 
 /** How a photo becomes the input: resize (shorter side, or both sides), centre crop, (x / 255 - mean) / std per channel. */
 export interface Preprocessing {
@@ -188,9 +188,9 @@ export class ImportedPredictor {
   constructor(
     private readonly backend: Backend,
     private readonly model: ImportedModel,
-    o: { maxBatch?: number; limit: MemoryLimit },
+    o: { maxBatch?: number; limit: MemoryLimit } & Pick<PlanOptions, 'innerConv'>,
   ) {
-    this.runner = new GraphRunner(backend, model.graph);
+    this.runner = new GraphRunner(backend, model.graph, { innerConv: o.innerConv });
     this.maxBatch = fittingBatch(model, o.maxBatch ?? 32, o.limit, backend.maxBindingBytes);
   }
 

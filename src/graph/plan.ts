@@ -52,6 +52,8 @@ export interface Step {
   flops: number;
   /** A dense step's weights [J, K] and bias (constant names): the CAM reads a GAP + dense head's. */
   dense?: { w: string; b: string };
+  /** A convolution's parameters (graph/conv-choices.ts picks its inner kernel by them). */
+  conv?: GeneralConvParams;
   /** What the step runs, for `wgcam info` (fusions included). */
   describe: string;
 }
@@ -106,8 +108,15 @@ function windowField(f: ReceptiveField, k: [number, number], s: [number, number]
   return { size: f.size + (k[0] - 1) * d[0] * f.jump, jump: f.jump * s[0], start: f.start + (((k[0] - 1) * d[0]) / 2 - pads[0]) * f.jump };
 }
 
-/** `maxBinding`: the largest buffer a weight matrix may take (default WebGPU's guaranteed 128 MiB; the tests lower it). */
-export function planGraph(graph: Graph, batch: number, maxBinding = MAX_BINDING): Plan {
+export interface PlanOptions {
+  /** The largest buffer a weight matrix may take (default WebGPU's guaranteed 128 MiB; the tests lower it). */
+  maxBinding?: number;
+  /** The inner kernel a convolution runs where there is a choice (graph/conv-choices.ts); default the kernel's default. */
+  innerConv?: (p: GeneralConvParams) => string | undefined;
+}
+
+export function planGraph(graph: Graph, batch: number, o: PlanOptions = {}): Plan {
+  const maxBinding = o.maxBinding ?? MAX_BINDING;
   const input = graph.inputs[0];
   const dims = input.dims.map((d, i) => (i === 0 ? (typeof d === 'number' ? d : batch) : d));
   if (dims.length !== 4 || dims.some((d) => typeof d !== 'number')) throw new GraphError(`input '${input.name}' has dimensions [${input.dims.join(', ')}]; wgcam needs an image input of four known dimensions (N, C, H, W or N, H, W, C)`);
@@ -513,6 +522,8 @@ export function planGraph(graph: Graph, batch: number, maxBinding = MAX_BINDING)
     const wName = addConstant({ dims: w.dims, kind: 'float', data: weights });
     const bName = addConstant({ dims: [Co], kind: 'float', data: b });
     const p: GeneralConvParams = { N: xs[0], Ci, H: xs[2], W: xs[3], Co, KH, KW, SH: s[0], SW: s[1], PT: pads[0], PL: pads[1], PB: pads[2], PR: pads[3], DH: d[0], DW: d[1], G, act, lo, hi };
+    const inner = o.innerConv?.(p);
+    if (inner !== undefined) p.inner = inner;
     const [Ho, Wo] = convOutputSize(p);
     if (!(Ho >= 1 && Wo >= 1)) throw new GraphError(`node ${node.name} (Conv): a ${KH}x${KW} window does not fit a ${xs[2]}x${xs[3]} map`);
     const x = node.inputs[0];
@@ -523,6 +534,7 @@ export function planGraph(graph: Graph, batch: number, maxBinding = MAX_BINDING)
       shapes: [[xs[0], Co, Ho, Wo]],
       flops: 2 * xs[0] * Co * Ho * Wo * Cig * KH * KW,
       describe: describe.join(' + '),
+      conv: p,
       run: (c) => [c.backend.run(conv2dGeneral, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, p).y],
       backward: (c, dy) => {
         // Through the fused activation first (relu and clip read the output alone).

@@ -7,8 +7,8 @@
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
-import { conv2dForward } from './conv2d.ts';
-import { defaultVariant, floats, launch1d, type FloatArray, type GpuVariant, type KernelDef } from './kernel.ts';
+import { conv2dForward, type ConvShape } from './conv2d.ts';
+import { defaultVariant, floats, isSupported, launch1d, type FloatArray, type GpuVariant, type KernelDef } from './kernel.ts';
 
 /** Activation fused after the convolution (and after a folded batch-norm). */
 export const CONV_ACTIVATIONS = { none: 0, relu: 1, clip: 2 } as const;
@@ -36,6 +36,11 @@ export interface GeneralConvParams {
   /** clip's bounds (ReLU6: 0, 6). */
   lo?: number;
   hi?: number;
+  /**
+   * The conv2d_forward variant `padded-3x3` runs on the padded input (a measured choice: Winograd
+   * where it wins, graph/conv-choices.ts); default that kernel's default.
+   */
+  inner?: string;
 }
 
 /** Output rows and columns (ONNX Conv's formula, floor). */
@@ -115,7 +120,8 @@ const padded3x3: GpuVariant<GeneralConvParams> = {
     const padded = gpu.pool.acquire(4 * p.N * p.Ci * Hp * Wp);
     launch1d(gpu, 'pad2d', [b.x, padded], [p.N * p.Ci, p.H, p.W, Hp, Wp, p.PT, p.PL], p.N * p.Ci * Hp * Wp);
     const shape = { N: p.N, Ci: p.Ci, H: Hp, W: Wp, Co: p.Co, relu: p.act === 'relu' };
-    const conv = defaultVariant(conv2dForward, gpu, shape);
+    const chosen = p.inner === undefined ? undefined : conv2dForward.variants.find((v) => v.name === p.inner && isSupported(v, gpu));
+    const conv = chosen ?? defaultVariant(conv2dForward, gpu, shape);
     if (p.SH === 1) conv.run(gpu, { x: padded, w: b.w, b: b.b, y: b.y }, shape);
     else {
       const full = gpu.pool.acquire(4 * p.N * p.Co * (Hp - 2) * (Wp - 2));
@@ -152,6 +158,15 @@ function matrixProduct(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer, y:
     params: packParams([p.K, p.Co, p.P, act[0]], [act[1], act[2]]),
     workgroups: [Math.ceil(p.P / 256), Math.ceil(p.Co / 8), p.N],
   });
+}
+
+/**
+ * The 3x3 valid convolution `padded-3x3` runs for `p` on this device (its input padded, stride
+ * 1, the bias and a ReLU fused), or null where the device runs `p` with another variant.
+ */
+export function paddedInnerShape(gpu: Gpu, p: GeneralConvParams): (ConvShape & { relu: boolean }) | null {
+  if (defaultVariant(conv2dGeneral, gpu, p).name !== padded3x3.name) return null;
+  return { N: p.N, Ci: p.Ci, H: p.H + p.PT + p.PB, W: p.W + p.PL + p.PR, Co: p.Co, relu: p.act === 'relu' };
 }
 
 /**

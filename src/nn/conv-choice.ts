@@ -68,9 +68,28 @@ const ROUNDS = 3;
 const MARGIN = 0.93;
 
 /**
- * Times every candidate of every convolution of a training step (random inputs, real
- * shapes), the default first, and picks the fastest; `onProgress` hears each one done.
- * Convolutions that `remembered` knows are not timed again.
+ * Times every candidate of one convolution (random inputs of its real shape, the default
+ * first, samples in turns) and picks the fastest; the default stays unless clearly beaten.
+ */
+export async function timeVariants(gpu: Gpu, kernel: AnyKernel, params: unknown, rng: () => number): Promise<Pick<MeasuredChoice, 'variant' | 'ms'>> {
+  const variants = candidates(kernel, gpu);
+  const ms: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
+  if (variants.length > 1) {
+    const bufs = stageOnGpu(gpu, kernel, randomInputs(kernel, params, rng), params);
+    const sync = () => gpu.sync();
+    for (const v of variants) await sampleMs(1, () => v.run(gpu, bufs, params), sync); // compile, allocate
+    for (let r = 0; r < ROUNDS; r++) for (const v of variants) ms[v.name].push(await sampleMs(1, () => v.run(gpu, bufs, params), sync));
+    releaseAll(gpu, bufs);
+  }
+  const typical = Object.fromEntries(Object.entries(ms).map(([name, t]) => [name, median(t) ?? NaN]));
+  const base = variants[0].name;
+  const fastest = variants.reduce((best, v) => (typical[v.name] < typical[best.name] ? v : best), variants[0]);
+  return { variant: typical[fastest.name] < MARGIN * typical[base] ? fastest.name : base, ms: typical };
+}
+
+/**
+ * Times every candidate of every convolution of a training step (timeVariants); `onProgress`
+ * hears each one done. Convolutions that `remembered` knows are not timed again.
  */
 export async function measureConvChoices(gpu: Gpu, arch: Arch, batch: number, onProgress?: (done: number, total: number) => void, remembered?: RememberedChoice): Promise<MeasuredChoice[]> {
   const convs = stepConvs(arch, batch);
@@ -79,25 +98,7 @@ export async function measureConvChoices(gpu: Gpu, arch: Arch, batch: number, on
   for (const [i, c] of convs.entries()) {
     const shape = convShapeKey(c.params);
     const before = remembered?.(c.kernel.name, shape, batch);
-    if (before) {
-      out.push({ layer: c.layer, role: c.role, kernel: c.kernel.name, shape, ...before, remembered: true });
-      onProgress?.(i + 1, convs.length);
-      continue;
-    }
-    const variants = candidates(c.kernel, gpu);
-    const ms: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
-    if (variants.length > 1) {
-      const bufs = stageOnGpu(gpu, c.kernel, randomInputs(c.kernel, c.params, rng), c.params);
-      const sync = () => gpu.sync();
-      for (const v of variants) await sampleMs(1, () => v.run(gpu, bufs, c.params), sync); // compile, allocate
-      for (let r = 0; r < ROUNDS; r++) for (const v of variants) ms[v.name].push(await sampleMs(1, () => v.run(gpu, bufs, c.params), sync));
-      releaseAll(gpu, bufs);
-    }
-    const typical = Object.fromEntries(Object.entries(ms).map(([name, t]) => [name, median(t) ?? NaN]));
-    const base = variants[0].name;
-    const fastest = variants.reduce((best, v) => (typical[v.name] < typical[best.name] ? v : best), variants[0]);
-    const variant = typical[fastest.name] < MARGIN * typical[base] ? fastest.name : base;
-    out.push({ layer: c.layer, role: c.role, kernel: c.kernel.name, shape, variant, ms: typical });
+    out.push({ layer: c.layer, role: c.role, kernel: c.kernel.name, shape, ...(before ?? (await timeVariants(gpu, c.kernel, c.params, rng))), ...(before ? { remembered: true } : {}) });
     onProgress?.(i + 1, convs.length);
   }
   return out;
