@@ -76,7 +76,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   try {
     const step = fittingBatch(model, job.batch, limit, backend.maxBindingBytes);
     // The 3x3 convolutions' kernels, timed once per adapter and batch (remembered after).
-    const { innerConv } = await chooseGraphConvs(gpu, model.graph, fixedBatch ?? step, { cache: new ConvChoiceCache(), warn });
+    const { innerConv } = await chooseGraphConvs(gpu, model.graph, fixedBatch ?? Math.min(step, files.length), { cache: new ConvChoiceCache(), warn });
     runner = new GraphRunner(backend, model.graph, { innerConv });
     unlock = takeOutFolder(job, warn);
     checkOutputNames(job, stems);

@@ -54,7 +54,7 @@ run(async () => {
   const rows: { image: string; probs: Float32Array }[] = [];
   let classes: string[] = [];
   try {
-    const model = await openClassifier(gpu, modelPath, { ...pre, maxBatch: batch, limit: memoryLimit(v['max-memory']), warn });
+    const model = await openClassifier(gpu, modelPath, { ...pre, maxBatch: batch, limit: memoryLimit(v['max-memory']), warn, photos: files.length });
     classes = model.classes;
     if (model.preprocessing) warn(`${modelPath}: preprocessing ${model.preprocessing}`);
     if (v.csv) process.stdout.write(['image', 'predicted', 'probability', ...classes].map(csvText).join(',') + '\n');

@@ -29,13 +29,13 @@ export const isOnnxPath = (path: string): boolean => /\.onnx$/i.test(path);
 export async function openClassifier(
   gpu: Gpu,
   path: string,
-  o: PreprocessOptions & { labels?: string; maxBatch: number; limit: MemoryLimit; warn?: (line: string) => void },
+  o: PreprocessOptions & { labels?: string; maxBatch: number; limit: MemoryLimit; warn?: (line: string) => void; /** How many photos will be classified, if known: no batch is larger. */ photos?: number },
 ): Promise<OpenClassifier> {
   const backend = new GpuBackend(gpu);
   if (isOnnxPath(path)) {
     const model = loadImportedModel(path, o);
     // The 3x3 convolutions' kernels, timed once per adapter and batch (remembered after).
-    const batch = fittingBatch(model, o.maxBatch, o.limit, backend.maxBindingBytes);
+    const batch = Math.min(fittingBatch(model, o.maxBatch, o.limit, backend.maxBindingBytes), o.photos ?? Infinity);
     const { innerConv } = await chooseGraphConvs(gpu, model.graph, batch, { cache: new ConvChoiceCache(), warn: o.warn });
     const predictor = new ImportedPredictor(backend, model, { maxBatch: o.maxBatch, limit: o.limit, innerConv });
     return {

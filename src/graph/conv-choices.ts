@@ -25,8 +25,8 @@ export interface GraphConvChoices {
 
 /**
  * Times (or recalls from `cache`) the inner kernel of each distinct padded 3x3 convolution of
- * `graph` at `batch`; `onProgress` hears each shape done. A cache that cannot be written is
- * `warn`ed about once; the choices still hold for this run.
+ * `graph` at `batch`; `onProgress` hears each shape done. `warn` hears one line before any
+ * timing, and one if the cache cannot be written (the choices still hold for this run).
  */
 export async function chooseGraphConvs(
   gpu: Gpu,
@@ -34,11 +34,16 @@ export async function chooseGraphConvs(
   batch: number,
   o: { cache?: ConvChoiceCache; onProgress?: (done: number, total: number) => void; warn?: (line: string) => void } = {},
 ): Promise<GraphConvChoices> {
+  // A graph whose batch is fixed runs at that batch only.
+  const fixed = graph.inputs[0].dims[0];
+  if (typeof fixed === 'number') batch = fixed;
   const shapes = new Map<string, NonNullable<ReturnType<typeof paddedInnerShape>>>();
   for (const step of planGraph(graph, batch).steps) {
     const inner = step.conv && paddedInnerShape(gpu, step.conv);
     if (inner) shapes.set(convShapeKey(inner), inner);
   }
+  const untimed = [...shapes.keys()].filter((key) => !o.cache?.lookup(gpu, conv2dForward.name, key, batch)).length;
+  if (untimed) o.warn?.(`timing the 3x3 kernels of ${untimed} convolution shape${untimed > 1 ? 's' : ''} at batch ${batch} once for this adapter${o.cache ? ` (kept in ${o.cache.path})` : ''}`);
   const rng = new Rng(1).fn;
   const chosen = new Map<string, string>();
   const timed: MeasuredChoice[] = [];
