@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GraphRunner } from '../src/graph/execute.ts';
 import { importedInput, loadImportedModel } from '../src/graph/imported-files.ts';
 import { inputOnPhoto } from '../src/graph/imported-model.ts';
+import { camHead } from '../src/cam/imported-explain.ts';
 import { upsampleReference } from '../src/kernels/cam.ts';
 import { fuseMaps, resampleMap } from '../src/cam/fuse.ts';
 import { CpuBackend } from '../src/tensor/cpu-backend.ts';
@@ -76,6 +77,31 @@ describe('wgcam cam MODEL.onnx', () => {
     expect(cam([resnet, photo, '--method', 'cam', '--preprocess', 'imagenet', '--json', '--out', camOut]).code).toBe(0);
     json(camOut).raw_map.values.forEach((v, p) => expect(Math.abs(v - got.raw_map.values[p] * h * w) / (scale * h * w)).toBeLessThan(1e-4));
   }, 240_000);
+
+  it("--all-classes puts every class's map (the dense weights over the layer) into NAME.json; with another method it is one line", async () => {
+    const out = join(root, 'all-classes');
+    expect(cam([resnet, photo, '--all-classes', '--preprocess', 'imagenet', '--json', '--out', out]).code).toBe(0);
+    const got = JSON.parse(readFileSync(join(out, 'photo.json'), 'utf8')) as { map: { layer: string }; all_class_maps: { classes: string[]; width: number; height: number; values: number[] } };
+    const model = loadImportedModel(resnet, { preset: 'imagenet', limit: LIMIT });
+    const runner = new GraphRunner(new CpuBackend({ float64: true }), model.graph);
+    const plan = runner.plan(1);
+    const layer = got.map.layer;
+    const [, K, h, w] = plan.shapes.get(layer)!;
+    const A = (await runner.run(await importedInput(photo, model), 1, [layer])).get(layer)!;
+    const W = plan.constants.get(camHead(plan, layer)!.w)!.data as Float32Array;
+    const J = model.classes.length;
+    expect(got.all_class_maps).toMatchObject({ classes: model.classes, width: w, height: h });
+    expect(got.all_class_maps.values).toHaveLength(J * h * w);
+    const want = Array.from({ length: J * h * w }, (_, i) => {
+      const [j, p] = [Math.floor(i / (h * w)), i % (h * w)];
+      let m = 0;
+      for (let k = 0; k < K; k++) m += W[j * K + k] * A[k * h * w + p];
+      return m;
+    });
+    const scale = Math.max(...want.map(Math.abs));
+    got.all_class_maps.values.forEach((v, i) => expect(Math.abs(v - want[i]) / scale).toBeLessThan(1e-4));
+    expect(cam([resnet, photo, '--all-classes', '--method', 'gradcam', '--out', join(root, 'all-gradcam')]).err).toBe("wgcam: --all-classes: every class's map is the cam method's (the dense weights over the layer); it does not go with --method gradcam");
+  }, 120_000);
 
   it('every method runs at an inner layer, and the map lies over the centre crop only', () => {
     const methods = ['gradcam++', 'xgradcam', 'layercam', 'hirescam', 'scorecam'];
@@ -198,13 +224,12 @@ describe('wgcam cam MODEL.onnx', () => {
     expect(Math.abs(f.deletion[16] - e[target] / e.reduce((a, b) => a + b, 0))).toBeLessThan(1e-5);
   });
 
-  it('refuses cam without a GAP + dense head, a layer that is not a map, and options not built for imported models, in one line', () => {
+  it('refuses cam without a GAP + dense head, a layer that is not a map, and several layers for cam, in one line', () => {
     const vgg = join(root, 'vgg.onnx');
     writeFileSync(vgg, ARCHITECTURES[4].build());
     expect(cam([vgg, photo, '--out', join(root, 'r1')]).err).toMatch(/^wgcam: --method cam needs global average pooling and one dense layer right after the layer .*; use gradcam, gradcam\+\+, xgradcam, layercam, hirescam or scorecam$/);
     expect(cam([resnet, photo, '--method', 'gradcam', '--layer', 'nowhere', '--out', join(root, 'r2')]).err).toMatch(/^wgcam: --layer nowhere: no step, node or output of .* has that name/);
     expect(cam([resnet, photo, '--method', 'gradcam', '--layer', '13', '--out', join(root, 'r3')]).err).toMatch(/^wgcam: --layer 13: its output is \[10\] per image, not a map/);
-    expect(cam([resnet, photo, '--all-classes', '--out', join(root, 'r4')]).err).toBe('wgcam: --all-classes is not available for imported models yet; leave it out');
     expect(cam([resnet, photo, '--layer', '4,10', '--out', join(root, 'r5')]).err).toMatch(/^wgcam: --layer 4,10: the cam method reads one layer; fuse layers with another method/);
   });
 });

@@ -159,6 +159,8 @@ export interface BatchOptions {
   /** The batch the graph runs (a fixed-batch file's own; its last batch padded). */
   batch: number;
   rawScale: number;
+  /** Also every class's raw map (cam only: the dense weights over A, J x h x w a photo). */
+  allClasses?: boolean;
 }
 
 async function explainBatch(runner: GraphRunner, model: ImportedModel, o: BatchOptions, items: { input: Float32Array; photo: Photo }[], field: ReceptiveField): Promise<Explained[]> {
@@ -181,8 +183,10 @@ async function explainBatch(runner: GraphRunner, model: ImportedModel, o: BatchO
   const owned: Storage[] = [A, logits];
   try {
     let r: Record<'raw' | 'norm' | 'u8', Storage>;
+    let allMaps: Float32Array | undefined;
     if (method === 'cam') {
       const out = backend.run(camKernel, { F: A, W: runner.constantBuffer(o.head!.w, o.batch), logits }, { N, K, J, HW, mode: o.mode, contrast: o.contrast, cls: o.cls, rawScale: o.rawScale });
+      if (o.allClasses) allMaps = await backend.download(out.maps, N * J * HW);
       backend.free(out.maps);
       r = out as typeof r;
     } else {
@@ -223,7 +227,17 @@ async function explainBatch(runner: GraphRunner, model: ImportedModel, o: BatchO
       const atInput = backend.run(camUpsample, { map: r.norm }, { h, w, outH: model.height, outW: model.width, inH: model.height, inW: model.width, offset: field.start, stride: field.jump, mapOffset: n * HW }).out;
       const inputMap = await backend.download(atInput, model.height * model.width);
       backend.free(atInput);
-      results.push({ probs: probs.slice(n * J, (n + 1) * J), cam: Uint8Array.from(u8.subarray(n * HW, (n + 1) * HW)), raw: mine, mapWidth: w, mapHeight: h, upsampled, inputMap, ...(error ? { error } : {}) });
+      results.push({
+        probs: probs.slice(n * J, (n + 1) * J),
+        cam: Uint8Array.from(u8.subarray(n * HW, (n + 1) * HW)),
+        raw: mine,
+        mapWidth: w,
+        mapHeight: h,
+        upsampled,
+        inputMap,
+        ...(allMaps ? { allMaps: allMaps.slice(n * J * HW, (n + 1) * J * HW) } : {}),
+        ...(error ? { error } : {}),
+      });
     }
     return results;
   } finally {

@@ -35,7 +35,6 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
   const warn = job.warn ?? ((s) => process.stderr.write(`wgcam: ${printable(s)}\n`));
   const stop = job.stop ?? new StopRequest();
   const method = job.method ?? 'cam';
-  if (job.allClasses) throw new GraphError('--all-classes is not available for imported models yet; leave it out');
   const limit = job.memoryLimit ?? defaultMemoryLimit();
   const model = loadImportedModel(job.model, { ...job.preprocess, limit });
   const fixedBatch = typeof model.graph.inputs[0].dims[0] === 'number' ? model.graph.inputs[0].dims[0] : undefined;
@@ -102,7 +101,7 @@ export async function runImportedCam(job: ImportedCamJob): Promise<CamJobResult>
         }
       });
       if (!ok.length) continue;
-      const options = { scores, head, method, mode: job.mode, contrast: job.contrast, cls, batch: fixedBatch ?? ok.length, rawScale: job.rawScale };
+      const options = { scores, head, method, mode: job.mode, contrast: job.contrast, cls, batch: fixedBatch ?? ok.length, rawScale: job.rawScale, allClasses: job.allClasses };
       const results = await explainLayers(runner, model, options, ok, layers, layer, { flip: Boolean(job.flip), fuse: job.fuse ?? 'max' });
       if (job.metrics) {
         const usable = results.map((r, i) => (r.error ? -1 : i)).filter((i) => i >= 0);

@@ -200,6 +200,7 @@ export function readBoxes(path: string): Map<string, Box> {
  */
 export function planJob(job: CamJob, warn: (line: string) => void): { truth: Map<string, Box> | null; files: string[]; stems: string[]; failed: number } | { nothing: CamJobResult } {
   const truth = job.evalBoxes ? readBoxes(job.evalBoxes) : null;
+  if (job.allClasses && (job.method ?? 'cam') !== 'cam') throw new Error(`--all-classes: every class's map is the cam method's (the dense weights over the layer); it does not go with --method ${job.method}`);
   if (job.report && (job.shard || job.resume)) throw new Error(`--report with ${job.shard ? '--shard' : '--resume'}: this run explains only part of the inputs; write --json and build the gallery of the whole folder afterwards with wgcam gallery ${job.outDir}`);
   const expanded = expandInputs(job.inputs);
   const { unreadable, folders } = expanded;

@@ -41,7 +41,7 @@ Options:
   --contrast C         runner-up (default) | mean (the mean of all other classes)
   --class NAME         the class for --mode class/raw (name or index)
   --raw-max X          raw mode: the value drawn at full intensity (default 1)
-  --all-classes        also put every class's raw map into the JSON (same kernel launch)
+  --all-classes        with the cam method: also put every class's raw map into the JSON
   --colormap NAME      jet (default) | turbo | gray
   --alpha X            overlay opacity of the map, 0..1 (default 0.5)
   --box                draw and print the CAM box (pixels >= 20% of max, largest component)
