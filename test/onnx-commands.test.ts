@@ -106,6 +106,48 @@ describe('wgcam eval MODEL.onnx', () => {
   });
 });
 
+describe('wgcam export MODEL.onnx', () => {
+  it('adds the CAM outputs and the labels and preprocessing, which wgcam reads back; the rest of the file runs as before', async () => {
+    const resnet = file('export-resnet.onnx', ARCHITECTURES[0].build());
+    const labels = file('export-labels.txt', Array.from({ length: 10 }, (_, j) => `kind ${j}`).join('\n'));
+    const out = join(root, 'exported.onnx');
+    const r = npm('export', [resnet, out, '--labels', labels, '--preprocess', 'imagenet']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^.*exported\.onnx: .* with 'wgcam_features' and 'wgcam_class_maps' from '[^']+', 10 classes, preprocessing imagenet: /);
+    // Read back with no options: the file's own class names and preprocessing.
+    const model = loadImportedModel(out, { limit: LIMIT });
+    expect(model.classes[3]).toBe('kind 3');
+    expect(model.pre.name).toBe('imagenet');
+    expect(npm('predict', [out, ...photos, '--json']).out).toBe(npm('predict', [resnet, ...photos, '--labels', labels, '--preprocess', 'imagenet', '--json']).out);
+    // ONNX Runtime: the original output unchanged, and the class maps wgcam cam --all-classes draws.
+    const x = await importedInput(photos[0], model);
+    const feed = { input: new ort.Tensor('float32', x, [1, 3, 32, 32]) };
+    const [before, after] = await Promise.all([ort.InferenceSession.create(resnet), ort.InferenceSession.create(out)]);
+    expect(after.outputNames).toEqual([...before.outputNames, 'wgcam_features', 'wgcam_class_maps']);
+    const [a, b] = [await before.run(feed), await after.run(feed)];
+    expect(Array.from(b[before.outputNames[0]].data as Float32Array)).toEqual(Array.from(a[before.outputNames[0]].data as Float32Array));
+    const maps = b.wgcam_class_maps.data as Float32Array;
+    const camOut = join(root, 'export-cam');
+    expect(npm('cam', [out, photos[0], '--all-classes', '--json', '--out', camOut]).code).toBe(0);
+    const drawn = (JSON.parse(readFileSync(join(camOut, 'disc.0.json'), 'utf8')) as { all_class_maps: { values: number[] } }).all_class_maps.values;
+    expect(drawn).toHaveLength(maps.length);
+    const scale = Math.max(...Array.from(maps, Math.abs));
+    drawn.forEach((v, i) => expect(Math.abs(v - maps[i]) / scale).toBeLessThan(1e-4));
+    await Promise.all([before.release(), after.release()]);
+  }, 120_000);
+
+  it('a head without GAP + dense gets the features only; an existing output and the model itself are one line', () => {
+    const vgg = file('export-vgg.onnx', ARCHITECTURES[4].build());
+    const out = join(root, 'exported-vgg.onnx');
+    const r = npm('export', [vgg, out]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain("with 'wgcam_features' (no 'wgcam_class_maps': no global average pooling and one dense layer follow it)");
+    expect(npm('export', [vgg, out]).err).toBe(`wgcam: ${out} already exists; pass --overwrite to replace it`);
+    expect(npm('export', [vgg, vgg, '--overwrite']).err).toBe(`wgcam: ${vgg} is the model file itself; name another file`);
+    expect(npm('export', [vgg, join(root, 'x.onnx'), '--preprocess', 'vgg']).err).toBe('wgcam: --preprocess vgg: use imagenet, inception, tf, unit, bytes');
+  }, 120_000);
+});
+
 describe('wgcam info MODEL.onnx', () => {
   it('lists every step with its output, shape and receptive field, the CAM-able outputs, parameters and FLOPs', () => {
     const r = npm('info', [file('resnet18-info.onnx', ARCHITECTURES[0].build())]);

@@ -100,7 +100,27 @@ export function importedModelOf(graph: Graph, path: string, o: PreprocessOptions
   if (outShape.length !== 2) throw new GraphError(`${path}: output '${output}' is [${outShape}]; wgcam reads classifiers whose first output is [N, classes]`);
   const J = outShape[1];
   const probabilities = plan.steps.at(-1)?.node.op === 'Softmax' && plan.steps.at(-1)!.outputs[0] === output;
-  return { path, graph, classes: classNames(path, graph, J, o.labels), output, probabilities, channels: C, height: H, width: W, layout: nhwc ? 'NHWC' : 'NCHW', pre: preprocessingFor(H, W, o) };
+  const given = o.preset !== undefined || o.mean !== undefined || o.std !== undefined || o.resize !== undefined;
+  const pre = preprocessingFor(H, W, given ? o : { ...(statedPreprocessing(graph) ?? {}), crop: o.crop });
+  return { path, graph, classes: classNames(path, graph, J, o.labels), output, probabilities, channels: C, height: H, width: W, layout: nhwc ? 'NHWC' : 'NCHW', pre };
+}
+
+/**
+ * The preprocessing a file states in its metadata ('wgcam.preprocess', as `wgcam export`
+ * writes it), used when the command is given none; a value that does not read as one is ignored.
+ */
+function statedPreprocessing(graph: Graph): PreprocessOptions | undefined {
+  const text = graph.metadata.get('wgcam.preprocess');
+  if (!text || text.length > 4096) return undefined;
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    const three = (x: unknown) => Array.isArray(x) && x.length === 3 && x.every((n) => typeof n === 'number' && Number.isFinite(n));
+    if (typeof v !== 'object' || v === null || !(PRESETS as readonly unknown[]).includes(v.preset) || !three(v.mean) || !three(v.std)) return undefined;
+    if (!(v.resize === null || (Number.isSafeInteger(v.resize) && (v.resize as number) > 0))) return undefined;
+    return { preset: v.preset as string, mean: v.mean as number[], std: v.std as number[], ...(v.resize === null ? {} : { resize: v.resize as number }) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Class names the user gives, and where they come from (for errors): `--labels FILE`. */
