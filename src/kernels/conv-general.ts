@@ -245,6 +245,10 @@ export const conv2dGeneral: KernelDef<GeneralConvParams> = {
     { ...base, N: 3, Ci: 5, H: 7, W: 6, Co: 5, KH: 3, KW: 3, SH: 2, SW: 2, PT: 0, PL: 0, PB: 1, PR: 1, G: 5 },
     { ...base, N: 2, Ci: 7, H: 5, W: 7, Co: 9, KH: 1, KW: 1, act: 'relu' },
     { ...base, N: 1, Ci: 33, H: 3, W: 4, Co: 4, KH: 1, KW: 1, act: 'clip', lo: -0.5, hi: 0.25 },
+    // padded-3x3 with each Winograd inner kernel (a measured choice), sizes not multiples of the tiles, stride 1 and 2.
+    { ...base, N: 2, Ci: 5, H: 11, W: 13, Co: 7, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, act: 'relu', inner: 'winograd2' },
+    { ...base, N: 1, Ci: 6, H: 13, W: 10, Co: 9, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1, inner: 'winograd4' },
+    { ...base, N: 2, Ci: 4, H: 9, W: 15, Co: 5, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, act: 'relu', inner: 'winograd6' },
   ],
   flops: (p) => {
     const [Ho, Wo] = convOutputSize(p);
