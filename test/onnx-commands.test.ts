@@ -134,6 +134,10 @@ describe('wgcam export MODEL.onnx', () => {
     const scale = Math.max(...Array.from(maps, Math.abs));
     drawn.forEach((v, i) => expect(Math.abs(v - maps[i]) / scale).toBeLessThan(1e-4));
     await Promise.all([before.release(), after.release()]);
+    // The added outputs are no layer to explain: info names the same last CAM-able output for both files.
+    const lastCamAble = (f: string) => /the last CAM-able output: (.*)$/m.exec(npm('info', [f]).out)?.[1];
+    expect(lastCamAble(out)).toBe(lastCamAble(resnet));
+    expect(lastCamAble(out)).not.toMatch(/wgcam_/);
   }, 120_000);
 
   it('a head without GAP + dense gets the features only; an existing output and the model itself are one line', () => {

@@ -26,17 +26,22 @@ import { faithfulnessOf, saliencyRanks, type Faithfulness } from './faithfulness
 import { fuseMaps, mirrored, resampleMap, type FuseMode, type LayerGrid } from './fuse.ts';
 
 /**
- * The 4-D tensor `name` names (output, node or step number), or the last one whose map is
- * larger than 1x1 among those the class scores (the graph's first output) are computed from:
- * a side output (an auxiliary head, the maps `wgcam export` adds) is never the default.
+ * The steps whose output is a map larger than 1x1 that the class scores (the graph's first
+ * output) are computed from: the layers an explanation can read. A side output (an auxiliary
+ * head, the maps `wgcam export` adds) is not one.
  */
-export function resolveLayer(plan: Plan, name: string | undefined, source: string): string {
+export function mapLayers(plan: Plan): Plan['steps'] {
   const feeding = new Set([plan.outputs[0]]);
   for (let i = plan.steps.length - 1; i >= 0; i--) {
     const s = plan.steps[i];
     if (s.outputs.some((o) => feeding.has(o))) s.reads.forEach((r) => feeding.add(r));
   }
-  const spatial = plan.steps.filter((s) => s.shapes[0].length === 4 && s.shapes[0][2] * s.shapes[0][3] > 1 && feeding.has(s.outputs[0]));
+  return plan.steps.filter((s) => s.shapes[0].length === 4 && s.shapes[0][2] * s.shapes[0][3] > 1 && feeding.has(s.outputs[0]));
+}
+
+/** The 4-D tensor `name` names (output, node or step number), or the last of mapLayers. */
+export function resolveLayer(plan: Plan, name: string | undefined, source: string): string {
+  const spatial = mapLayers(plan);
   if (name === undefined) {
     const last = spatial.at(-1);
     if (!last) throw new GraphError(`${source}: no output of the graph is a map larger than 1x1; there is nothing to draw`);

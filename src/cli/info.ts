@@ -1,8 +1,8 @@
 /** wgcam info MODEL: what a model file holds: its graph, node by node, with shapes, receptive fields and the layers a CAM can read. */
 import { isOnnxPath } from '../eval/open-classifier.ts';
+import { mapLayers } from '../cam/imported-explain.ts';
 import { loadOnnxFile } from '../graph/imported-files.ts';
 import { planGraph } from '../graph/plan.ts';
-import { elementCount } from '../graph/graph.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { featureShapes, parseBlocks } from '../nn/model.ts';
 import { parameterCount } from '../nn/memory.ts';
@@ -45,10 +45,11 @@ run(async () => {
   const batch = typeof graph.inputs[0].dims[0] === 'number' ? graph.inputs[0].dims[0] : 1;
   const plan = planGraph(graph, batch);
   out(`${path}: ONNX opset ${graph.opset}, input '${plan.input.name}' [${graph.inputs[0].dims.join(', ')}] (${plan.input.layout}), ${graph.nodes.length} nodes, ${plan.steps.length} steps after folding and fusing`);
+  const explainable = new Set(mapLayers(plan));
   const rows = plan.steps.map((s, i) => {
     const shape = s.shapes[0].slice(1);
     const f = plan.fields.get(s.outputs[0]);
-    const cam = shape.length === 3 && shape[1] * shape[2] > 1;
+    const cam = explainable.has(s);
     return [String(i + 1), s.describe, s.outputs[0], `[${shape.join(', ')}]`, f ? `${f.size}/${f.jump}` : '', cam ? 'CAM' : ''];
   });
   const head = ['#', 'op', 'output', 'shape', 'field', ''];
@@ -57,7 +58,7 @@ run(async () => {
   let params = 0;
   for (const c of graph.constants.values()) if (c.kind === 'float') params += c.data.length;
   const flops = plan.steps.reduce((s, st) => s + st.flops, 0) / batch;
-  const last = [...plan.steps].reverse().find((s) => s.shapes[0].length === 4 && elementCount(s.shapes[0].slice(2)) > 1);
+  const last = [...explainable].at(-1);
   out(`parameters ${fmt(params)}, ${fmt(flops)}FLOPs per image; the last CAM-able output: ${last ? `'${last.outputs[0]}' [${last.shapes[0].slice(1).join(', ')}]` : 'none'}`);
   return 0;
 });

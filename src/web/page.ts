@@ -13,7 +13,7 @@
 import sources from 'wgcam:wgsl-sources';
 import { colormapTable, overlay } from '../cam/colormap.ts';
 import { Explainer, type CamMethod, type Explained, type Photo } from '../cam/explain.ts';
-import { camHead, explainLayers, resolveLayer, scoresOf } from '../cam/imported-explain.ts';
+import { camHead, explainLayers, mapLayers, resolveLayer, scoresOf } from '../cam/imported-explain.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { GraphRunner } from '../graph/execute.ts';
 import { describePreprocessing, importedModelOf, PRESETS, type ImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
@@ -145,7 +145,7 @@ function ownModel(bytes: Uint8Array, name: string): PageModel {
   };
 }
 
-/** An ONNX classifier: its graph on wgcam's kernels, every 4-D tensor with a map larger than 1x1 a layer. */
+/** An ONNX classifier: its graph on wgcam's kernels, every map the class scores are computed from a layer. */
 function importedModel(bytes: Uint8Array, name: string, preprocess: PreprocessOptions): PageModel {
   const model: ImportedModel = importedModelOf(decodeOnnx(bytes, name), name, { ...preprocess, labels: config.labels && { names: config.labels, source: `the labels given to wgcam web` } });
   const runner = new GraphRunner(backend, model.graph);
@@ -153,9 +153,7 @@ function importedModel(bytes: Uint8Array, name: string, preprocess: PreprocessOp
   const batch = typeof fixed === 'number' ? fixed : 1;
   const plan = runner.plan(batch);
   const scores = scoresOf(plan, model);
-  const layers = plan.steps
-    .filter((s) => s.shapes[0].length === 4 && s.shapes[0][2] * s.shapes[0][3] > 1)
-    .map((s) => ({ value: s.outputs[0], label: `${s.node.name} (${s.node.op}) ${s.shapes[0].slice(1).join('x')}` }));
+  const layers = mapLayers(plan).map((s) => ({ value: s.outputs[0], label: `${s.node.name} (${s.node.op}) ${s.shapes[0].slice(1).join('x')}` }));
   return {
     name,
     about: `ONNX graph of ${model.graph.nodes.length} nodes, ${model.width}x${model.height} ${model.channels === 1 ? 'gray' : 'RGB'} ${model.layout}, ${model.classes.length} classes (${listOf(model.classes)})`,
