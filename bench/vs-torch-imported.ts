@@ -20,6 +20,7 @@ import { openGpu } from '../src/gpu/dawn.ts';
 import { chooseGraphConvs } from '../src/graph/conv-choices.ts';
 import { GraphRunner } from '../src/graph/execute.ts';
 import { loadOnnxFile } from '../src/graph/imported-files.ts';
+import { planGraph } from '../src/graph/plan.ts';
 import type { FloatArray } from '../src/kernels/kernel.ts';
 import { gradCam } from '../src/kernels/gradcam.ts';
 import { ConvChoiceCache } from '../src/nn/conv-choice-cache.ts';
@@ -82,8 +83,9 @@ export async function vsTorchImported(o: { quick: boolean }): Promise<void> {
         setup = await ask(1, device);
       }
       // The batch: as asked, or as many images as the largest tensor lets one buffer hold (VGG-16's first convs: 12.8 MB an image).
-      const largest = Math.max(...[...new GraphRunner(backend, loadOnnxFile(onnx)).plan(1).shapes.values()].map((s) => 4 * s.reduce((a, b) => a * b, 1)));
+      const largest = Math.max(...[...planGraph(loadOnnxFile(onnx), 1).shapes.values()].map((s) => 4 * s.reduce((a, b) => a * b, 1)));
       const batch = Math.min(wanted, Math.floor(backend.maxBindingBytes / largest));
+      // Exported again at that batch, with new random weights: the file is read after this.
       setup = await ask(batch, device);
       if (!rows.length) console.log(`\nImported graphs vs PyTorch ${setup.torch} (${setup.device}): torchvision models (random weights) exported by torch.onnx.export, 224x224, batch ${wanted} or as many as one buffer holds; wgcam on ${gpu.adapterName}; medians of ${samples}, samples in turns\n`);
       const x = new Float32Array(readFileSync(inputFile).buffer.slice(0));

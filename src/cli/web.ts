@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { refuseToReplace, whyNotAFolder } from '../io/input-path.ts';
 import { isOnnxPath } from '../eval/open-classifier.ts';
-import { loadImportedModel, readLabels } from '../graph/imported-files.ts';
+import { loadImportedModel } from '../graph/imported-files.ts';
 import { describePreprocessing } from '../graph/imported-model.ts';
 import { loadModelFile } from '../io/model-file.ts';
 import { defaultMemoryLimit } from '../nn/machine-memory.ts';
@@ -60,7 +60,7 @@ run(async () => {
   if (onnx) {
     const model = loadImportedModel(modelPath, { ...pre, limit: defaultMemoryLimit() });
     const { labels: labelsFile, ...preprocess } = pre;
-    config = { preprocess, ...(labelsFile === undefined ? {} : { labels: readLabels(labelsFile) }) };
+    config = { preprocess, ...(labelsFile === undefined ? {} : { labels: model.classes }) };
     about = `ONNX, ${model.classes.length} classes; preprocessing ${describePreprocessing(model.pre)}`;
   } else {
     const { arch, classes } = loadModelFile(modelPath).meta;

@@ -25,14 +25,14 @@ export interface GraphConvChoices {
 
 /**
  * Times (or recalls from `cache`) the inner kernel of each distinct padded 3x3 convolution of
- * `graph` at `batch`; `onProgress` hears each shape done. `warn` hears one line before any
- * timing, and one if the cache cannot be written (the choices still hold for this run).
+ * `graph` at `batch`. `warn` hears one line before any timing, and one if the cache cannot be
+ * written (the choices still hold for this run).
  */
 export async function chooseGraphConvs(
   gpu: Gpu,
   graph: Graph,
   batch: number,
-  o: { cache?: ConvChoiceCache; onProgress?: (done: number, total: number) => void; warn?: (line: string) => void } = {},
+  o: { cache?: ConvChoiceCache; warn?: (line: string) => void } = {},
 ): Promise<GraphConvChoices> {
   // A graph whose batch is fixed runs at that batch only.
   const fixed = graph.inputs[0].dims[0];
@@ -42,18 +42,17 @@ export async function chooseGraphConvs(
     const inner = step.conv && paddedInnerShape(gpu, step.conv);
     if (inner) shapes.set(convShapeKey(inner), inner);
   }
-  const untimed = [...shapes.keys()].filter((key) => !o.cache?.lookup(gpu, conv2dForward.name, key, batch)).length;
+  const remembered = new Map([...shapes.keys()].map((key) => [key, o.cache?.lookup(gpu, conv2dForward.name, key, batch)]));
+  const untimed = [...remembered.values()].filter((r) => !r).length;
   if (untimed) o.warn?.(`timing the 3x3 kernels of ${untimed} convolution shape${untimed > 1 ? 's' : ''} at batch ${batch} once for this adapter${o.cache ? ` (kept in ${o.cache.path})` : ''}`);
   const rng = new Rng(1).fn;
   const chosen = new Map<string, string>();
   const timed: MeasuredChoice[] = [];
-  let done = 0;
   for (const [key, shape] of shapes) {
-    const before = o.cache?.lookup(gpu, conv2dForward.name, key, batch);
+    const before = remembered.get(key);
     const choice = before ?? (await timeVariants(gpu, conv2dForward, shape, rng));
     if (!before) timed.push({ kernel: conv2dForward.name, shape: key, layer: 0, role: 'forward', ...choice });
     chosen.set(key, choice.variant);
-    o.onProgress?.(++done, shapes.size);
   }
   if (timed.length && o.cache) {
     try {

@@ -37,7 +37,7 @@ export function loadImportedModel(path: string, o: PreprocessOptions & { labels?
 }
 
 /** Class names from a file, one a line (trailing empty lines dropped). */
-export function readLabels(path: string): string[] {
+function readLabels(path: string): string[] {
   const why = whyNotAFile(path);
   if (why) throw new GraphError(`--labels ${path}: ${why}`);
   if (statSync(path).size > 16 * 2 ** 20) throw new GraphError(`--labels ${path}: larger than 16 MiB; not a list of class names`);
