@@ -39,7 +39,7 @@ if [ "$tests" = 1 ] && [ -z "${WGCAM_CHROMIUM:-}" ] && ! command -v chromium >/d
 fi
 
 # 2b. For the tests: PyTorch and torchvision from Debian (torchvision's models exported by
-# torch.onnx.export, and PyTorch's answers for them: test/torchvision.test.ts).
+# torch.onnx.export, and PyTorch's answers for them: test/torchvision.slow.test.ts).
 if [ "$tests" = 1 ] && [ -z "${WGCAM_PYTHON:-}" ] && ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian's python3-torch and python3-torchvision for the PyTorch comparison test (apt-get)"

@@ -1,4 +1,4 @@
-"""PyTorch's side of test/torchvision.test.ts: torchvision classifiers (random weights, eval
+"""PyTorch's side of test/torchvision.slow.test.ts: torchvision classifiers (random weights, eval
 mode) exported by torch.onnx.export, and what PyTorch says of the photos given.
 
 usage: python3 torchvision_reference.py OUT_DIR SIZE PHOTO... < models.json

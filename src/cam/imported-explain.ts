@@ -40,7 +40,7 @@ export function mapLayers(plan: Plan): Plan['steps'] {
 }
 
 /** The 4-D tensor `name` names (output, node or step number), or the last of mapLayers. */
-export function resolveLayer(plan: Plan, name: string | undefined, source: string): string {
+export function resolveLayer(plan: Plan, name: string | undefined, source: string, flag = '--layer'): string {
   const spatial = mapLayers(plan);
   if (name === undefined) {
     const last = spatial.at(-1);
@@ -49,9 +49,9 @@ export function resolveLayer(plan: Plan, name: string | undefined, source: strin
   }
   const byIndex = /^\d+$/.test(name) ? plan.steps[Number(name) - 1] : undefined;
   const step = byIndex ?? plan.steps.find((s) => s.outputs[0] === name || s.node.name === name);
-  if (!step) throw new GraphError(`--layer ${name}: no step, node or output of ${source} has that name (wgcam info ${source} lists them)`);
+  if (!step) throw new GraphError(`${flag} ${name}: no step, node or output of ${source} has that name (wgcam info ${source} lists them)`);
   const shape = step.shapes[0];
-  if (shape.length !== 4 || shape[2] * shape[3] < 1) throw new GraphError(`--layer ${name}: its output is [${shape.slice(1)}] per image, not a map (C, H, W)`);
+  if (shape.length !== 4 || shape[2] * shape[3] < 1) throw new GraphError(`${flag} ${name}: its output is [${shape.slice(1)}] per image, not a map (C, H, W)`);
   return step.outputs[0];
 }
 

@@ -1,10 +1,10 @@
 /** wgcam export MODEL OUT.onnx: a wgcam model as a standard ONNX file (src/export/onnx.ts), or an ONNX classifier with its CAM outputs added (src/export/onnx-imported.ts). */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isOnnxPath } from '../eval/open-classifier.ts';
 import { CLASS_MAPS, FEATURES, reexportOnnx } from '../export/onnx-imported.ts';
 import { encodeOnnx } from '../export/onnx.ts';
-import { loadImportedModel } from '../graph/imported-files.ts';
+import { readImportedModel } from '../graph/imported-files.ts';
 import { describePreprocessing } from '../graph/imported-model.ts';
 import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -44,16 +44,16 @@ run(async () => {
   const pre = preprocessOptions(v, onnx);
   refuseToReplace([outPath]);
   const model = onnx ? null : loadModelFile(modelPath);
-  const imported = onnx ? loadImportedModel(modelPath, { ...pre, limit: defaultMemoryLimit() }) : null;
+  const imported = onnx ? readImportedModel(modelPath, { ...pre, limit: defaultMemoryLimit() }) : null;
   const why = whyNotAFolder(dirname(resolve(outPath)));
   if (why) throw new Error(`${outPath}: cannot write into ${dirname(outPath)} (${why})`);
   if (isInside(outPath, modelPath)) throw new UsageError(`${outPath} is the model file itself; name another file`);
   if (existsSync(outPath) && !v.overwrite) throw new Error(`${outPath} already exists; pass --overwrite to replace it`);
   if (imported) {
-    const out = reexportOnnx(readFileSync(modelPath), imported);
+    const out = reexportOnnx(imported.bytes, imported.model);
     writeFileAtomic(outPath, out.bytes);
     const added = out.classMaps ? `'${FEATURES}' and '${CLASS_MAPS}'` : `'${FEATURES}' (no '${CLASS_MAPS}': no global average pooling and one dense layer follow it)`;
-    process.stdout.write(printable(`${outPath}: ${modelPath} with ${added} from '${out.layer}', ${imported.classes.length} classes, preprocessing ${describePreprocessing(imported.pre)}`) + '\n');
+    process.stdout.write(printable(`${outPath}: ${modelPath} with ${added} from '${out.layer}', ${imported.model.classes.length} classes, preprocessing ${describePreprocessing(imported.model.pre)}`) + '\n');
     return;
   }
   const bytes = encodeOnnx(model!, VERSION);

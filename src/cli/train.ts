@@ -7,6 +7,8 @@ import { Progress } from '../util/progress.ts';
 import { printable } from '../util/terminal.ts';
 import { watchCallback } from '../cam/watch.ts';
 import { listAdapters } from '../gpu/dawn.ts';
+import { trainTransfer } from '../train/transfer.ts';
+import { preprocessOptions } from './preprocess-options.ts';
 
 const HELP = `
 Usage: wgcam train --data DIR [options]      (or: npm run train -- ...)
@@ -63,6 +65,26 @@ Options:
                        also WGCAM_MAX_MEMORY)
   --list-devices       list the WebGPU adapters Dawn offers and exit
   -h, --help           this help
+
+Transfer learning (an ONNX classifier's layers as the frozen features of a new classifier):
+  --backbone FILE.onnx the network to start from (e.g. a torchvision VGG-16 or ResNet
+                       exported by torch.onnx.export, or a wgcam model exported to ONNX);
+                       its features at the cut are computed once per photo (and mirror
+                       image) and cached beside the image cache; the epochs train the head.
+                       Writes best.onnx and model.onnx: the backbone up to the cut and the
+                       head, which predict, eval, cam, export and web read
+  --cut NAME           the layer to cut after: a node or output name, or a step number, as
+                       wgcam info FILE.onnx lists them (default: the last map larger than
+                       1x1 that the class scores are computed from)
+  --head SPEC          gap (default): global average pooling and one dense layer; or
+                       conv:N-gap: a 3x3 convolution of N channels with ReLU first (the CAM
+                       paper's VGG16-GAP head is conv:1024-gap)
+  --preprocess NAME    imagenet | inception | tf | unit (default) | bytes: the backbone's
+                       mean and std (photos are resized to its input size, as the image
+                       cache holds them)
+  --mean R,G,B, --std R,G,B   the backbone's own figures instead
+  (--batch defaults to 32 here; --size, --arch, --devices, --conv-kernels and --watch are
+  for networks trained from scratch)
 `;
 
 run(async () => {
@@ -91,6 +113,12 @@ run(async () => {
       devices: { type: 'string' },
       'max-memory': { type: 'string' },
       'list-devices': { type: 'boolean' },
+      backbone: { type: 'string' },
+      cut: { type: 'string' },
+      head: { type: 'string' },
+      preprocess: { type: 'string' },
+      mean: { type: 'string' },
+      std: { type: 'string' },
     },
     HELP,
   );
@@ -113,6 +141,39 @@ run(async () => {
     progress.log(`${stopWords(reason)}: finishing the current step and saving${reason === 'parent exited' ? '' : ' (send it again after a second to quit at once)'}`),
   );
   try {
+    if (v.backbone !== undefined) {
+      for (const flag of ['size', 'arch', 'devices', 'conv-kernels', 'watch'] as const) {
+        if (v[flag] !== undefined) throw new UsageError(`--${flag} is for networks trained from scratch; with --backbone the backbone fixes the network and its input size`);
+      }
+      const result = await trainTransfer({
+        data: v.data,
+        out,
+        backbone: v.backbone,
+        cut: v.cut,
+        head: v.head,
+        preprocess: preprocessOptions({ preprocess: v.preprocess, mean: v.mean, std: v.std }, true),
+        epochs: int('epochs', v.epochs, 10),
+        batch: optionalInt('batch', v.batch),
+        lr: optionalNum('lr', v.lr),
+        optimizer,
+        weightDecay: optionalNum('weight-decay', v['weight-decay']),
+        seed: optionalInt('seed', v.seed, 0),
+        valSplit: optionalNum('val-split', v['val-split']),
+        resume: Boolean(v.resume),
+        overwrite: Boolean(v.overwrite),
+        cache: v.cache,
+        classes: v.classes,
+        flip: v['no-flip'] ? false : undefined,
+        keep: v.keep === 'all' ? Infinity : optionalInt('keep', v.keep),
+        memoryLimit: memoryLimit(v['max-memory']),
+        stop,
+        progress,
+      });
+      return result.stoppedEarly ? STOP_EXIT_CODE[stop.reason ?? 'SIGINT'] : 0;
+    }
+    for (const flag of ['cut', 'head', 'preprocess', 'mean', 'std'] as const) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} is for transfer learning: give the network to start from with --backbone FILE.onnx`);
+    }
     const result = await train({
       data: v.data,
       out,

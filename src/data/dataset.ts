@@ -38,6 +38,10 @@ export interface ImageSet {
   /** Where the bad-file report was written (when there were bad files). */
   badReport?: string;
   cache: 'built' | 'reused' | 'memory';
+  /** Where derived files of this set live (the image cache; a backbone's features beside it). */
+  cacheDir: string;
+  /** Changes whenever the images, their labels or their size change (derived caches key on it). */
+  fingerprint: string;
   /** Packed u8 HWC pixels of the given images, in order. */
   read(indices: readonly number[]): Uint8Array;
   close(): void;
@@ -68,6 +72,7 @@ export async function prepareDataset(dir: string, opts: PrepareOptions = {}): Pr
 function idxSet(src: Extract<Source, { kind: 'idx' }>, opts: PrepareOptions): ImageSet {
   const s = loadIdx(src.imagesFile, src.labelsFile, opts.classes);
   const per = s.height * s.width;
+  const fingerprint = createHash('sha256').update(s.images).update(new Uint8Array(s.labels.buffer, s.labels.byteOffset, s.labels.byteLength)).update(JSON.stringify(s.classes)).digest('hex').slice(0, 16);
   return {
     layout: 'idx',
     classes: s.classes,
@@ -80,6 +85,8 @@ function idxSet(src: Extract<Source, { kind: 'idx' }>, opts: PrepareOptions): Im
     bad: [],
     unlabelled: [],
     cache: 'memory',
+    cacheDir: opts.cacheDir ?? join(src.root, '.wgcam-cache'),
+    fingerprint,
     read: (indices) => {
       const out = new Uint8Array(indices.length * per);
       indices.forEach((i, k) => out.set(s.images.subarray(i * per, (i + 1) * per), k * per));
@@ -162,6 +169,8 @@ async function fileSet(src: Extract<Source, { kind: 'files' }>, opts: PrepareOpt
     unlabelled: src.unlabelled ?? [],
     badReport,
     cache,
+    cacheDir,
+    fingerprint: key,
     read: (indices) => {
       const out = new Uint8Array(indices.length * per);
       indices.forEach((i, k) => readSync(fd, out, k * per, per, okSlots[i] * per));

@@ -107,3 +107,31 @@ export function topologicalOrder(nodes: readonly GraphNode[], available: Iterabl
 }
 
 export const elementCount = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+/**
+ * The nodes (by index) that `targets` are computed from, whatever order the list is in: the
+ * part of a graph that `wgcam train --backbone` keeps up to its cut. `inputsOf` and `outputsOf`
+ * read a node's tensor names (the graph's nodes, or an ONNX file's node protos).
+ */
+export function ancestorNodes<N>(nodes: readonly N[], inputsOf: (n: N) => readonly string[], outputsOf: (n: N) => readonly string[], targets: readonly string[]): Set<number> {
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => outputsOf(n).forEach((o) => o !== '' && producer.set(o, i)));
+  const kept = new Set<number>();
+  const stack = [...targets];
+  while (stack.length) {
+    const i = producer.get(stack.pop()!);
+    if (i === undefined || kept.has(i)) continue;
+    kept.add(i);
+    stack.push(...inputsOf(nodes[i]));
+  }
+  return kept;
+}
+
+/** The graph up to tensor `at`: the nodes it is computed from, the constants they read, `at` its one output. */
+export function graphUpTo(graph: Graph, at: string): Graph {
+  const kept = ancestorNodes(graph.nodes, (n) => n.inputs, (n) => n.outputs, [at]);
+  const nodes = graph.nodes.filter((_, i) => kept.has(i));
+  const read = new Set(nodes.flatMap((n) => n.inputs));
+  const constants = new Map([...graph.constants].filter(([name]) => read.has(name)));
+  return { ...graph, nodes, constants, outputs: [at] };
+}

@@ -26,6 +26,11 @@ export function loadOnnxFile(path: string): Graph {
 const LOAD_FACTOR = 3;
 
 export function loadImportedModel(path: string, o: PreprocessOptions & { labels?: string; limit: MemoryLimit }): ImportedModel {
+  return readImportedModel(path, o).model;
+}
+
+/** loadImportedModel, and the file's bytes (read once) for those that write a model from it. */
+export function readImportedModel(path: string, o: PreprocessOptions & { labels?: string; limit: MemoryLimit }): { model: ImportedModel; bytes: Uint8Array } {
   const why = whyNotAFile(path);
   if (why) throw new GraphError(`${path}: ${why}`);
   const size = statSync(path).size;
@@ -33,7 +38,9 @@ export function loadImportedModel(path: string, o: PreprocessOptions & { labels?
     throw new MemoryLimitError(`${path}: reading a ${fmtBytes(size)} model needs about ${fmtBytes(LOAD_FACTOR * size)}, over the memory limit of ${fmtBytes(o.limit.bytes)} (${o.limit.source}); raise it with --max-memory`);
   }
   const labels = o.labels === undefined ? undefined : { names: readLabels(o.labels), source: `--labels ${o.labels}` };
-  return importedModelOf(loadOnnxFile(path), path, { ...o, labels });
+  if (size === 0) throw new OnnxError(`${path}: empty file`);
+  const bytes = readFileSync(path);
+  return { model: importedModelOf(decodeOnnx(bytes, path), path, { ...o, labels }), bytes };
 }
 
 /** Class names from a file, one a line (trailing empty lines dropped). */

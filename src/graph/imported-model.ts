@@ -28,7 +28,8 @@ export interface PreprocessOptions {
   preset?: string;
   mean?: number[];
   std?: number[];
-  resize?: number;
+  /** The shorter side before the centre crop; null: straight to the crop size (aspect ratio not kept). */
+  resize?: number | null;
   crop?: number;
 }
 
@@ -117,7 +118,7 @@ function statedPreprocessing(graph: Graph): PreprocessOptions | undefined {
     const three = (x: unknown) => Array.isArray(x) && x.length === 3 && x.every((n) => typeof n === 'number' && Number.isFinite(n));
     if (typeof v !== 'object' || v === null || !(PRESETS as readonly unknown[]).includes(v.preset) || !three(v.mean) || !three(v.std)) return undefined;
     if (!(v.resize === null || (Number.isSafeInteger(v.resize) && (v.resize as number) > 0))) return undefined;
-    return { preset: v.preset as string, mean: v.mean as number[], std: v.std as number[], ...(v.resize === null ? {} : { resize: v.resize as number }) };
+    return { preset: v.preset as string, mean: v.mean as number[], std: v.std as number[], resize: v.resize as number | null };
   } catch {
     return undefined;
   }

@@ -110,7 +110,7 @@ export const MAX_DEVICES = 16;
 const pad3 = (n: number) => String(n).padStart(3, '0');
 
 /** The images of one epoch, in a shuffled order and with flips, derived from (seed, epoch) alone so a resumed run repeats it exactly. */
-function epochPlan(seed: number, epoch: number, train: number[], flip: boolean) {
+export function epochPlan(seed: number, epoch: number, train: number[], flip: boolean) {
   const rng = new Rng((seed * 7919 + epoch * 104729) >>> 0);
   const order = rng.shuffle([...train]);
   const flips = Float32Array.from(order, () => (flip && rng.next() < 0.5 ? 1 : 0));
@@ -235,7 +235,7 @@ function freshSettings(o: TrainOptions): Settings {
   };
 }
 
-function checkNumbers(o: TrainOptions): void {
+export function checkNumbers(o: Pick<TrainOptions, 'epochs' | 'batch' | 'valSplit' | 'weightDecay' | 'lr' | 'devices' | 'arch'>): void {
   if (!(o.epochs >= 1)) throw new TrainingError(`--epochs ${o.epochs}: must be at least 1`);
   if (o.batch !== undefined && !(o.batch >= 1)) throw new TrainingError(`--batch ${o.batch}: must be at least 1`);
   if (o.valSplit !== undefined && !(o.valSplit >= 0 && o.valSplit < 1)) throw new TrainingError(`--val-split ${o.valSplit}: must be in [0, 1)`);
@@ -252,13 +252,14 @@ function checkNumbers(o: TrainOptions): void {
 export const DEFAULT_KEEP = 3;
 
 /** Removes all but the newest `keep` epoch-NNN.bin files (the newest is the one --resume needs). */
-function dropOldCheckpoints(out: string, keep: number): void {
-  const epochs = readdirSync(out).filter((f) => /^epoch-\d{3,}\.bin$/.test(f)).sort((a, b) => Number(a.slice(6, -4)) - Number(b.slice(6, -4)));
+export function dropOldCheckpoints(out: string, keep: number, pattern = /^epoch-(\d{3,})\.bin$/): void {
+  const number = (f: string) => Number(pattern.exec(f)![1]);
+  const epochs = readdirSync(out).filter((f) => pattern.test(f)).sort((a, b) => number(a) - number(b));
   for (const f of epochs.slice(0, Math.max(0, epochs.length - keep))) rmSync(join(out, f), { force: true });
 }
 
 /** The run's earlier metrics lines up to `epochs` (a resume from an older checkpoint drops the later ones). */
-function keepMetricsUpTo(out: string, epochs: number): void {
+export function keepMetricsUpTo(out: string, epochs: number): void {
   const path = join(out, 'metrics.jsonl');
   if (!existsSync(path)) return;
   const lines = readFileSync(path, 'utf8').split('\n').filter((l) => {
@@ -288,8 +289,14 @@ async function reportBest(bestPath: string, gpu: Gpu, data: ImageSet, valIdx: nu
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const progress = o.progress ?? new Progress();
-  const log = (s: string) => progress.log(s);
   checkNumbers(o);
+  return withRunFolder(o.out, o.data, progress, () => trainLocked(o, progress));
+}
+
+/** Runs `job` with the output folder made (not inside the data) and locked against a second run. */
+export async function withRunFolder<T>(out: string, data: string, progress: Progress, job: () => Promise<T>): Promise<T> {
+  const o = { out, data };
+  const log = (s: string) => progress.log(s);
   if (isInside(o.out, o.data)) {
     throw new TrainingError(`--out ${o.out} is inside --data ${o.data}: the next run would train on its own outputs; pick an --out outside the data folder`);
   }
@@ -302,7 +309,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const unlock = lockRunFolder(o.out, 'train', log);
   try {
-    return await trainLocked(o, progress);
+    return await job();
   } finally {
     unlock();
   }

@@ -1,0 +1,412 @@
+/**
+ * Transfer learning, `wgcam train --backbone MODEL.onnx`: an imported network, cut at a layer,
+ * becomes the frozen feature extractor of a new classifier. Its features at the cut are
+ * computed once per photo and mirror image and cached (feature-cache.ts); the epochs then train
+ * only the head (transfer-head.ts) on the GPU. Each epoch writes a checkpoint of the head and
+ * its optimizer (--resume continues bit for bit), metrics.jsonl and the run report; best.onnx
+ * (the best validation accuracy) and model.onnx (the last epoch) are whole models: the backbone
+ * up to the cut and the head, which every wgcam command reads (onnx-transfer.ts).
+ */
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { softmaxCrossEntropy } from '../autograd/ops.ts';
+import { backward, noGrad } from '../autograd/tape.ts';
+import { resolveLayer } from '../cam/imported-explain.ts';
+import { prepareDataset, thinClassWarnings } from '../data/dataset.ts';
+import { stratifiedSplit } from '../data/split.ts';
+import { TransferOnnxWriter } from '../export/onnx-transfer.ts';
+import { openGpu } from '../gpu/dawn.ts';
+import { fmtBytes } from '../gpu/pool.ts';
+import { chooseGraphConvs } from '../graph/conv-choices.ts';
+import { GraphRunner } from '../graph/execute.ts';
+import { graphUpTo } from '../graph/graph.ts';
+import { readImportedModel } from '../graph/imported-files.ts';
+import { describePreprocessing, fittingBatch, type ImportedModel, type PreprocessOptions } from '../graph/imported-model.ts';
+import { planGraph } from '../graph/plan.ts';
+import { removeStaleTemporaries, writeFileAtomic } from '../io/atomic.ts';
+import { refuseToReplace } from '../io/input-path.ts';
+import { ModelFileError, readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.ts';
+import { ConvChoiceCache } from '../nn/conv-choice-cache.ts';
+import { defaultMemoryLimit } from '../nn/machine-memory.ts';
+import type { MemoryLimit } from '../nn/memory.ts';
+import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
+import { takeStats } from '../nn/train-step.ts';
+import { GpuBackend } from '../tensor/gpu-backend.ts';
+import { Tensor, tidy } from '../tensor/tensor.ts';
+import { bar, formatDuration, Progress } from '../util/progress.ts';
+import { Rng } from '../util/rng.ts';
+import { StopRequest, stopWords } from '../util/stop.ts';
+import { backboneFeatures } from './feature-cache.ts';
+import { RUN_REPORT_FILES, writeRunReport } from './run-report.ts';
+import { describeHead, headInput, parseHead, TransferHead } from './transfer-head.ts';
+import { checkNumbers, DEFAULT_KEEP, dropOldCheckpoints, epochPlan, keepMetricsUpTo, TrainingError, withRunFolder, type TrainResult } from './trainer.ts';
+
+export interface TransferOptions {
+  data: string;
+  out: string;
+  backbone: string;
+  /** The tensor (or node, or step number) the backbone is cut at; default the last map its class scores are computed from. */
+  cut?: string;
+  /** 'gap' (default) or 'conv:N-gap'. */
+  head?: string;
+  preprocess: PreprocessOptions;
+  epochs: number;
+  batch?: number;
+  lr?: number;
+  optimizer?: 'sgd' | 'adam';
+  weightDecay?: number;
+  seed?: number;
+  valSplit?: number;
+  flip?: boolean;
+  classes?: string;
+  cache?: string;
+  resume: boolean;
+  overwrite?: boolean;
+  keep?: number;
+  memoryLimit?: MemoryLimit;
+  stop?: StopRequest;
+  progress?: Progress;
+}
+
+/** What a run is, recorded in every checkpoint: a resumed run takes it, a flag that contradicts it is refused. */
+interface Settings {
+  backbone: string;
+  cut: string;
+  head: string;
+  batch: number;
+  lr: number;
+  optimizer: 'sgd' | 'adam';
+  weightDecay: number;
+  seed: number;
+  valSplit: number;
+  flip: boolean;
+  classes?: string;
+}
+
+/** A checkpoint's own state beside the settings. */
+interface Progressed {
+  epoch: number;
+  step: number;
+  optimizerSteps: number;
+  valAccuracy: number | null;
+  best: number;
+}
+
+const CHECKPOINT = /^head-(epoch-(\d{3,})|interrupted)\.safetensors$/;
+const EPOCH_CHECKPOINT = /^head-epoch-(\d{3,})\.safetensors$/;
+const STATE_KEY = 'wgcam.transfer';
+const pad3 = (n: number) => String(n).padStart(3, '0');
+
+export async function trainTransfer(o: TransferOptions): Promise<TrainResult> {
+  const progress = o.progress ?? new Progress();
+  checkNumbers({ ...o, devices: 1 });
+  parseHead(o.head ?? 'gap'); // a typo is one line before minutes of work
+  return withRunFolder(o.out, o.data, progress, () => transferLocked(o, progress));
+}
+
+function latestCheckpoint(out: string): { path: string; settings: Settings; state: Progressed } | null {
+  let best: { path: string; settings: Settings; state: Progressed } | null = null;
+  for (const name of readdirSync(out).filter((f) => CHECKPOINT.test(f))) {
+    const path = join(out, name);
+    try {
+      const { settings, state } = JSON.parse(readSafetensors(path).metadata[STATE_KEY]) as { settings: Settings; state: Progressed };
+      if (!best || state.epoch > best.state.epoch || (state.epoch === best.state.epoch && state.step > best.state.step)) best = { path, settings, state };
+    } catch {
+      // an unreadable checkpoint is skipped; the others still count
+    }
+  }
+  return best;
+}
+
+function settingsOf(o: TransferOptions, backboneHash: string, cut: string, recorded?: { path: string; settings: Settings }): Settings {
+  const optimizer = o.optimizer ?? recorded?.settings.optimizer ?? 'adam';
+  const given: Partial<Settings> = {
+    batch: o.batch,
+    lr: o.lr,
+    optimizer: o.optimizer,
+    weightDecay: o.weightDecay,
+    seed: o.seed,
+    valSplit: o.valSplit,
+    flip: o.flip,
+    head: o.head,
+    classes: o.classes,
+  };
+  if (recorded) {
+    const r = recorded.settings;
+    if (r.backbone !== backboneHash) throw new TrainingError(`--backbone ${o.backbone} is not the backbone of the run being resumed (${recorded.path} was trained on another file); start a new run in another --out`);
+    if (r.cut !== cut) throw new TrainingError(`--cut ${cut} contradicts the run being resumed (${recorded.path} has --cut ${r.cut}); leave --cut out to continue it`);
+    for (const [key, value] of Object.entries(given)) {
+      const was = r[key as keyof Settings];
+      if (value !== undefined && was !== undefined && value !== was) {
+        const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+        throw new TrainingError(`${flag} ${value} contradicts the run being resumed (${recorded.path} has ${flag} ${was}); leave ${flag} out to continue it, or start a new run in another --out`);
+      }
+    }
+    return r;
+  }
+  return {
+    backbone: backboneHash,
+    cut,
+    head: o.head ?? 'gap',
+    batch: o.batch ?? 32,
+    // A head on fixed features takes larger steps than a whole network from scratch (1e-3).
+    lr: o.lr ?? 0.01,
+    optimizer,
+    weightDecay: o.weightDecay ?? 0,
+    seed: o.seed ?? 1,
+    valSplit: o.valSplit ?? 0.2,
+    flip: o.flip ?? true,
+    classes: o.classes,
+  };
+}
+
+/** The backbone, its preprocessing fixed to the image cache's (photos resized to the input size, aspect ratio not kept). */
+function openBackbone(o: TransferOptions, limit: MemoryLimit, log: (s: string) => void): { model: ImportedModel; bytes: Uint8Array } {
+  const { model, bytes } = readImportedModel(o.backbone, { ...o.preprocess, limit });
+  if (model.height !== model.width) throw new TrainingError(`${o.backbone}: takes ${model.width}x${model.height} inputs; wgcam trains on square images`);
+  if (model.pre.resize !== null) log(`note: photos are resized to ${model.width}x${model.height} as the image cache holds them (aspect ratio not kept), not to a shorter side of ${model.pre.resize} and a centre crop; the model records this`);
+  return { model: { ...model, pre: { ...model.pre, resize: null } }, bytes };
+}
+
+async function transferLocked(o: TransferOptions, progress: Progress): Promise<TrainResult> {
+  const log = (s: string) => progress.log(s);
+  const stop = o.stop ?? new StopRequest();
+  const leftovers = removeStaleTemporaries(o.out);
+  if (leftovers.length) log(`removed ${leftovers.length} temporary file${leftovers.length > 1 ? 's' : ''} left in ${o.out} by an interrupted run`);
+  const names = readdirSync(o.out);
+  const earlier = names.filter((f) => CHECKPOINT.test(f) || /^(model|best)\.onnx$|^metrics\.jsonl$/.test(f));
+  const own = names.filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$/.test(f));
+  refuseToReplace(['model.onnx', 'best.onnx', 'head-interrupted.safetensors', 'metrics.jsonl', ...RUN_REPORT_FILES, ...earlier].map((f) => join(o.out, f)));
+  if (own.length && !o.overwrite) throw new TrainingError(`${o.out} holds a run of a network trained from scratch (${own.slice(0, 2).join(', ')}); pick another --out, or start over with --overwrite`);
+  if (!o.resume && earlier.length) {
+    if (!o.overwrite) {
+      throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
+    }
+  }
+  if (o.overwrite && !o.resume) for (const f of [...earlier, ...own, ...RUN_REPORT_FILES]) rmSync(join(o.out, f), { force: true });
+
+  const limit = o.memoryLimit ?? defaultMemoryLimit();
+  const { model, bytes } = openBackbone(o, limit, log);
+  const backboneHash = createHash('sha256').update(bytes).digest('hex');
+  const fixedBatch = model.graph.inputs[0].dims[0];
+  const plan = planGraph(model.graph, typeof fixedBatch === 'number' ? fixedBatch : 1);
+  const cut = resolveLayer(plan, o.cut, o.backbone, '--cut');
+  const [, K, h, w] = plan.shapes.get(cut)!;
+  const resumed = o.resume ? latestCheckpoint(o.out) : null;
+  if (o.resume && !resumed) log(`--resume: no checkpoint in ${o.out}, starting fresh`);
+  const set = settingsOf(o, backboneHash, cut, resumed ?? undefined);
+  const head = parseHead(set.head);
+  const done = resumed?.state;
+  const modelPath = join(o.out, 'model.onnx');
+  if (done && done.step === 0 && done.epoch >= o.epochs && (existsSync(modelPath) || done.epoch > o.epochs)) {
+    log(`nothing to do: ${o.out} already holds ${done.epoch} trained epoch${done.epoch > 1 ? 's' : ''} (--epochs ${o.epochs}); pass a larger --epochs to train further`);
+    return { epochs: done.epoch, valAccuracy: done.valAccuracy ?? NaN, bestValAccuracy: done.best, modelPath, stoppedEarly: false, nothingToDo: true, valFiles: [] };
+  }
+  const cutModel: ImportedModel = { ...model, graph: graphUpTo(model.graph, cut) };
+
+  const data = await prepareDataset(o.data, {
+    size: model.height,
+    cacheDir: o.cache,
+    classes: set.classes,
+    signal: stop.signal,
+    onProgress: (n, total) => progress.update(`preparing images ${bar(n / total)} ${n}/${total}`),
+  });
+  const gpu = await openGpu();
+  try {
+    const counts = data.classes.map((c, i) => `${c} ${data.labels.filter((l) => l === i).length}`).join(', ');
+    log(`data: ${o.data} (${data.layout} layout), ${data.count} images ${data.width}x${data.height}x${data.channels} [${counts}], cache ${data.cache}`);
+    if (data.height !== model.height || data.width !== model.width) {
+      throw new TrainingError(`${o.data}: its images are ${data.width}x${data.height} and the backbone ${o.backbone} takes ${model.width}x${model.height}; IDX images keep their own size`);
+    }
+    if (data.bad.length) log(`skipped ${data.bad.length} unreadable file${data.bad.length > 1 ? 's' : ''} (listed in ${data.badReport})`);
+    for (const line of thinClassWarnings(data)) log(line);
+    const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, set.valSplit, set.seed);
+    if (trainIdx.length === 0) throw new TrainingError('no training images left after the validation split');
+    const classes = data.classes;
+    if (resumed && JSON.stringify((JSON.parse(readSafetensors(resumed.path).metadata['wgcam.classes'] ?? '[]') as string[])) !== JSON.stringify(classes)) {
+      throw new ModelFileError(`${resumed.path}: trained on other classes than this data's [${classes}]; use another --out`);
+    }
+
+    const backend = new GpuBackend(gpu);
+    const featureBatch = fittingBatch(cutModel, 32, limit, gpu.maxBindingBytes);
+    const { innerConv } = await chooseGraphConvs(gpu, cutModel.graph, featureBatch, { cache: new ConvChoiceCache(), warn: log });
+    const runner = new GraphRunner(backend, cutModel.graph, { innerConv });
+    log(`backbone: ${o.backbone} cut at '${cut}' (${K}x${h}x${w} per image); ${describePreprocessing(model.pre)}`);
+    const features = await backboneFeatures({ data, model: cutModel, runner, cut, shape: [K, h, w], backboneHash, flips: set.flip, batch: featureBatch, progress, stop });
+    runner.dispose();
+    try {
+      log(`features: ${features.path} (${features.state}, ${fmtBytes(data.count * (set.flip ? 2 : 1) * features.per * 4)}${set.flip ? ', each photo and its mirror image' : ''})`);
+      const writer = new TransferOnnxWriter(bytes, cut, model.graph.inputs[0].name, o.backbone);
+      return await trainHead({ o, set, progress, stop, backend, features, data, trainIdx, valIdx, classes, writer, K, h, w, head, done, resumedPath: resumed?.path, model, cut });
+    } finally {
+      features.close();
+    }
+  } finally {
+    data.close();
+    gpu.destroy();
+  }
+}
+
+interface HeadJob {
+  o: TransferOptions;
+  set: Settings;
+  progress: Progress;
+  stop: StopRequest;
+  backend: GpuBackend;
+  features: Awaited<ReturnType<typeof backboneFeatures>>;
+  data: Awaited<ReturnType<typeof prepareDataset>>;
+  trainIdx: number[];
+  valIdx: number[];
+  classes: string[];
+  writer: TransferOnnxWriter;
+  K: number;
+  h: number;
+  w: number;
+  head: ReturnType<typeof parseHead>;
+  done?: Progressed;
+  resumedPath?: string;
+  model: ImportedModel;
+  cut: string;
+}
+
+async function trainHead(j: HeadJob): Promise<TrainResult> {
+  const { o, set, progress, stop, backend, features, data, trainIdx, valIdx, classes } = j;
+  const log = (s: string) => progress.log(s);
+  const net = new TransferHead(backend, j.K, classes.length, j.head, new Rng(set.seed));
+  const opt: Optimizer =
+    set.optimizer === 'adam' ? new Adam(backend, net.parameters(), set.lr, 0.9, 0.999, 1e-8, set.weightDecay) : new Sgd(backend, net.parameters(), set.lr, 0.9, set.weightDecay);
+  const stats = Tensor.zeros(backend, [4]).keep();
+  try {
+    if (j.resumedPath && j.done) {
+      const file = readSafetensors(j.resumedPath);
+      for (const [name, t] of net.parameters()) {
+        const saved = file.tensors.get(name);
+        if (!saved || saved.data.length !== t.size) throw new ModelFileError(`${j.resumedPath}: lacks the head's '${name}' or has the wrong size`);
+        backend.write(t.storage, saved.data);
+      }
+      opt.load(j.done.optimizerSteps, new Map([...file.tensors].map(([n, v]) => [n, v.data])));
+      keepMetricsUpTo(o.out, j.done.epoch);
+      log(`resuming from ${j.resumedPath}: epoch ${j.done.epoch + 1}, step ${j.done.step + 1}`);
+    }
+    const params = net.parameters().reduce((a, [, t]) => a + t.size, 0);
+    log(`head: ${describeHead(j.head, classes.length)}; ${params} parameters; ${set.optimizer} lr ${set.lr}; batch ${set.batch}; ${trainIdx.length} training and ${valIdx.length} validation images`);
+    const shape = [j.K, j.h, j.w];
+    const step = (idx: number[], flips: Float32Array | undefined, train: boolean) =>
+      tidy(() => {
+        const input = headInput(j.head, features.read(idx, flips), idx.length, shape);
+        const labels = Tensor.fromArray(backend, Float32Array.from(idx, (i) => data.labels[i]), [idx.length]);
+        const x = Tensor.fromArray(backend, input.data, input.shape);
+        const loss = () => softmaxCrossEntropy(net.forward(x), labels, stats, 1 / idx.length);
+        if (train) backward(loss());
+        else noGrad(loss);
+      });
+    const save = async (path: string, epoch: number, stepInEpoch: number, valAccuracy: number | null, best: number) => {
+      const tensors: NamedTensor[] = [];
+      for (const [name, t] of [...net.parameters(), ...opt.state().tensors]) tensors.push({ name, shape: [...t.shape], data: await t.toArray() });
+      const state: Progressed = { epoch, step: stepInEpoch, optimizerSteps: opt.steps, valAccuracy, best };
+      writeSafetensors(path, tensors, { [STATE_KEY]: JSON.stringify({ settings: set, state }), 'wgcam.classes': JSON.stringify(classes) });
+    };
+    const writeModel = async (path: string, about: Record<string, unknown>) => {
+      const fixed = j.model.graph.inputs[0].dims[0];
+      const bytes = j.writer.write(await net.weights(), { classes, pre: j.model.pre, batch: typeof fixed === 'number' ? fixed : null, about });
+      writeFileAtomic(path, bytes);
+    };
+    const about = (epoch: number, valAccuracy: number | null) => ({
+      backbone: basename(o.backbone),
+      backbone_sha256: set.backbone,
+      cut: j.cut,
+      head: set.head,
+      epochs: epoch,
+      val_accuracy: valAccuracy,
+      trained_by: 'wgcam train --backbone (frozen backbone)',
+    });
+
+    const startEpoch = j.done?.epoch ?? 0;
+    const startStep = j.done?.step ?? 0;
+    let best = j.done?.best ?? -1;
+    let lastVal: number | null = j.done?.valAccuracy ?? null;
+    const steps = Math.ceil(trainIdx.length / set.batch);
+    const bestPath = join(o.out, 'best.onnx');
+    const modelPath = join(o.out, 'model.onnx');
+    const reportTitle = `wgcam transfer run ${o.out}: ${basename(o.backbone)} cut at ${j.cut}, ${describeHead(j.head, classes.length)}`;
+    const valFiles = valIdx.map((i) => data.names[i]);
+    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      const plan = epochPlan(set.seed, epoch, trainIdx, set.flip);
+      const t0 = performance.now();
+      let running = { lossSum: 0, correct: 0, count: 0 };
+      let lastRead = performance.now();
+      let seen = 0;
+      for (let s = epoch === startEpoch ? startStep : 0; s < steps; s++) {
+        const lo = s * set.batch;
+        const idx = plan.order.slice(lo, lo + set.batch);
+        opt.beginStep();
+        step(idx, plan.flips.subarray(lo, lo + idx.length), true);
+        opt.step();
+        await new Promise((resolve) => setImmediate(resolve));
+        seen += idx.length;
+        const last = s === steps - 1;
+        if (last || stop.requested || performance.now() - lastRead > 1000) {
+          const r = await takeStats(stats);
+          lastRead = performance.now();
+          running = { lossSum: running.lossSum + r.loss * r.count, correct: running.correct + r.accuracy * r.count, count: running.count + r.count };
+          if (!Number.isFinite(r.loss)) throw new TrainingError(`the loss became ${r.loss} at epoch ${epoch + 1} step ${s + 1}; lower --lr (now ${set.lr}). Checkpoints written so far are intact.`);
+          const secs = (performance.now() - t0) / 1000;
+          const left = ((steps - s - 1) * set.batch) / (seen / secs) + (o.epochs - epoch - 1) * (trainIdx.length / (seen / secs));
+          progress.update(
+            `epoch ${epoch + 1}/${o.epochs} ${bar((s + 1) / steps)} step ${s + 1}/${steps}  loss ${(running.lossSum / running.count).toFixed(4)}  acc ${((100 * running.correct) / running.count).toFixed(1)}%  ETA ${formatDuration(left)}`,
+          );
+        }
+        if (stop.requested && !last) {
+          const path = join(o.out, 'head-interrupted.safetensors');
+          await save(path, epoch, s + 1, lastVal, best);
+          log(`${stopWords(stop.reason!)}: saved ${path} (epoch ${epoch + 1}, step ${s + 1}); continue with --resume`);
+          return { epochs: epoch, valAccuracy: lastVal ?? NaN, bestValAccuracy: best, modelPath: path, stoppedEarly: true, valFiles };
+        }
+      }
+      const trainSecs = (performance.now() - t0) / 1000;
+      for (let v = 0; v < valIdx.length; v += set.batch) step(valIdx.slice(v, v + set.batch), undefined, false);
+      const val = valIdx.length ? await takeStats(stats) : { loss: NaN, accuracy: NaN, count: 0 };
+      lastVal = valIdx.length ? val.accuracy : null;
+      const trainLoss = running.lossSum / running.count;
+      const trainAcc = running.correct / running.count;
+      const ckpt = join(o.out, `head-epoch-${pad3(epoch + 1)}.safetensors`);
+      const improved = valIdx.length > 0 && val.accuracy > best;
+      if (improved) {
+        best = val.accuracy;
+        await writeModel(bestPath, about(epoch + 1, val.accuracy));
+      }
+      await save(ckpt, epoch + 1, 0, lastVal, best);
+      rmSync(join(o.out, 'head-interrupted.safetensors'), { force: true });
+      dropOldCheckpoints(o.out, o.keep ?? DEFAULT_KEEP, EPOCH_CHECKPOINT);
+      const line = JSON.stringify({ epoch: epoch + 1, train_loss: trainLoss, train_acc: trainAcc, val_loss: val.loss, val_acc: val.accuracy, seconds: trainSecs, images_per_s: seen / trainSecs, lr: set.lr });
+      try {
+        appendFileSync(join(o.out, 'metrics.jsonl'), line + '\n');
+      } catch (e) {
+        throw new TrainingError(`cannot append to ${join(o.out, 'metrics.jsonl')} (${(e as NodeJS.ErrnoException).code}); the checkpoints written so far are intact`);
+      }
+      log(
+        `epoch ${epoch + 1}/${o.epochs}  train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAcc).toFixed(1)}%  ` +
+          `${valIdx.length ? `val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(1)}%` : 'no validation set'}  ${formatDuration(trainSecs)} (${(seen / trainSecs).toFixed(1)} img/s)  -> ${ckpt}${improved ? ' (best)' : ''}`,
+      );
+      try {
+        await writeRunReport(o.out, reportTitle);
+      } catch (e) {
+        log(`warning: could not write the run report (${(e as Error).message}); training goes on without it`);
+      }
+      if (stop.requested && epoch + 1 < o.epochs) {
+        log(`${stopWords(stop.reason!)} after epoch ${epoch + 1}; continue with --resume`);
+        return { epochs: epoch + 1, valAccuracy: val.accuracy, bestValAccuracy: best, modelPath: ckpt, stoppedEarly: true, valFiles };
+      }
+    }
+    await writeModel(modelPath, about(o.epochs, lastVal));
+    log(`wrote ${modelPath}: ${basename(o.backbone)} up to '${j.cut}' and the head after the last epoch, ${o.epochs}${lastVal === null ? '' : ` (validation accuracy ${(100 * lastVal).toFixed(1)}%)`}`);
+    if (best >= 0) log(`best.onnx: validation accuracy ${(100 * best).toFixed(1)}%; explain it with: wgcam cam ${bestPath} PHOTOS`);
+    log(`run report: ${join(o.out, 'report.html')} (curves in ${join(o.out, 'curves.svg')})`);
+    return { epochs: o.epochs, valAccuracy: lastVal ?? NaN, bestValAccuracy: best, modelPath, stoppedEarly: false, valFiles };
+  } finally {
+    stats.dispose();
+    opt.dispose();
+    net.dispose();
+  }
+}
