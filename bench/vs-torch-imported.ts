@@ -124,6 +124,10 @@ export async function vsTorchImported(o: { quick: boolean }): Promise<void> {
         }
         const [ma, mb] = [median(a), median(b)];
         rows.push([`${name} (${batch})`.padEnd(30), ma.toFixed(0).padStart(10), mb.toFixed(0).padStart(12), `${(mb / ma).toFixed(2)}x`.padStart(18), agreement.padStart(22)].join(''));
+        if (op === 'forward') {
+          // What `wgcam train --backbone` computes once per photo: the forward pass up to the cut (all but the head).
+          rows.push(`${''.padEnd(30)}feature extraction: ${((1000 * batch) / ma).toFixed(1)} images/s on wgcam, ${((1000 * batch) / mb).toFixed(1)} on PyTorch`);
+        }
         if (op === 'forward' && m.gradcam) {
           rows.push(`${''.padEnd(30)}Score-CAM at ${layer} (${K} channels): ${K} masked forward passes of the batch, about ${((K * ma) / batch / 1000).toFixed(1)} s per image on wgcam`);
         }

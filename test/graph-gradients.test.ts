@@ -66,3 +66,65 @@ describe('gradients through imported graphs', () => {
     }, 120_000);
   }
 });
+
+// Fine-tuning an imported backbone (wgcam train --backbone --fine-tune) trains its convolutions'
+// weights and biases (batch-norm folded in): their gradients, for a random combination of the
+// last CAM-able tensor's values, against central differences of the same graph in double
+// precision (2e-3 of the largest), and the GPU's against the CPU's (1e-4).
+describe("gradients of imported graphs' convolution weights", () => {
+  for (const arch of ARCHITECTURES.filter((a) => /ResNet-18|MobileNetV2|DenseNet|EfficientNet-B0|VGG with/.test(a.name))) {
+    it(arch.name, async () => {
+      const graph = decodeOnnx(arch.build(), arch.name);
+      const batch = 2;
+      const cpu = new GraphRunner(new CpuBackend({ float64: true }), graph);
+      const gpu = new GraphRunner(gpuBackend, graph);
+      const plan = cpu.plan(batch);
+      const at = [...plan.steps].reverse().find((s) => s.shapes[0].length === 4 && s.shapes[0][2] * s.shapes[0][3] > 1)!.outputs[0];
+      const convs = plan.steps.filter((s) => s.params && plan.steps.indexOf(s) < plan.steps.findIndex((t) => t.outputs[0] === at) + 1);
+      // The last three convolutions, and the first (whose input gradient nobody needs).
+      const trainable = new Set([convs[0], ...convs.slice(-3)]);
+      const rng = new Rng(11);
+      const count = plan.input.shape.reduce((a, b) => a * b, 1);
+      const input = Float32Array.from({ length: count }, () => rng.next() * 2 - 1);
+      const size = plan.shapes.get(at)!.reduce((a, b) => a * b, 1);
+      const coef = Float64Array.from({ length: size }, () => rng.next() * 2 - 1);
+      const target = (v: ArrayLike<number>) => Array.from(v).reduce((s, x, i) => s + x * coef[i], 0);
+      const cpuPass = await cpu.trainingPass(input, batch, at, trainable);
+      const want = cpuPass.backward(coef);
+      cpuPass.release();
+      const gpuTrainable = new Set([...trainable].map((s) => gpu.plan(batch).steps[plan.steps.indexOf(s)]));
+      const gpuPass = await gpu.trainingPass(input, batch, at, gpuTrainable);
+      const got = gpuPass.backward(Float32Array.from(coef));
+      gpuPass.release();
+      expect(got.size).toBe(2 * trainable.size);
+      for (const step of trainable) {
+        for (const name of [step.params!.weight, step.params!.bias]) {
+          const len = plan.constants.get(name)!.data.length;
+          const w = want.get(name) as Float64Array;
+          const g = await gpuBackend.download(got.get(name)!, len);
+          expect(relativeWorst(g, w), `GPU vs CPU: ${step.node.name} ${name}`).toBeLessThanOrEqual(1e-4);
+          const scale = Array.from(w).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+          expect(scale, `${step.node.name} ${name}`).toBeGreaterThan(0);
+          const buffer = cpu.constantBuffer(name, batch) as Float64Array;
+          for (let k = 0; k < 3; k++) {
+            const i = Math.floor(rng.next() * len);
+            // Small steps in float64: steps of 1e-3 cross ReLU kinks downstream of the first convolution.
+            const h = Math.max(1e-6, Math.abs(buffer[i]) * 1e-6);
+            const run = async (d: number) => {
+              buffer[i] += d;
+              const pass = await cpu.trainingPass(input, batch, at, new Set());
+              buffer[i] -= d;
+              pass.release();
+              return target(pass.values);
+            };
+            const numeric = ((await run(h)) - (await run(-h))) / (2 * h);
+            expect(Math.abs(numeric - w[i]) / scale, `${step.node.name} ${name}[${i}]: ${numeric} vs ${w[i]}`).toBeLessThanOrEqual(2e-3);
+          }
+        }
+      }
+      for (const s of [...got.values()]) gpuBackend.free(s);
+      cpu.dispose();
+      gpu.dispose();
+    }, 120_000);
+  }
+});

@@ -79,6 +79,12 @@ Transfer learning (an ONNX classifier's layers as the frozen features of a new c
   --head SPEC          gap (default): global average pooling and one dense layer; or
                        conv:N-gap: a 3x3 convolution of N channels with ReLU first (the CAM
                        paper's VGG16-GAP head is conv:1024-gap)
+  --fine-tune LAYERS   after the frozen epochs, train these convolutions of the backbone
+                       with the head (batch-norm folded, its statistics frozen): last:N
+                       (the last N before the cut), from:LAYER (all from that one on), or
+                       LAYER,LAYER,... as wgcam info lists them
+  --fine-tune-epochs N epochs of that phase (default 5), after the --epochs frozen ones
+  --fine-tune-lr X     its learning rate (default a tenth of --lr)
   --preprocess NAME    imagenet | inception | tf | unit (default) | bytes: the backbone's
                        mean and std (photos are resized to its input size, as the image
                        cache holds them)
@@ -116,6 +122,9 @@ run(async () => {
       backbone: { type: 'string' },
       cut: { type: 'string' },
       head: { type: 'string' },
+      'fine-tune': { type: 'string' },
+      'fine-tune-epochs': { type: 'string' },
+      'fine-tune-lr': { type: 'string' },
       preprocess: { type: 'string' },
       mean: { type: 'string' },
       std: { type: 'string' },
@@ -145,12 +154,18 @@ run(async () => {
       for (const flag of ['size', 'arch', 'devices', 'conv-kernels', 'watch'] as const) {
         if (v[flag] !== undefined) throw new UsageError(`--${flag} is for networks trained from scratch; with --backbone the backbone fixes the network and its input size`);
       }
+      for (const flag of ['fine-tune-epochs', 'fine-tune-lr'] as const) {
+        if (v[flag] !== undefined && v['fine-tune'] === undefined) throw new UsageError(`--${flag} goes with --fine-tune LAYERS (which convolutions of the backbone to train)`);
+      }
       const result = await trainTransfer({
         data: v.data,
         out,
         backbone: v.backbone,
         cut: v.cut,
         head: v.head,
+        fineTune: v['fine-tune'],
+        fineTuneEpochs: optionalInt('fine-tune-epochs', v['fine-tune-epochs'], 1),
+        fineTuneLr: optionalNum('fine-tune-lr', v['fine-tune-lr']),
         preprocess: preprocessOptions({ preprocess: v.preprocess, mean: v.mean, std: v.std }, true),
         epochs: int('epochs', v.epochs, 10),
         batch: optionalInt('batch', v.batch),
@@ -171,7 +186,7 @@ run(async () => {
       });
       return result.stoppedEarly ? STOP_EXIT_CODE[stop.reason ?? 'SIGINT'] : 0;
     }
-    for (const flag of ['cut', 'head', 'preprocess', 'mean', 'std'] as const) {
+    for (const flag of ['cut', 'head', 'fine-tune', 'fine-tune-epochs', 'fine-tune-lr', 'preprocess', 'mean', 'std'] as const) {
       if (v[flag] !== undefined) throw new UsageError(`--${flag} is for transfer learning: give the network to start from with --backbone FILE.onnx`);
     }
     const result = await train({

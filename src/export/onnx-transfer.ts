@@ -19,6 +19,18 @@ const INT = 2;
 export const LOGITS = 'wgcam_logits';
 const NAMES = ['wgcam_head_conv', 'wgcam_head_conv.weight', 'wgcam_head_conv.bias', 'wgcam_head_features', 'wgcam_head_pooled', 'wgcam_head_flat', 'wgcam_fc.weight', 'wgcam_fc.bias', LOGITS];
 
+/** A fine-tuned convolution of the backbone: its weights and bias with any batch-norm after it folded in. */
+export interface TunedConv {
+  /** The Conv node's first output (before a folded batch-norm). */
+  output: string;
+  /** The folded batch-norm's output, when there was one: the rewritten Conv makes it, the batch-norm node goes. */
+  batchNormOutput?: string;
+  /** [Co, Ci/G, KH, KW]. */
+  dims: number[];
+  weight: Float32Array;
+  bias: Float32Array;
+}
+
 export interface HeadWeights {
   /** The CAM paper's extra 3x3 convolution (padding 1, ReLU): [M, K, 3, 3] and [M]. */
   conv?: { weight: Float32Array; bias: Float32Array; channels: number };
@@ -27,15 +39,23 @@ export interface HeadWeights {
 }
 
 interface ProtoNode {
+  op_type?: string;
   input?: string[];
   output?: string[];
+}
+interface ProtoTensor {
+  name?: string;
+  dims?: number[];
+  data_type?: number;
+  raw_data?: Uint8Array;
+  float_data?: number[];
 }
 interface MutableModel {
   producer_name?: string;
   producer_version?: string;
   graph: {
     node: ProtoNode[];
-    initializer: { name?: string }[];
+    initializer: ProtoTensor[];
     input: { name?: string }[];
     output: object[];
     value_info: { name?: string }[];
@@ -57,7 +77,7 @@ export class TransferOnnxWriter {
   constructor(
     backbone: Uint8Array,
     private readonly cut: string,
-    input: string,
+    private readonly image: string,
     source: string,
   ) {
     const m = ModelProto.decode(backbone) as unknown as MutableModel;
@@ -70,17 +90,24 @@ export class TransferOnnxWriter {
     const made = new Set(g.node.flatMap((n) => n.output ?? []));
     g.initializer = g.initializer.filter((t) => read.has(t.name ?? ''));
     // Older opsets list initializers among the inputs too: keep those still read, and the image.
-    g.input = g.input.filter((i) => i.name === input || read.has(i.name ?? ''));
+    g.input = g.input.filter((i) => i.name === image || read.has(i.name ?? ''));
     g.value_info = g.value_info.filter((v) => made.has(v.name ?? ''));
     g.output = [];
     m.metadata_props = [];
     this.base = ModelProto.encode(m as never).finish();
   }
 
-  /** The whole model as bytes: the pruned backbone, the head with these weights, the metadata. */
-  write(head: HeadWeights, o: { classes: string[]; pre: Preprocessing; batch: number | null; about: Record<string, unknown> }): Uint8Array {
+  /** Why the convolution making `output` cannot be written back fine-tuned (it is not a Conv node of the file), or null. */
+  whyNotTunable(output: string): string | null {
+    const g = (ModelProto.decode(this.base) as unknown as MutableModel).graph;
+    return g.node.some((n) => n.op_type === 'Conv' && n.output?.[0] === output) ? null : 'not a Conv node of the file';
+  }
+
+  /** The whole model as bytes: the pruned backbone (fine-tuned convolutions rewritten), the head with these weights, the metadata. */
+  write(head: HeadWeights, o: { classes: string[]; pre: Preprocessing; batch: number | null; about: Record<string, unknown>; tuned?: TunedConv[] }): Uint8Array {
     const m = ModelProto.decode(this.base) as unknown as MutableModel;
     const g = m.graph;
+    for (const t of o.tuned ?? []) this.rewrite(g, t);
     const J = o.classes.length;
     const nodes: object[] = [];
     const initializers: object[] = [];
@@ -116,6 +143,14 @@ export class TransferOnnxWriter {
     });
     g.node = [...g.node, ...nodes];
     g.initializer = [...g.initializer, ...initializers];
+    if (o.tuned?.length) {
+      // What only the rewritten convolutions read (their old weights, Identity nodes of shared ones) goes.
+      const kept = ancestorNodes(g.node, (n) => n.input ?? [], (n) => n.output ?? [], [LOGITS]);
+      g.node = g.node.filter((_, i) => kept.has(i));
+      const read = new Set(g.node.flatMap((n) => n.input ?? []));
+      g.initializer = g.initializer.filter((t) => read.has(t.name ?? ''));
+      g.input = g.input.filter((i) => i.name === this.image || read.has(i.name ?? ''));
+    }
     const batch = o.batch === null ? { dim_param: 'N' } : { dim_value: o.batch };
     g.output = [{ name: LOGITS, doc_string: 'class scores (before softmax)', type: { tensor_type: { elem_type: FLOAT, shape: { dim: [batch, { dim_value: J }] } } } }];
     m.producer_name = 'wgcam';
@@ -128,5 +163,23 @@ export class TransferOnnxWriter {
     };
     m.metadata_props = Object.entries(props).map(([key, value]) => ({ key, value }));
     return ModelProto.encode(m as never).finish();
+  }
+
+  /**
+   * A fine-tuned Conv reads new initializers of its own (the file's may be shared, or made by
+   * Identity nodes where torch.onnx.export merged equal parameters); the batch-norm it absorbed
+   * is taken out.
+   */
+  private rewrite(g: MutableModel['graph'], t: TunedConv): void {
+    const conv = g.node.find((n) => n.op_type === 'Conv' && n.output?.[0] === t.output);
+    if (!conv) throw new GraphError(`the convolution making '${t.output}' is not a Conv node of the file`);
+    const [w, b] = [`${t.output}.wgcam_weight`, `${t.output}.wgcam_bias`];
+    const tensor = (name: string, dims: number[], values: Float32Array) => ({ name, dims, data_type: FLOAT, raw_data: raw(values) });
+    g.initializer = [...g.initializer, tensor(w, t.dims, t.weight), tensor(b, [t.bias.length], t.bias)];
+    conv.input = [conv.input![0], w, b];
+    if (t.batchNormOutput) {
+      g.node = g.node.filter((n) => !(n.op_type === 'BatchNormalization' && n.output?.[0] === t.batchNormOutput));
+      conv.output = [t.batchNormOutput];
+    }
   }
 }

@@ -7,7 +7,14 @@ import { addInto } from '../kernels/elementwise.ts';
 import type { FloatArray } from '../kernels/kernel.ts';
 import type { Backend, Storage } from '../tensor/backend.ts';
 import { elementCount, GraphError, type Graph } from './graph.ts';
-import { planGraph, type Plan, type PlanOptions, type RunContext } from './plan.ts';
+import { planGraph, type Plan, type PlanOptions, type RunContext, type Step } from './plan.ts';
+
+/** The tensors computed from any of `roots` (the roots included). */
+function dependents(plan: Plan, roots: readonly string[]): Set<string> {
+  const dependent = new Set(roots);
+  for (const step of plan.steps) if (step.reads.some((r) => dependent.has(r))) step.outputs.forEach((out) => dependent.add(out));
+  return dependent;
+}
 
 export class GraphRunner {
   private readonly plans = new Map<number, Plan>();
@@ -97,31 +104,9 @@ export class GraphRunner {
       const fromValues = await this.read(ctx.get(o.from), elementCount(plan.shapes.get(o.from)!));
       grads.set(o.from, this.backend.upload(o.seed(fromValues)));
       // Only tensors that depend on `at` need a gradient.
-      const dependent = new Set([o.at]);
-      for (const step of plan.steps) if (step.reads.some((r) => dependent.has(r))) step.outputs.forEach((out) => dependent.add(out));
+      const dependent = dependents(plan, [o.at]);
       if (!dependent.has(o.from)) throw new GraphError(`'${o.at}' does not lead to '${o.from}' (a branch the class scores do not read): pick another layer`);
-      const addGrad = (name: string, g: Storage) => {
-        const had = grads.get(name);
-        if (!had) grads.set(name, g);
-        else {
-          this.backend.run(addInto, { acc: had, v: g }, { len: elementCount(plan.shapes.get(name)!) });
-          this.backend.free(g);
-        }
-      };
-      for (let i = plan.steps.length - 1; i >= 0; i--) {
-        const step = plan.steps[i];
-        const dy = grads.get(step.outputs[0]);
-        if (!dy || step.outputs[0] === o.at) continue;
-        grads.delete(step.outputs[0]);
-        const need = step.reads.map((r) => dependent.has(r));
-        if (step.alias) addGrad(step.reads[0], dy);
-        else {
-          if (!step.backward) throw new GraphError(`node ${step.node.name} (${step.node.op}): wgcam has no gradient through it; pick a layer after it`);
-          const gs = step.backward(ctx, dy, need);
-          this.backend.free(dy);
-          gs.forEach((g, k) => g && (need[k] ? addGrad(step.reads[k], g) : this.backend.free(g)));
-        }
-      }
+      this.backward(plan, ctx, grads, dependent, o.at);
       const g = grads.get(o.at);
       if (!g) throw new GraphError(`no gradient reached '${o.at}'`);
       const size = elementCount(plan.shapes.get(o.at)!);
@@ -129,6 +114,64 @@ export class GraphRunner {
     } finally {
       for (const g of grads.values()) this.backend.free(g);
       release();
+    }
+  }
+
+  /**
+   * For training the parameters of some steps (`trainable`, convolutions: step.params): a
+   * forward pass of `batch` images keeping every tensor; `at`'s values; `backward(grad)`, given
+   * the loss's gradient at `at`, runs the steps between the trainable ones and `at` backward and
+   * returns their parameters' gradients by constant name (the caller frees them); `release()`
+   * frees the forward pass's tensors.
+   */
+  async trainingPass(input: FloatArray, batch: number, at: string, trainable: ReadonlySet<Step>): Promise<{ values: FloatArray; backward(grad: FloatArray): Map<string, Storage>; release(): void }> {
+    const plan = this.plan(batch);
+    const { ctx, release } = this.forward(plan, input);
+    const values = await this.read(ctx.get(at), elementCount(plan.shapes.get(at)!));
+    const dependent = dependents(plan, plan.steps.filter((s) => trainable.has(s)).map((s) => s.outputs[0]));
+    return {
+      values,
+      backward: (grad) => {
+        const grads = new Map([[at, this.backend.upload(grad)]]);
+        const paramGrads = new Map<string, Storage>();
+        try {
+          this.backward(plan, ctx, grads, dependent, undefined, { trainable, grads: paramGrads });
+        } finally {
+          for (const g of grads.values()) this.backend.free(g);
+        }
+        return paramGrads;
+      },
+      release,
+    };
+  }
+
+  /**
+   * Runs the plan's steps backward from the gradients in `grads` (tensor name -> buffer, updated
+   * in place), through the tensors in `dependent`, down to `stopAt`; the trainable steps also
+   * put their parameters' gradients into `params.grads`.
+   */
+  private backward(plan: Plan, ctx: RunContext, grads: Map<string, Storage>, dependent: ReadonlySet<string>, stopAt?: string, params?: { trainable: ReadonlySet<Step>; grads: Map<string, Storage> }): void {
+    const addGrad = (name: string, g: Storage) => {
+      const had = grads.get(name);
+      if (!had) grads.set(name, g);
+      else {
+        this.backend.run(addInto, { acc: had, v: g }, { len: elementCount(plan.shapes.get(name)!) });
+        this.backend.free(g);
+      }
+    };
+    for (let i = plan.steps.length - 1; i >= 0; i--) {
+      const step = plan.steps[i];
+      const dy = grads.get(step.outputs[0]);
+      if (!dy || step.outputs[0] === stopAt || !dependent.has(step.outputs[0])) continue;
+      grads.delete(step.outputs[0]);
+      const need = step.reads.map((r) => dependent.has(r));
+      if (step.alias) addGrad(step.reads[0], dy);
+      else {
+        if (!step.backward) throw new GraphError(`node ${step.node.name} (${step.node.op}): wgcam has no gradient through it; pick a layer after it`);
+        const gs = step.backward(ctx, dy, need, params?.trainable.has(step) ? params.grads : undefined);
+        this.backend.free(dy);
+        gs.forEach((g, k) => g && (need[k] ? addGrad(step.reads[k], g) : this.backend.free(g)));
+      }
     }
   }
 

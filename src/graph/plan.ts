@@ -6,7 +6,8 @@
  * `wgcam info` lists and the CAM alignment reads. Anything wgcam cannot run is one line naming
  * the op, the node and what is supported.
  */
-import { conv2dGeneral, conv2dGeneralGradInput, convOutputSize, type ConvActivation, type GeneralConvParams } from '../kernels/conv-general.ts';
+import { channelSum } from '../kernels/conv2d.ts';
+import { conv2dGeneral, conv2dGeneralGradInput, conv2dGeneralGradWeight, convOutputSize, type ConvActivation, type GeneralConvParams } from '../kernels/conv-general.ts';
 import { dense, denseGradInput } from '../kernels/dense.ts';
 import { addInto } from '../kernels/elementwise.ts';
 import {
@@ -48,7 +49,13 @@ export interface Step {
    * tensors the caller does not need), from `dy`, the gradient at output 0; `ctx.get` reads the
    * forward values of its inputs and output. Absent for aliases (the gradient passes through).
    */
-  backward?(ctx: RunContext, dy: Storage, need: readonly boolean[]): (Storage | null)[];
+  backward?(ctx: RunContext, dy: Storage, need: readonly boolean[], paramGrads?: Map<string, Storage>): (Storage | null)[];
+  /**
+   * The constants a step can train (a convolution's weights [Co, Ci/G, KH, KW] and bias [Co],
+   * batch-norm folded in) and the node that follows it when a batch-norm was folded. With
+   * `paramGrads`, backward() also puts their gradients there under these names.
+   */
+  params?: { weight: string; bias: string; foldedBatchNorm?: GraphNode };
   flops: number;
   /** A dense step's weights [J, K] and bias (constant names): the CAM reads a GAP + dense head's. */
   dense?: { w: string; b: string };
@@ -492,8 +499,10 @@ export function planGraph(graph: Graph, batch: number, o: PlanOptions = {}): Pla
     let hi: number | undefined;
     // Batch-norm after the conv: scale each output channel's weights and bias.
     let next = soleConsumer(out);
+    let foldedBatchNorm: GraphNode | undefined;
     if (next?.op === 'BatchNormalization' && next.inputs[0] === out) {
       const bn = next;
+      foldedBatchNorm = bn;
       const [scale, shift] = bnAffine(bn, (i, what) => {
         const c = constants.get(bn.inputs[i]);
         if (!c) throw new GraphError(`node ${bn.name} (BatchNormalization): its ${what} must be a constant`);
@@ -535,13 +544,18 @@ export function planGraph(graph: Graph, batch: number, o: PlanOptions = {}): Pla
       flops: 2 * xs[0] * Co * Ho * Wo * Cig * KH * KW,
       describe: describe.join(' + '),
       conv: p,
+      params: { weight: wName, bias: bName, foldedBatchNorm },
       run: (c) => [c.backend.run(conv2dGeneral, { x: c.get(x), w: c.weight(wName), b: c.weight(bName) }, p).y],
-      backward: (c, dy) => {
+      backward: (c, dy, need, paramGrads) => {
         // Through the fused activation first (relu and clip read the output alone).
         const y = c.get(out);
         const len = elementCount(step.shapes[0]);
         const dz = act === 'none' ? dy : c.backend.run(unaryBackward, { x: y, y, dy }, { len, op: act, a: lo, b: hi }).dx;
-        const dx = c.backend.run(conv2dGeneralGradInput, { dz, w: c.weight(wName) }, p).dx;
+        const dx = need[0] === false ? null : c.backend.run(conv2dGeneralGradInput, { dz, w: c.weight(wName) }, p).dx;
+        if (paramGrads) {
+          paramGrads.set(wName, c.backend.run(conv2dGeneralGradWeight, { x: c.get(x), dz }, p).dw);
+          paramGrads.set(bName, c.backend.run(channelSum, { v: dz }, { N: p.N, C: Co, HW: Ho * Wo }).out);
+        }
         if (dz !== dy) c.backend.free(dz);
         return [dx];
       },

@@ -115,26 +115,33 @@ async function computeFeatures(job: FeatureJob, path: string, per: number): Prom
   const fd = openSync(tmp, 'wx');
   const t0 = performance.now();
   const inputSize = model.channels * model.height * model.width;
-  // Each batch holds whole images (and their mirrors), so records are written in order.
-  const imagesPerBatch = Math.max(1, Math.floor(job.batch / (job.flips ? 2 : 1)));
+  const views = job.flips ? 2 : 1;
+  const records = data.count * views;
+  // A graph whose batch is fixed runs whole batches of it (the last one padded).
+  const fixed = model.graph.inputs[0].dims[0];
+  const batch = typeof fixed === 'number' ? fixed : job.batch;
+  const pixelsPer = data.height * data.width * data.channels;
   try {
     let offset = 0;
-    for (let start = 0; start < data.count; start += imagesPerBatch) {
+    for (let start = 0; start < records; start += batch) {
       if (job.stop.requested) throw new StopError(job.stop.reason!, 'stopped while computing the backbone features (nothing kept)');
-      const images = Array.from({ length: Math.min(imagesPerBatch, data.count - start) }, (_, k) => start + k);
+      const count = Math.min(batch, records - start);
+      const chunk = Array.from({ length: count }, (_, k) => start + k);
+      const images = [...new Set(chunk.map((r) => Math.floor(r / views)))];
       const pixels = data.read(images);
-      const pixelsPer = data.height * data.width * data.channels;
-      const views = images.flatMap((_, k) => (job.flips ? [false, true] : [false]).map((flip) => ({ k, flip })));
-      const x = new Float32Array(views.length * inputSize);
-      views.forEach((v, r) => x.set(backboneInput(data, pixels.subarray(v.k * pixelsPer, (v.k + 1) * pixelsPer), model, v.flip), r * inputSize));
-      const features = (await job.runner.run(x, views.length, [job.cut])).get(job.cut)!;
-      if (!features.every(Number.isFinite)) throw new DataError(`${model.path}: the backbone's features at '${job.cut}' are not finite numbers for ${data.names[start]}`);
-      const bytes = new Uint8Array(features.buffer, features.byteOffset, views.length * per * 4);
+      const x = new Float32Array((typeof fixed === 'number' ? batch : count) * inputSize);
+      chunk.forEach((r, k) => {
+        const at = images.indexOf(Math.floor(r / views));
+        x.set(backboneInput(data, pixels.subarray(at * pixelsPer, (at + 1) * pixelsPer), model, r % views === 1), k * inputSize);
+      });
+      const features = (await job.runner.run(x, x.length / inputSize, [job.cut])).get(job.cut)!;
+      const bytes = new Uint8Array(features.buffer, features.byteOffset, count * per * 4);
+      if (!features.subarray(0, count * per).every(Number.isFinite)) throw new DataError(`${model.path}: the backbone's features at '${job.cut}' are not finite numbers for ${data.names[images[0]]}`);
       for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, offset + done);
       offset += bytes.length;
-      const done = start + images.length;
+      const done = Math.floor((start + count) / views);
       const secs = (performance.now() - t0) / 1000;
-      progress.update(`backbone features at '${job.cut}' ${bar(done / data.count)} ${done}/${data.count} images  ${(done / secs).toFixed(1)} img/s  ETA ${formatDuration(((data.count - done) * secs) / done)}`);
+      progress.update(`backbone features at '${job.cut}' ${bar(done / data.count)} ${done}/${data.count} images  ${(done / secs).toFixed(1)} img/s  ETA ${formatDuration(((data.count - done) * secs) / Math.max(done, 1))}`);
       // Let a signal handler run between batches.
       await new Promise((resolve) => setImmediate(resolve));
     }

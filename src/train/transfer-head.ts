@@ -75,3 +75,13 @@ export function headInput(spec: HeadSpec, features: Float32Array, n: number, [K,
     for (let y = 0; y < h; y++) out.set(features.subarray((p * h + y) * w, (p * h + y + 1) * w), (p * H + y + 1) * W + 1);
   return { data: out, shape: [n, K, H, W] };
 }
+
+/** The gradient at the features from the gradient at `headInput`'s output: the padding's cells dropped. */
+export function headInputGrad(spec: HeadSpec, grad: Float32Array, n: number, [K, h, w]: readonly number[]): Float32Array {
+  if (!spec.conv) return grad;
+  const [H, W] = [h + 2, w + 2];
+  const out = new Float32Array(n * K * h * w);
+  for (let p = 0; p < n * K; p++)
+    for (let y = 0; y < h; y++) out.set(grad.subarray((p * H + y + 1) * W + 1, (p * H + y + 1) * W + 1 + w), (p * h + y) * w);
+  return out;
+}

@@ -37,9 +37,11 @@ import { Tensor, tidy } from '../tensor/tensor.ts';
 import { bar, formatDuration, Progress } from '../util/progress.ts';
 import { Rng } from '../util/rng.ts';
 import { StopRequest, stopWords } from '../util/stop.ts';
-import { backboneFeatures } from './feature-cache.ts';
+import type { ImageSet } from '../data/dataset.ts';
+import { backboneFeatures, backboneInput, type FeatureCache } from './feature-cache.ts';
+import { BackboneTuner, resolveFineTune } from './fine-tune.ts';
 import { RUN_REPORT_FILES, writeRunReport } from './run-report.ts';
-import { describeHead, headInput, parseHead, TransferHead } from './transfer-head.ts';
+import { describeHead, headInput, headInputGrad, parseHead, TransferHead, type HeadSpec } from './transfer-head.ts';
 import { checkNumbers, DEFAULT_KEEP, dropOldCheckpoints, epochPlan, keepMetricsUpTo, TrainingError, withRunFolder, type TrainResult } from './trainer.ts';
 
 export interface TransferOptions {
@@ -50,6 +52,11 @@ export interface TransferOptions {
   cut?: string;
   /** 'gap' (default) or 'conv:N-gap'. */
   head?: string;
+  /** Backbone convolutions to train with the head after the frozen epochs: last:N, from:LAYER or LAYER,... (fine-tune.ts). */
+  fineTune?: string;
+  /** Epochs of that phase (default 5) and its learning rate (default a tenth of --lr). */
+  fineTuneEpochs?: number;
+  fineTuneLr?: number;
   preprocess: PreprocessOptions;
   epochs: number;
   batch?: number;
@@ -82,6 +89,9 @@ interface Settings {
   valSplit: number;
   flip: boolean;
   classes?: string;
+  fineTune?: string;
+  fineTuneEpochs: number;
+  fineTuneLr: number;
 }
 
 /** A checkpoint's own state beside the settings. */
@@ -102,6 +112,7 @@ export async function trainTransfer(o: TransferOptions): Promise<TrainResult> {
   const progress = o.progress ?? new Progress();
   checkNumbers({ ...o, devices: 1 });
   parseHead(o.head ?? 'gap'); // a typo is one line before minutes of work
+  if (o.fineTuneLr !== undefined && !(o.fineTuneLr > 0 && Number.isFinite(o.fineTuneLr))) throw new TrainingError(`--fine-tune-lr ${o.fineTuneLr}: must be a number > 0`);
   return withRunFolder(o.out, o.data, progress, () => transferLocked(o, progress));
 }
 
@@ -111,12 +122,28 @@ function latestCheckpoint(out: string): { path: string; settings: Settings; stat
     const path = join(out, name);
     try {
       const { settings, state } = JSON.parse(readSafetensors(path).metadata[STATE_KEY]) as { settings: Settings; state: Progressed };
+      if (!wellFormed(settings, state)) continue;
       if (!best || state.epoch > best.state.epoch || (state.epoch === best.state.epoch && state.step > best.state.step)) best = { path, settings, state };
     } catch {
       // an unreadable checkpoint is skipped; the others still count
     }
   }
   return best;
+}
+
+/** A checkpoint's recorded run, as this version writes it (anything else is skipped like an unreadable file). */
+function wellFormed(settings: Settings, state: Progressed): boolean {
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const positive = (v: unknown) => typeof v === 'number' && v > 0 && Number.isFinite(v);
+  return (
+    typeof settings === 'object' && settings !== null && typeof state === 'object' && state !== null &&
+    typeof settings.backbone === 'string' && typeof settings.cut === 'string' && typeof settings.head === 'string' &&
+    count(settings.batch) && settings.batch > 0 && positive(settings.lr) && (settings.optimizer === 'adam' || settings.optimizer === 'sgd') &&
+    typeof settings.weightDecay === 'number' && settings.weightDecay >= 0 && count(settings.seed) && typeof settings.valSplit === 'number' &&
+    settings.valSplit >= 0 && settings.valSplit < 1 && typeof settings.flip === 'boolean' && count(settings.fineTuneEpochs) && positive(settings.fineTuneLr) &&
+    (settings.fineTune === undefined || typeof settings.fineTune === 'string') && (settings.classes === undefined || typeof settings.classes === 'string') &&
+    count(state.epoch) && count(state.step) && count(state.optimizerSteps) && typeof state.best === 'number'
+  );
 }
 
 function settingsOf(o: TransferOptions, backboneHash: string, cut: string, recorded?: { path: string; settings: Settings }): Settings {
@@ -131,27 +158,38 @@ function settingsOf(o: TransferOptions, backboneHash: string, cut: string, recor
     flip: o.flip,
     head: o.head,
     classes: o.classes,
+    fineTune: o.fineTune,
+    fineTuneEpochs: o.fineTune === undefined ? undefined : o.fineTuneEpochs,
+    fineTuneLr: o.fineTune === undefined ? undefined : o.fineTuneLr,
   };
   if (recorded) {
     const r = recorded.settings;
     if (r.backbone !== backboneHash) throw new TrainingError(`--backbone ${o.backbone} is not the backbone of the run being resumed (${recorded.path} was trained on another file); start a new run in another --out`);
     if (r.cut !== cut) throw new TrainingError(`--cut ${cut} contradicts the run being resumed (${recorded.path} has --cut ${r.cut}); leave --cut out to continue it`);
     for (const [key, value] of Object.entries(given)) {
+      // A frozen run's fine-tuning figures are only defaults: --resume --fine-tune sets them.
+      if (key.startsWith('fineTune') && r.fineTune === undefined) continue;
       const was = r[key as keyof Settings];
       if (value !== undefined && was !== undefined && value !== was) {
         const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
         throw new TrainingError(`${flag} ${value} contradicts the run being resumed (${recorded.path} has ${flag} ${was}); leave ${flag} out to continue it, or start a new run in another --out`);
       }
     }
+    // A frozen run resumed with --fine-tune goes on into the fine-tuning phase.
+    if (r.fineTune === undefined && o.fineTune !== undefined) return { ...r, fineTune: o.fineTune, fineTuneEpochs: o.fineTuneEpochs ?? 5, fineTuneLr: o.fineTuneLr ?? r.lr / 10 };
     return r;
   }
+  const lr = o.lr ?? 0.01;
   return {
     backbone: backboneHash,
     cut,
     head: o.head ?? 'gap',
     batch: o.batch ?? 32,
     // A head on fixed features takes larger steps than a whole network from scratch (1e-3).
-    lr: o.lr ?? 0.01,
+    lr,
+    fineTune: o.fineTune,
+    fineTuneEpochs: o.fineTuneEpochs ?? 5,
+    fineTuneLr: o.fineTuneLr ?? lr / 10,
     optimizer,
     weightDecay: o.weightDecay ?? 0,
     seed: o.seed ?? 1,
@@ -199,8 +237,9 @@ async function transferLocked(o: TransferOptions, progress: Progress): Promise<T
   const head = parseHead(set.head);
   const done = resumed?.state;
   const modelPath = join(o.out, 'model.onnx');
-  if (done && done.step === 0 && done.epoch >= o.epochs && (existsSync(modelPath) || done.epoch > o.epochs)) {
-    log(`nothing to do: ${o.out} already holds ${done.epoch} trained epoch${done.epoch > 1 ? 's' : ''} (--epochs ${o.epochs}); pass a larger --epochs to train further`);
+  const total = o.epochs + (set.fineTune === undefined ? 0 : set.fineTuneEpochs);
+  if (done && done.step === 0 && done.epoch >= total && (existsSync(modelPath) || done.epoch > total)) {
+    log(`nothing to do: ${o.out} already holds ${done.epoch} trained epoch${done.epoch > 1 ? 's' : ''} (--epochs ${o.epochs}${set.fineTune === undefined ? '' : ` and --fine-tune-epochs ${set.fineTuneEpochs}`}); pass a larger --epochs to train further`);
     return { epochs: done.epoch, valAccuracy: done.valAccuracy ?? NaN, bestValAccuracy: done.best, modelPath, stoppedEarly: false, nothingToDo: true, valFiles: [] };
   }
   const cutModel: ImportedModel = { ...model, graph: graphUpTo(model.graph, cut) };
@@ -232,15 +271,21 @@ async function transferLocked(o: TransferOptions, progress: Progress): Promise<T
     const featureBatch = fittingBatch(cutModel, 32, limit, gpu.maxBindingBytes);
     const { innerConv } = await chooseGraphConvs(gpu, cutModel.graph, featureBatch, { cache: new ConvChoiceCache(), warn: log });
     const runner = new GraphRunner(backend, cutModel.graph, { innerConv });
+    const writer = new TransferOnnxWriter(bytes, cut, model.graph.inputs[0].name, o.backbone);
+    let tune: HeadJob['tune'];
+    if (set.fineTune !== undefined) {
+      if (typeof fixedBatch === 'number') throw new TrainingError(`--fine-tune: ${o.backbone} takes batches of exactly ${fixedBatch} images; export it with a free batch dimension to fine-tune it`);
+      const steps = resolveFineTune(runner.plan(1), set.fineTune, o.backbone, (s) => writer.whyNotTunable(s.node.outputs[0]));
+      tune = { runner, steps, micro: Math.min(set.batch, featureBatch) };
+    }
     log(`backbone: ${o.backbone} cut at '${cut}' (${K}x${h}x${w} per image); ${describePreprocessing(model.pre)}`);
     const features = await backboneFeatures({ data, model: cutModel, runner, cut, shape: [K, h, w], backboneHash, flips: set.flip, batch: featureBatch, progress, stop });
-    runner.dispose();
     try {
       log(`features: ${features.path} (${features.state}, ${fmtBytes(data.count * (set.flip ? 2 : 1) * features.per * 4)}${set.flip ? ', each photo and its mirror image' : ''})`);
-      const writer = new TransferOnnxWriter(bytes, cut, model.graph.inputs[0].name, o.backbone);
-      return await trainHead({ o, set, progress, stop, backend, features, data, trainIdx, valIdx, classes, writer, K, h, w, head, done, resumedPath: resumed?.path, model, cut });
+      return await trainHead({ o, set, progress, stop, backend, features, data, trainIdx, valIdx, writer, shape: [K, h, w], head, done, resumedPath: resumed?.path, model: cutModel, cut, tune });
     } finally {
       features.close();
+      runner.dispose();
     }
   } finally {
     data.close();
@@ -254,73 +299,135 @@ interface HeadJob {
   progress: Progress;
   stop: StopRequest;
   backend: GpuBackend;
-  features: Awaited<ReturnType<typeof backboneFeatures>>;
-  data: Awaited<ReturnType<typeof prepareDataset>>;
+  features: FeatureCache;
+  data: ImageSet;
   trainIdx: number[];
   valIdx: number[];
-  classes: string[];
   writer: TransferOnnxWriter;
-  K: number;
-  h: number;
-  w: number;
-  head: ReturnType<typeof parseHead>;
+  shape: [number, number, number];
+  head: HeadSpec;
   done?: Progressed;
   resumedPath?: string;
   model: ImportedModel;
   cut: string;
+  /** For the fine-tuning phase: the cut backbone's runner, the convolutions to train and the micro-batch its passes fit. */
+  tune?: { runner: GraphRunner; steps: number[]; micro: number };
 }
 
+/** The state a checkpoint at (epoch, step) was in: the fine-tuning phase from epoch `frozen` on. */
+const tuningAt = (epoch: number, step: number, frozen: number) => (step > 0 ? epoch >= frozen : epoch > frozen);
+
 async function trainHead(j: HeadJob): Promise<TrainResult> {
-  const { o, set, progress, stop, backend, features, data, trainIdx, valIdx, classes } = j;
+  const { o, set, progress, stop, backend, features, data, trainIdx, valIdx } = j;
+  const classes = data.classes;
   const log = (s: string) => progress.log(s);
-  const net = new TransferHead(backend, j.K, classes.length, j.head, new Rng(set.seed));
-  const opt: Optimizer =
-    set.optimizer === 'adam' ? new Adam(backend, net.parameters(), set.lr, 0.9, 0.999, 1e-8, set.weightDecay) : new Sgd(backend, net.parameters(), set.lr, 0.9, set.weightDecay);
+  const net = new TransferHead(backend, j.shape[0], classes.length, j.head, new Rng(set.seed));
+  const makeOpt = (params: [string, Tensor][], lr: number): Optimizer =>
+    set.optimizer === 'adam' ? new Adam(backend, params, lr, 0.9, 0.999, 1e-8, set.weightDecay) : new Sgd(backend, params, lr, 0.9, set.weightDecay);
+  let opt = makeOpt(net.parameters(), set.lr);
+  const tuner = j.tune ? new BackboneTuner(backend, j.tune.runner, j.tune.steps, j.tune.micro) : null;
   const stats = Tensor.zeros(backend, [4]).keep();
+  const frozen = o.epochs;
+  const total = frozen + (tuner ? set.fineTuneEpochs : 0);
+  let tuning = false;
+  const startTuning = () => {
+    opt.dispose();
+    opt = makeOpt([...net.parameters(), ...tuner!.parameters()], set.fineTuneLr);
+    tuning = true;
+  };
   try {
     if (j.resumedPath && j.done) {
       const file = readSafetensors(j.resumedPath);
+      const saved = new Map([...file.tensors].map(([n, v]) => [n, v.data]));
       for (const [name, t] of net.parameters()) {
-        const saved = file.tensors.get(name);
-        if (!saved || saved.data.length !== t.size) throw new ModelFileError(`${j.resumedPath}: lacks the head's '${name}' or has the wrong size`);
-        backend.write(t.storage, saved.data);
+        const v = saved.get(name);
+        if (!v || v.length !== t.size) throw new ModelFileError(`${j.resumedPath}: lacks the head's '${name}' or has the wrong size`);
+        backend.write(t.storage, v);
       }
-      opt.load(j.done.optimizerSteps, new Map([...file.tensors].map(([n, v]) => [n, v.data])));
+      if (tuningAt(j.done.epoch, j.done.step, frozen)) {
+        tuner!.load(saved, j.resumedPath);
+        startTuning();
+      }
+      if (j.done.step > 0 || j.done.epoch !== frozen) opt.load(j.done.optimizerSteps, saved);
       keepMetricsUpTo(o.out, j.done.epoch);
       log(`resuming from ${j.resumedPath}: epoch ${j.done.epoch + 1}, step ${j.done.step + 1}`);
     }
     const params = net.parameters().reduce((a, [, t]) => a + t.size, 0);
     log(`head: ${describeHead(j.head, classes.length)}; ${params} parameters; ${set.optimizer} lr ${set.lr}; batch ${set.batch}; ${trainIdx.length} training and ${valIdx.length} validation images`);
-    const shape = [j.K, j.h, j.w];
-    const step = (idx: number[], flips: Float32Array | undefined, train: boolean) =>
+    if (tuner) {
+      const n = tuner.parameters().reduce((a, [, t]) => a + t.size, 0);
+      log(`fine-tuning after epoch ${frozen}: ${j.tune!.steps.length} convolution${j.tune!.steps.length > 1 ? 's' : ''} of the backbone (${n} parameters, batch-norm folded and frozen) with the head, ${set.fineTuneEpochs} epoch${set.fineTuneEpochs > 1 ? 's' : ''} at lr ${set.fineTuneLr}${j.tune!.micro < set.batch ? `, micro-batches of ${j.tune!.micro}` : ''}`);
+    }
+    const labelsOf = (idx: number[]) => Tensor.fromArray(backend, Float32Array.from(idx, (i) => data.labels[i]), [idx.length]);
+    /** The head on cached features: a training step's forward and backward, or validation. */
+    const frozenStep = (idx: number[], flips: Float32Array | undefined, train: boolean) =>
       tidy(() => {
-        const input = headInput(j.head, features.read(idx, flips), idx.length, shape);
-        const labels = Tensor.fromArray(backend, Float32Array.from(idx, (i) => data.labels[i]), [idx.length]);
+        const input = headInput(j.head, features.read(idx, flips), idx.length, j.shape);
+        const labels = labelsOf(idx);
         const x = Tensor.fromArray(backend, input.data, input.shape);
         const loss = () => softmaxCrossEntropy(net.forward(x), labels, stats, 1 / idx.length);
         if (train) backward(loss());
         else noGrad(loss);
       });
+    const inputs = (idx: number[], flips?: Float32Array) => {
+      const per = data.height * data.width * data.channels;
+      const pixels = data.read(idx);
+      const size = j.model.channels * j.model.height * j.model.width;
+      const x = new Float32Array(idx.length * size);
+      idx.forEach((_, k) => x.set(backboneInput(data, pixels.subarray(k * per, (k + 1) * per), j.model, Boolean(flips?.[k])), k * size));
+      return x;
+    };
+    /** The backbone (its chosen convolutions training) and the head, in micro-batches whose gradients add up. */
+    const tuningStep = async (idx: number[], flips: Float32Array | undefined, train: boolean) => {
+      const micro = j.tune!.micro;
+      for (let lo = 0; lo < idx.length; lo += micro) {
+        const part = idx.slice(lo, lo + micro);
+        const x = inputs(part, flips?.subarray(lo, lo + part.length));
+        if (!train) {
+          const f = (await j.tune!.runner.run(x, part.length, [j.cut])).get(j.cut)!;
+          tidy(() => {
+            const input = headInput(j.head, f, part.length, j.shape);
+            noGrad(() => softmaxCrossEntropy(net.forward(Tensor.fromArray(backend, input.data, input.shape)), labelsOf(part), stats, 1 / idx.length));
+          });
+          continue;
+        }
+        const pass = await j.tune!.runner.trainingPass(x, part.length, j.cut, tuner!.trainable(part.length));
+        try {
+          const input = headInput(j.head, pass.values as Float32Array, part.length, j.shape);
+          const at = Tensor.fromArray(backend, input.data, input.shape).keep();
+          at.requiresGrad = true;
+          tidy(() => backward(softmaxCrossEntropy(net.forward(at), labelsOf(part), stats, 1 / idx.length)));
+          const grad = await at.grad!.toArray();
+          at.grad!.dispose();
+          at.dispose();
+          tuner!.accumulate(pass.backward(headInputGrad(j.head, grad, part.length, j.shape)));
+        } finally {
+          pass.release();
+        }
+      }
+    };
     const save = async (path: string, epoch: number, stepInEpoch: number, valAccuracy: number | null, best: number) => {
       const tensors: NamedTensor[] = [];
-      for (const [name, t] of [...net.parameters(), ...opt.state().tensors]) tensors.push({ name, shape: [...t.shape], data: await t.toArray() });
+      const named = [...net.parameters(), ...(tuning ? tuner!.parameters() : []), ...opt.state().tensors];
+      for (const [name, t] of named) tensors.push({ name, shape: [...t.shape], data: await t.toArray() });
       const state: Progressed = { epoch, step: stepInEpoch, optimizerSteps: opt.steps, valAccuracy, best };
       writeSafetensors(path, tensors, { [STATE_KEY]: JSON.stringify({ settings: set, state }), 'wgcam.classes': JSON.stringify(classes) });
     };
-    const writeModel = async (path: string, about: Record<string, unknown>) => {
+    const writeModel = async (path: string, epochs: number, valAccuracy: number | null) => {
       const fixed = j.model.graph.inputs[0].dims[0];
-      const bytes = j.writer.write(await net.weights(), { classes, pre: j.model.pre, batch: typeof fixed === 'number' ? fixed : null, about });
-      writeFileAtomic(path, bytes);
+      const about = {
+        backbone: basename(o.backbone),
+        backbone_sha256: set.backbone,
+        cut: j.cut,
+        head: set.head,
+        epochs: Math.min(epochs, frozen),
+        ...(tuning ? { fine_tuned: set.fineTune, fine_tune_epochs: epochs - frozen } : {}),
+        val_accuracy: valAccuracy,
+        trained_by: `wgcam train --backbone (${tuning ? 'fine-tuned' : 'frozen backbone'})`,
+      };
+      const tuned = tuning ? await tuner!.tuned(j.tune!.micro) : undefined;
+      writeFileAtomic(path, j.writer.write(await net.weights(), { classes, pre: j.model.pre, batch: typeof fixed === 'number' ? fixed : null, about, tuned }));
     };
-    const about = (epoch: number, valAccuracy: number | null) => ({
-      backbone: basename(o.backbone),
-      backbone_sha256: set.backbone,
-      cut: j.cut,
-      head: set.head,
-      epochs: epoch,
-      val_accuracy: valAccuracy,
-      trained_by: 'wgcam train --backbone (frozen backbone)',
-    });
 
     const startEpoch = j.done?.epoch ?? 0;
     const startStep = j.done?.step ?? 0;
@@ -331,7 +438,8 @@ async function trainHead(j: HeadJob): Promise<TrainResult> {
     const modelPath = join(o.out, 'model.onnx');
     const reportTitle = `wgcam transfer run ${o.out}: ${basename(o.backbone)} cut at ${j.cut}, ${describeHead(j.head, classes.length)}`;
     const valFiles = valIdx.map((i) => data.names[i]);
-    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+    for (let epoch = startEpoch; epoch < total; epoch++) {
+      if (epoch >= frozen && !tuning) startTuning();
       const plan = epochPlan(set.seed, epoch, trainIdx, set.flip);
       const t0 = performance.now();
       let running = { lossSum: 0, correct: 0, count: 0 };
@@ -340,8 +448,10 @@ async function trainHead(j: HeadJob): Promise<TrainResult> {
       for (let s = epoch === startEpoch ? startStep : 0; s < steps; s++) {
         const lo = s * set.batch;
         const idx = plan.order.slice(lo, lo + set.batch);
+        const flips = plan.flips.subarray(lo, lo + idx.length);
         opt.beginStep();
-        step(idx, plan.flips.subarray(lo, lo + idx.length), true);
+        if (tuning) await tuningStep(idx, flips, true);
+        else frozenStep(idx, flips, true);
         opt.step();
         await new Promise((resolve) => setImmediate(resolve));
         seen += idx.length;
@@ -350,11 +460,11 @@ async function trainHead(j: HeadJob): Promise<TrainResult> {
           const r = await takeStats(stats);
           lastRead = performance.now();
           running = { lossSum: running.lossSum + r.loss * r.count, correct: running.correct + r.accuracy * r.count, count: running.count + r.count };
-          if (!Number.isFinite(r.loss)) throw new TrainingError(`the loss became ${r.loss} at epoch ${epoch + 1} step ${s + 1}; lower --lr (now ${set.lr}). Checkpoints written so far are intact.`);
+          if (!Number.isFinite(r.loss)) throw new TrainingError(`the loss became ${r.loss} at epoch ${epoch + 1} step ${s + 1}; lower ${tuning ? '--fine-tune-lr' : '--lr'}. Checkpoints written so far are intact.`);
           const secs = (performance.now() - t0) / 1000;
-          const left = ((steps - s - 1) * set.batch) / (seen / secs) + (o.epochs - epoch - 1) * (trainIdx.length / (seen / secs));
+          const left = ((steps - s - 1) * set.batch) / (seen / secs) + (total - epoch - 1) * (trainIdx.length / (seen / secs));
           progress.update(
-            `epoch ${epoch + 1}/${o.epochs} ${bar((s + 1) / steps)} step ${s + 1}/${steps}  loss ${(running.lossSum / running.count).toFixed(4)}  acc ${((100 * running.correct) / running.count).toFixed(1)}%  ETA ${formatDuration(left)}`,
+            `epoch ${epoch + 1}/${total}${tuning ? ' (fine-tuning)' : ''} ${bar((s + 1) / steps)} step ${s + 1}/${steps}  loss ${(running.lossSum / running.count).toFixed(4)}  acc ${((100 * running.correct) / running.count).toFixed(1)}%  ETA ${formatDuration(left)}`,
           );
         }
         if (stop.requested && !last) {
@@ -365,7 +475,11 @@ async function trainHead(j: HeadJob): Promise<TrainResult> {
         }
       }
       const trainSecs = (performance.now() - t0) / 1000;
-      for (let v = 0; v < valIdx.length; v += set.batch) step(valIdx.slice(v, v + set.batch), undefined, false);
+      for (let v = 0; v < valIdx.length; v += set.batch) {
+        const idx = valIdx.slice(v, v + set.batch);
+        if (tuning) await tuningStep(idx, undefined, false);
+        else frozenStep(idx, undefined, false);
+      }
       const val = valIdx.length ? await takeStats(stats) : { loss: NaN, accuracy: NaN, count: 0 };
       lastVal = valIdx.length ? val.accuracy : null;
       const trainLoss = running.lossSum / running.count;
@@ -374,19 +488,20 @@ async function trainHead(j: HeadJob): Promise<TrainResult> {
       const improved = valIdx.length > 0 && val.accuracy > best;
       if (improved) {
         best = val.accuracy;
-        await writeModel(bestPath, about(epoch + 1, val.accuracy));
+        await writeModel(bestPath, epoch + 1, val.accuracy);
       }
       await save(ckpt, epoch + 1, 0, lastVal, best);
       rmSync(join(o.out, 'head-interrupted.safetensors'), { force: true });
       dropOldCheckpoints(o.out, o.keep ?? DEFAULT_KEEP, EPOCH_CHECKPOINT);
-      const line = JSON.stringify({ epoch: epoch + 1, train_loss: trainLoss, train_acc: trainAcc, val_loss: val.loss, val_acc: val.accuracy, seconds: trainSecs, images_per_s: seen / trainSecs, lr: set.lr });
+      const lr = tuning ? set.fineTuneLr : set.lr;
+      const line = JSON.stringify({ epoch: epoch + 1, train_loss: trainLoss, train_acc: trainAcc, val_loss: val.loss, val_acc: val.accuracy, seconds: trainSecs, images_per_s: seen / trainSecs, lr, phase: tuning ? 'fine-tune' : 'frozen' });
       try {
         appendFileSync(join(o.out, 'metrics.jsonl'), line + '\n');
       } catch (e) {
         throw new TrainingError(`cannot append to ${join(o.out, 'metrics.jsonl')} (${(e as NodeJS.ErrnoException).code}); the checkpoints written so far are intact`);
       }
       log(
-        `epoch ${epoch + 1}/${o.epochs}  train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAcc).toFixed(1)}%  ` +
+        `epoch ${epoch + 1}/${total}${tuning ? ' (fine-tuning)' : ''}  train loss ${trainLoss.toFixed(4)} acc ${(100 * trainAcc).toFixed(1)}%  ` +
           `${valIdx.length ? `val loss ${val.loss.toFixed(4)} acc ${(100 * val.accuracy).toFixed(1)}%` : 'no validation set'}  ${formatDuration(trainSecs)} (${(seen / trainSecs).toFixed(1)} img/s)  -> ${ckpt}${improved ? ' (best)' : ''}`,
       );
       try {
@@ -394,16 +509,16 @@ async function trainHead(j: HeadJob): Promise<TrainResult> {
       } catch (e) {
         log(`warning: could not write the run report (${(e as Error).message}); training goes on without it`);
       }
-      if (stop.requested && epoch + 1 < o.epochs) {
+      if (stop.requested && epoch + 1 < total) {
         log(`${stopWords(stop.reason!)} after epoch ${epoch + 1}; continue with --resume`);
         return { epochs: epoch + 1, valAccuracy: val.accuracy, bestValAccuracy: best, modelPath: ckpt, stoppedEarly: true, valFiles };
       }
     }
-    await writeModel(modelPath, about(o.epochs, lastVal));
-    log(`wrote ${modelPath}: ${basename(o.backbone)} up to '${j.cut}' and the head after the last epoch, ${o.epochs}${lastVal === null ? '' : ` (validation accuracy ${(100 * lastVal).toFixed(1)}%)`}`);
+    await writeModel(modelPath, total, lastVal);
+    log(`wrote ${modelPath}: ${basename(o.backbone)} up to '${j.cut}'${tuning ? ' (fine-tuned)' : ''} and the head after the last epoch, ${total}${lastVal === null ? '' : ` (validation accuracy ${(100 * lastVal).toFixed(1)}%)`}`);
     if (best >= 0) log(`best.onnx: validation accuracy ${(100 * best).toFixed(1)}%; explain it with: wgcam cam ${bestPath} PHOTOS`);
     log(`run report: ${join(o.out, 'report.html')} (curves in ${join(o.out, 'curves.svg')})`);
-    return { epochs: o.epochs, valAccuracy: lastVal ?? NaN, bestValAccuracy: best, modelPath, stoppedEarly: false, valFiles };
+    return { epochs: total, valAccuracy: lastVal ?? NaN, bestValAccuracy: best, modelPath, stoppedEarly: false, valFiles };
   } finally {
     stats.dispose();
     opt.dispose();
