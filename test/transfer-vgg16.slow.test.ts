@@ -41,7 +41,7 @@ describe('wgcam train --backbone torchvision VGG-16', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`cut at '${cut}' (512x14x14 per image)`);
     // Batch 16 of VGG-16's activations is more than one buffer binds: micro-batches, gradients added up.
-    expect(r.stdout).toMatch(/fine-tuning after epoch 2: 1 convolution of the backbone \(2359808 parameters, batch-norm folded and frozen\) with the head, 1 epoch at lr 0\.001, micro-batches of \d+/);
+    expect(r.stdout).toMatch(/fine-tuning after epoch 2: 1 convolution of the backbone \(2359808 parameters, batch-norm folded and frozen\) with the head, 1 epoch at lr 0\.0001, micro-batches of \d+/);
     expect(existsSync(join(out, 'best.onnx'))).toBe(true);
     const photo = join(data, 'train', 'disc.0.jpg');
     const cam = wgcam(['cam', join(out, 'model.onnx'), photo, '--out', join(root, 'cam'), '--json', '--max-memory', '8G']);

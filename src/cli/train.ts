@@ -84,7 +84,7 @@ Transfer learning (an ONNX classifier's layers as the frozen features of a new c
                        (the last N before the cut), from:LAYER (all from that one on), or
                        LAYER,LAYER,... as wgcam info lists them
   --fine-tune-epochs N epochs of that phase (default 5), after the --epochs frozen ones
-  --fine-tune-lr X     its learning rate (default a tenth of --lr)
+  --fine-tune-lr X     its learning rate (default a hundredth of --lr)
   --preprocess NAME    imagenet | inception | tf | unit (default) | bytes: the backbone's
                        mean and std (photos are resized to its input size, as the image
                        cache holds them)

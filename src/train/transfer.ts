@@ -54,7 +54,7 @@ export interface TransferOptions {
   head?: string;
   /** Backbone convolutions to train with the head after the frozen epochs: last:N, from:LAYER or LAYER,... (fine-tune.ts). */
   fineTune?: string;
-  /** Epochs of that phase (default 5) and its learning rate (default a tenth of --lr). */
+  /** Epochs of that phase (default 5) and its learning rate (default a hundredth of --lr). */
   fineTuneEpochs?: number;
   fineTuneLr?: number;
   preprocess: PreprocessOptions;
@@ -176,7 +176,7 @@ function settingsOf(o: TransferOptions, backboneHash: string, cut: string, recor
       }
     }
     // A frozen run resumed with --fine-tune goes on into the fine-tuning phase.
-    if (r.fineTune === undefined && o.fineTune !== undefined) return { ...r, fineTune: o.fineTune, fineTuneEpochs: o.fineTuneEpochs ?? 5, fineTuneLr: o.fineTuneLr ?? r.lr / 10 };
+    if (r.fineTune === undefined && o.fineTune !== undefined) return { ...r, fineTune: o.fineTune, fineTuneEpochs: o.fineTuneEpochs ?? 5, fineTuneLr: o.fineTuneLr ?? r.lr / 100 };
     return r;
   }
   const lr = o.lr ?? 0.01;
@@ -189,7 +189,8 @@ function settingsOf(o: TransferOptions, backboneHash: string, cut: string, recor
     lr,
     fineTune: o.fineTune,
     fineTuneEpochs: o.fineTuneEpochs ?? 5,
-    fineTuneLr: o.fineTuneLr ?? lr / 10,
+    // Small steps: the backbone's features are good already (1e-3 undid a head's accuracy in scripts/transfer-proof.ts).
+    fineTuneLr: o.fineTuneLr ?? lr / 100,
     optimizer,
     weightDecay: o.weightDecay ?? 0,
     seed: o.seed ?? 1,
