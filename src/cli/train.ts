@@ -1,6 +1,6 @@
 /** npm run train -- --data DIR [options] */
 import { DEFAULT_ARCH } from '../nn/model.ts';
-import { CONV_KERNEL_MODES, train, type ConvKernelsMode } from '../train/trainer.ts';
+import { CONV_KERNEL_MODES, train, type ConvKernelsMode, type TrainOptions } from '../train/trainer.ts';
 import { int, memoryLimit, optionalInt, optionalNum, parse, run, UsageError } from './main.ts';
 import { catchStops, STOP_EXIT_CODE, stopWords } from '../util/stop.ts';
 import { Progress } from '../util/progress.ts';
@@ -150,6 +150,27 @@ run(async () => {
     progress.log(`${stopWords(reason)}: finishing the current step and saving${reason === 'parent exited' ? '' : ' (send it again after a second to quit at once)'}`),
   );
   try {
+    // What a run from scratch and a transfer run both take.
+    const shared = {
+      data: v.data,
+      out,
+      epochs: int('epochs', v.epochs, 10),
+      batch: optionalInt('batch', v.batch),
+      lr: optionalNum('lr', v.lr),
+      optimizer: optimizer as TrainOptions['optimizer'], // checked above
+      weightDecay: optionalNum('weight-decay', v['weight-decay']),
+      seed: optionalInt('seed', v.seed, 0),
+      valSplit: optionalNum('val-split', v['val-split']),
+      resume: Boolean(v.resume),
+      overwrite: Boolean(v.overwrite),
+      cache: v.cache,
+      classes: v.classes,
+      flip: v['no-flip'] ? false : undefined,
+      keep: v.keep === 'all' ? Infinity : optionalInt('keep', v.keep),
+      memoryLimit: memoryLimit(v['max-memory']),
+      stop,
+      progress,
+    };
     if (v.backbone !== undefined) {
       for (const flag of ['size', 'arch', 'devices', 'conv-kernels', 'watch'] as const) {
         if (v[flag] !== undefined) throw new UsageError(`--${flag} is for networks trained from scratch; with --backbone the backbone fixes the network and its input size`);
@@ -158,8 +179,7 @@ run(async () => {
         if (v[flag] !== undefined && v['fine-tune'] === undefined) throw new UsageError(`--${flag} goes with --fine-tune LAYERS (which convolutions of the backbone to train)`);
       }
       const result = await trainTransfer({
-        data: v.data,
-        out,
+        ...shared,
         backbone: v.backbone,
         cut: v.cut,
         head: v.head,
@@ -167,22 +187,6 @@ run(async () => {
         fineTuneEpochs: optionalInt('fine-tune-epochs', v['fine-tune-epochs'], 1),
         fineTuneLr: optionalNum('fine-tune-lr', v['fine-tune-lr']),
         preprocess: preprocessOptions({ preprocess: v.preprocess, mean: v.mean, std: v.std }, true),
-        epochs: int('epochs', v.epochs, 10),
-        batch: optionalInt('batch', v.batch),
-        lr: optionalNum('lr', v.lr),
-        optimizer,
-        weightDecay: optionalNum('weight-decay', v['weight-decay']),
-        seed: optionalInt('seed', v.seed, 0),
-        valSplit: optionalNum('val-split', v['val-split']),
-        resume: Boolean(v.resume),
-        overwrite: Boolean(v.overwrite),
-        cache: v.cache,
-        classes: v.classes,
-        flip: v['no-flip'] ? false : undefined,
-        keep: v.keep === 'all' ? Infinity : optionalInt('keep', v.keep),
-        memoryLimit: memoryLimit(v['max-memory']),
-        stop,
-        progress,
       });
       return result.stoppedEarly ? STOP_EXIT_CODE[stop.reason ?? 'SIGINT'] : 0;
     }
@@ -190,29 +194,12 @@ run(async () => {
       if (v[flag] !== undefined) throw new UsageError(`--${flag} is for transfer learning: give the network to start from with --backbone FILE.onnx`);
     }
     const result = await train({
-      data: v.data,
-      out,
-      epochs: int('epochs', v.epochs, 10),
-      batch: optionalInt('batch', v.batch),
-      lr: optionalNum('lr', v.lr),
-      optimizer,
-      weightDecay: optionalNum('weight-decay', v['weight-decay']),
+      ...shared,
       size: optionalInt('size', v.size, 3),
       arch: v.arch,
-      seed: optionalInt('seed', v.seed, 0),
-      valSplit: optionalNum('val-split', v['val-split']),
-      resume: Boolean(v.resume),
-      overwrite: Boolean(v.overwrite),
-      cache: v.cache,
-      classes: v.classes,
       convKernels: convKernels as ConvKernelsMode | undefined,
-      flip: v['no-flip'] ? false : undefined,
       afterEpoch: watch > 0 ? watchCallback(out, watch) : undefined,
-      keep: v.keep === 'all' ? Infinity : optionalInt('keep', v.keep),
       devices: int('devices', v.devices, 1),
-      memoryLimit: memoryLimit(v['max-memory']),
-      stop,
-      progress,
     });
     return result.stoppedEarly ? STOP_EXIT_CODE[stop.reason ?? 'SIGINT'] : 0;
   } finally {

@@ -73,6 +73,8 @@ const raw = (values: Float32Array) => {
 /** Writes transfer models of one backbone cut at one tensor: the backbone's part decoded and pruned once. */
 export class TransferOnnxWriter {
   private readonly base: Uint8Array;
+  /** The first outputs of the kept Conv nodes (the convolutions fine-tuning may rewrite). */
+  private readonly convs: Set<string>;
 
   constructor(
     backbone: Uint8Array,
@@ -93,14 +95,14 @@ export class TransferOnnxWriter {
     g.input = g.input.filter((i) => i.name === image || read.has(i.name ?? ''));
     g.value_info = g.value_info.filter((v) => made.has(v.name ?? ''));
     g.output = [];
+    this.convs = new Set(g.node.flatMap((n) => (n.op_type === 'Conv' && n.output?.[0] ? [n.output[0]] : [])));
     m.metadata_props = [];
     this.base = ModelProto.encode(m as never).finish();
   }
 
   /** Why the convolution making `output` cannot be written back fine-tuned (it is not a Conv node of the file), or null. */
   whyNotTunable(output: string): string | null {
-    const g = (ModelProto.decode(this.base) as unknown as MutableModel).graph;
-    return g.node.some((n) => n.op_type === 'Conv' && n.output?.[0] === output) ? null : 'not a Conv node of the file';
+    return this.convs.has(output) ? null : 'not a Conv node of the file';
   }
 
   /** The whole model as bytes: the pruned backbone (fine-tuned convolutions rewritten), the head with these weights, the metadata. */

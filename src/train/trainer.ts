@@ -248,6 +248,18 @@ export function checkNumbers(o: Pick<TrainOptions, 'epochs' | 'batch' | 'valSpli
   if (o.arch) parseBlocks(o.arch); // a typo is one line before minutes of decoding, not after
 }
 
+/** What a run trains on, as it tells the user: the images per class, the files skipped or left out, the thin classes. */
+export function reportData(dir: string, data: ImageSet, log: (line: string) => void): void {
+  const counts = data.classes.map((c, i) => `${c} ${data.labels.filter((l) => l === i).length}`).join(', ');
+  log(`data: ${dir} (${data.layout} layout), ${data.count} images ${data.width}x${data.height}x${data.channels} [${counts}], cache ${data.cache}`);
+  if (data.bad.length) log(`skipped ${data.bad.length} unreadable file${data.bad.length > 1 ? 's' : ''} (listed in ${data.badReport})`);
+  if (data.unlabelled.length) {
+    const n = data.unlabelled.length;
+    log(`warning: left out ${n} image${n > 1 ? 's' : ''} without a class prefix (${data.unlabelled.slice(0, 2).map((p) => basename(p)).join(', ')}${n > 2 ? ', ...' : ''}): the Kaggle layout takes the class from names like cat.0.jpg`);
+  }
+  for (const line of thinClassWarnings(data)) log(line);
+}
+
 /** Epoch checkpoints kept by default: enough to step back a little, not one 4.6 MB file per epoch. */
 export const DEFAULT_KEEP = 3;
 
@@ -354,15 +366,8 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
   });
   const gpus: Gpu[] = [];
   try {
-    const counts = data.classes.map((c, i) => `${c} ${data.labels.filter((l) => l === i).length}`).join(', ');
-    log(`data: ${o.data} (${data.layout} layout), ${data.count} images ${data.width}x${data.height}x${data.channels} [${counts}], cache ${data.cache}`);
+    reportData(o.data, data, log);
     if (data.layout === 'idx' && o.size !== undefined && o.size !== data.height) log(`note: IDX images keep their own ${data.width}x${data.height} size; --size ${o.size} applies to photos only`);
-    if (data.bad.length) log(`skipped ${data.bad.length} unreadable file${data.bad.length > 1 ? 's' : ''} (listed in ${data.badReport})`);
-    if (data.unlabelled.length) {
-      const n = data.unlabelled.length;
-      log(`warning: left out ${n} image${n > 1 ? 's' : ''} without a class prefix (${data.unlabelled.slice(0, 2).map((p) => basename(p)).join(', ')}${n > 2 ? ', ...' : ''}): the Kaggle layout takes the class from names like cat.0.jpg`);
-    }
-    for (const line of thinClassWarnings(data)) log(line);
     const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, set.valSplit, set.seed);
     if (trainIdx.length === 0) throw new TrainingError('no training images left after the validation split');
 

@@ -13,7 +13,7 @@ import { basename, join } from 'node:path';
 import { softmaxCrossEntropy } from '../autograd/ops.ts';
 import { backward, noGrad } from '../autograd/tape.ts';
 import { resolveLayer } from '../cam/imported-explain.ts';
-import { prepareDataset, thinClassWarnings } from '../data/dataset.ts';
+import { prepareDataset } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
 import { TransferOnnxWriter } from '../export/onnx-transfer.ts';
 import { openGpu } from '../gpu/dawn.ts';
@@ -42,7 +42,7 @@ import { backboneFeatures, backboneInput, type FeatureCache } from './feature-ca
 import { BackboneTuner, resolveFineTune } from './fine-tune.ts';
 import { RUN_REPORT_FILES, writeRunReport } from './run-report.ts';
 import { describeHead, headInput, headInputGrad, parseHead, TransferHead, type HeadSpec } from './transfer-head.ts';
-import { checkNumbers, DEFAULT_KEEP, dropOldCheckpoints, epochPlan, keepMetricsUpTo, TrainingError, withRunFolder, type TrainResult } from './trainer.ts';
+import { checkNumbers, DEFAULT_KEEP, dropOldCheckpoints, epochPlan, keepMetricsUpTo, reportData, TrainingError, withRunFolder, type TrainResult } from './trainer.ts';
 
 export interface TransferOptions {
   data: string;
@@ -116,14 +116,15 @@ export async function trainTransfer(o: TransferOptions): Promise<TrainResult> {
   return withRunFolder(o.out, o.data, progress, () => transferLocked(o, progress));
 }
 
-function latestCheckpoint(out: string): { path: string; settings: Settings; state: Progressed } | null {
-  let best: { path: string; settings: Settings; state: Progressed } | null = null;
+function latestCheckpoint(out: string): { path: string; settings: Settings; state: Progressed; classes: string } | null {
+  let best: { path: string; settings: Settings; state: Progressed; classes: string } | null = null;
   for (const name of readdirSync(out).filter((f) => CHECKPOINT.test(f))) {
     const path = join(out, name);
     try {
-      const { settings, state } = JSON.parse(readSafetensors(path).metadata[STATE_KEY]) as { settings: Settings; state: Progressed };
+      const { metadata } = readSafetensors(path);
+      const { settings, state } = JSON.parse(metadata[STATE_KEY]) as { settings: Settings; state: Progressed };
       if (!wellFormed(settings, state)) continue;
-      if (!best || state.epoch > best.state.epoch || (state.epoch === best.state.epoch && state.step > best.state.step)) best = { path, settings, state };
+      if (!best || state.epoch > best.state.epoch || (state.epoch === best.state.epoch && state.step > best.state.step)) best = { path, settings, state, classes: metadata['wgcam.classes'] ?? '[]' };
     } catch {
       // an unreadable checkpoint is skipped; the others still count
     }
@@ -254,17 +255,14 @@ async function transferLocked(o: TransferOptions, progress: Progress): Promise<T
   });
   const gpu = await openGpu();
   try {
-    const counts = data.classes.map((c, i) => `${c} ${data.labels.filter((l) => l === i).length}`).join(', ');
-    log(`data: ${o.data} (${data.layout} layout), ${data.count} images ${data.width}x${data.height}x${data.channels} [${counts}], cache ${data.cache}`);
+    reportData(o.data, data, log);
     if (data.height !== model.height || data.width !== model.width) {
       throw new TrainingError(`${o.data}: its images are ${data.width}x${data.height} and the backbone ${o.backbone} takes ${model.width}x${model.height}; IDX images keep their own size`);
     }
-    if (data.bad.length) log(`skipped ${data.bad.length} unreadable file${data.bad.length > 1 ? 's' : ''} (listed in ${data.badReport})`);
-    for (const line of thinClassWarnings(data)) log(line);
     const { train: trainIdx, val: valIdx } = stratifiedSplit(data.labels, set.valSplit, set.seed);
     if (trainIdx.length === 0) throw new TrainingError('no training images left after the validation split');
     const classes = data.classes;
-    if (resumed && JSON.stringify((JSON.parse(readSafetensors(resumed.path).metadata['wgcam.classes'] ?? '[]') as string[])) !== JSON.stringify(classes)) {
+    if (resumed && resumed.classes !== JSON.stringify(classes)) {
       throw new ModelFileError(`${resumed.path}: trained on other classes than this data's [${classes}]; use another --out`);
     }
 
