@@ -83,7 +83,7 @@ describe("the padded 3x3 convolutions' inner kernel", () => {
     await session.release();
     const gpu = gpuBackend.gpu;
     const inner = planGraph(graph, 3).steps.filter((st) => st.conv && paddedInnerShape(gpu, st.conv));
-    expect(inner.length).toBeGreaterThan(3); // the 3x3 convolutions, strided ones included
+    expect(inner.length).toBeGreaterThanOrEqual(3); // the stride-1 3x3 convolutions (with subgroups, strided ones run im2col-subgroup)
     for (const variant of conv2dForward.variants.filter((v) => isSupported(v, gpu)).map((v) => v.name)) {
       const runner = new GraphRunner(gpuBackend, graph, { innerConv: () => variant });
       const got = (await runner.run(input, 3)).get(graph.outputs[0])!;

@@ -126,7 +126,7 @@ function convVec4(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuff
 }
 
 /** Subgroups of at least 8 lanes: the subgroup kernels pass 8 loads round per broadcast. */
-const hasSubgroups8 = (gpu: Gpu) => gpu.subgroupMinSize >= 8;
+export const hasSubgroups8 = (gpu: Gpu) => gpu.subgroupMinSize >= 8;
 
 /**
  * Tile width of conv2d_subgroup for an output `Wo` wide: the one with the least time per
