@@ -214,12 +214,12 @@ const pointwise: GpuVariant<GeneralConvParams> = {
 
 const isPointwise = (p: GeneralConvParams) => p.KH === 1 && p.KW === 1 && p.SH === 1 && p.SW === 1 && p.PT + p.PL + p.PB + p.PR === 0 && p.G === 1;
 
-/** Pixels per lane of conv2d_gemm_subgroup and its workgroup size. */
-const GEMM = { PIX: 8, WG: 32 };
+/** conv2d_gemm_subgroup's pixels and channels per lane and its workgroup size (at most). */
+const GEMM = { PIX: 4, CH: 16, WG: 32 };
 
 /** The weights [Co, K] re-laid for conv2d_gemm_subgroup (conv2d_pack_rows); release the buffer after use. */
 function packRows(gpu: Gpu, w: GPUBuffer, K: number, Co: number): { wq: GPUBuffer; CoP: number } {
-  const CoP = Math.ceil(Co / 8) * 8;
+  const CoP = Math.ceil(Co / GEMM.CH) * GEMM.CH;
   const wq = gpu.pool.acquire(Math.ceil(K / 4) * CoP * 16);
   launch1d(gpu, 'conv2d_pack_rows', [w, wq], [Co, K, CoP], Math.ceil(K / 4) * CoP * 4, { wg: 64 });
   return { wq, CoP };
@@ -230,14 +230,14 @@ function subgroupProduct(gpu: Gpu, x: GPUBuffer, packed: { wq: GPUBuffer; CoP: n
   // Small maps (7x7: 7 lanes' worth) take whole subgroups of 8 rather than idle most of 32 lanes.
   const WG = Math.min(GEMM.WG, Math.ceil(m.P / GEMM.PIX / 8) * 8);
   gpu.dispatch({
-    pipeline: gpu.pipeline('conv2d_gemm_subgroup', { WG, PIX: GEMM.PIX }),
+    pipeline: gpu.pipeline('conv2d_gemm_subgroup', { WG }),
     buffers: [x, packed.wq, bias, y],
     params: packParams([m.K, m.Co, m.P, m.PS, packed.CoP, m.n0, act[0]], [act[1], act[2]]),
-    workgroups: [Math.ceil(m.P / (WG * GEMM.PIX)), packed.CoP / 8, m.images],
+    workgroups: [Math.ceil(m.P / (WG * GEMM.PIX)), packed.CoP / GEMM.CH, m.images],
   });
 }
 
-const fitsGrid = (p: GeneralConvParams, P: number, images: number) => images <= MAX_GROUPS && Math.ceil(p.Co / 8) <= MAX_GROUPS && Math.ceil(P / (8 * GEMM.PIX)) <= MAX_GROUPS;
+const fitsGrid = (p: GeneralConvParams, P: number, images: number) => images <= MAX_GROUPS && Math.ceil(p.Co / GEMM.CH) <= MAX_GROUPS && Math.ceil(P / (8 * GEMM.PIX)) <= MAX_GROUPS;
 
 /** A 1x1 convolution on maps of a multiple of 4 pixels as the subgroup matrix product, straight from x. */
 const pointwiseSubgroup: GpuVariant<GeneralConvParams> = {
@@ -347,8 +347,8 @@ export const conv2dGeneral: KernelDef<GeneralConvParams> = {
     { ...base, N: 2, Ci: 5, H: 11, W: 13, Co: 7, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, act: 'relu', inner: 'winograd2' },
     { ...base, N: 1, Ci: 6, H: 13, W: 10, Co: 9, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PL: 1, PB: 1, PR: 1, inner: 'winograd4' },
     { ...base, N: 2, Ci: 4, H: 9, W: 15, Co: 5, KH: 3, KW: 3, PT: 1, PL: 1, PB: 1, PR: 1, act: 'relu', inner: 'winograd6' },
-    // The subgroup matrix product: channels not a multiple of 8, k not of 4, a map of 12 pixels
-    // (a lane's second vec4 past the row) and one of 600 (two workgroups of 512 pixels).
+    // The subgroup matrix product: channels not a multiple of 16, k not of 4, a map of 12 pixels
+    // (most lanes past the row) and one of 600 (five workgroups of 128 pixels).
     { ...base, N: 2, Ci: 7, H: 3, W: 4, Co: 13, KH: 1, KW: 1, act: 'relu' },
     { ...base, N: 1, Ci: 5, H: 20, W: 30, Co: 9, KH: 1, KW: 1, act: 'clip', lo: -0.25, hi: 0.5 },
     // im2col-subgroup in chunks of 2 images (a 7x7 stem's columns: 147 rows of 56 pixels each).

@@ -2,7 +2,7 @@
 // k of one output channel in one vec4, the channels of one k4 side by side,
 //   wq[(k4*CoP + co)*4 + j] = w[co, 4*k4 + j]   (0 past K or Co)
 // Layout: w [Co, K] (a convolution's [Co, Ci, KH, KW]); wq [ceil(K/4), CoP, 4], CoP = Co
-// rounded up to 8. One invocation per float of wq.
+// rounded up to 16. One invocation per float of wq.
 struct Params { Co: u32, K: u32, CoP: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
