@@ -1,6 +1,7 @@
 /**
  * Which 3x3 kernel each padded 3x3 convolution of an imported graph runs (the `padded-3x3`
- * variant pads, then runs one of wgcam's 3x3 valid kernels: the direct ones or Winograd), chosen
+ * variant runs one of wgcam's 3x3 kernels, the direct ones or Winograd, reading zeros past the
+ * edge where the padding is 1 all round, else on a padded copy), chosen
  * as wgcam's own training chooses: timed once per adapter, shape and batch (nn/conv-choice.ts),
  * then remembered in the conv-choice cache (nn/conv-choice-cache.ts), so the same command on
  * the same machine runs the same kernels. On lavapipe Winograd F(4x4) makes ResNet-18's forward

@@ -16,4 +16,4 @@ export interface ConvChoice {
 }
 
 /** The layer a choice is for; the batch is left out (an epoch's last batch may be smaller). */
-export const convShapeKey = (p: ConvShape): string => `${p.Ci}->${p.Co} ${p.H}x${p.W}`;
+export const convShapeKey = (p: ConvShape & { pad?: number }): string => `${p.Ci}->${p.Co} ${p.H}x${p.W}${p.pad ? ` pad ${p.pad}` : ''}`;

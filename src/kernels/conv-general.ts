@@ -7,7 +7,7 @@
  */
 import type { Gpu } from '../gpu/runtime.ts';
 import { packParams } from '../gpu/runtime.ts';
-import { conv2dForward, hasSubgroups8, type ConvShape } from './conv2d.ts';
+import { conv2dForward, hasSubgroups8, type ConvForwardParams } from './conv2d.ts';
 import { defaultVariant, floats, isSupported, launch1d, type FloatArray, type GpuVariant, type KernelDef } from './kernel.ts';
 
 /** Activation fused after the convolution (and after a folded batch-norm). */
@@ -105,11 +105,15 @@ const tiled: GpuVariant<GeneralConvParams> = {
   },
 };
 
+/** Padding of 1 on every side: the 3x3 kernels read the zeros themselves (no padded copy). */
+const samePadded = (p: GeneralConvParams) => p.PT === 1 && p.PL === 1 && p.PB === 1 && p.PR === 1;
+
 /**
- * A 3x3 undilated, ungrouped convolution is a valid one on the input padded with zeros: pad2d,
- * then the fastest 3x3 valid kernel this device runs (conv2d.ts), which fuses the bias and a
- * ReLU. At stride S > 1 the stride-1 result is kept every S rows and columns (subsample2d):
- * S^2 times the work, still faster on lavapipe than any strided kernel here (docs/performance.md).
+ * A 3x3 undilated, ungrouped convolution is a valid one on the input padded with zeros: the
+ * fastest 3x3 kernel this device runs (conv2d.ts), which fuses the bias and a ReLU, reading
+ * zeros past the edge where the padding is 1 all round (ResNet's, VGG's), else on a copy
+ * padded by pad2d. At stride S > 1 the stride-1 result is kept every S rows and columns
+ * (subsample2d): S^2 times the work, for devices without the subgroup product (im2col-subgroup).
  */
 const padded3x3: GpuVariant<GeneralConvParams> = {
   name: 'padded-3x3',
@@ -118,23 +122,33 @@ const padded3x3: GpuVariant<GeneralConvParams> = {
     // Its scratch buffers (padded input, stride-1 output) within WebGPU's guaranteed binding size.
     4 * p.N * Math.max(p.Ci, p.Co) * (p.H + p.PT + p.PB) * (p.W + p.PL + p.PR) <= 2 ** 27,
   run: (gpu, b, p) => {
-    const [Hp, Wp] = [p.H + p.PT + p.PB, p.W + p.PL + p.PR];
-    const padded = gpu.pool.acquire(4 * p.N * p.Ci * Hp * Wp);
-    launch1d(gpu, 'pad2d', [b.x, padded], [p.N * p.Ci, p.H, p.W, Hp, Wp, p.PT, p.PL], p.N * p.Ci * Hp * Wp);
-    const shape = { N: p.N, Ci: p.Ci, H: Hp, W: Wp, Co: p.Co, relu: p.act === 'relu' };
+    const shape = innerShape(p);
+    let input = b.x;
+    if (!shape.pad) {
+      input = gpu.pool.acquire(4 * p.N * p.Ci * shape.H * shape.W);
+      launch1d(gpu, 'pad2d', [b.x, input], [p.N * p.Ci, p.H, p.W, shape.H, shape.W, p.PT, p.PL], p.N * p.Ci * shape.H * shape.W);
+    }
     const chosen = p.inner === undefined ? undefined : conv2dForward.variants.find((v) => v.name === p.inner && isSupported(v, gpu));
     const conv = chosen ?? defaultVariant(conv2dForward, gpu, shape);
-    if (p.SH === 1) conv.run(gpu, { x: padded, w: b.w, b: b.b, y: b.y }, shape);
+    if (p.SH === 1) conv.run(gpu, { x: input, w: b.w, b: b.b, y: b.y }, shape);
     else {
-      const full = gpu.pool.acquire(4 * p.N * p.Co * (Hp - 2) * (Wp - 2));
-      conv.run(gpu, { x: padded, w: b.w, b: b.b, y: full }, shape);
+      const [Hs, Ws] = [p.H + p.PT + p.PB - 2, p.W + p.PL + p.PR - 2];
+      const full = gpu.pool.acquire(4 * p.N * p.Co * Hs * Ws);
+      conv.run(gpu, { x: input, w: b.w, b: b.b, y: full }, shape);
       const [Ho, Wo] = convOutputSize(p);
-      launch1d(gpu, 'subsample2d', [full, b.y], [p.N * p.Co, Hp - 2, Wp - 2, Ho, Wo, p.SH], p.N * p.Co * Ho * Wo);
+      launch1d(gpu, 'subsample2d', [full, b.y], [p.N * p.Co, Hs, Ws, Ho, Wo, p.SH], p.N * p.Co * Ho * Wo);
       gpu.pool.release(full);
     }
-    gpu.pool.release(padded);
+    if (input !== b.x) gpu.pool.release(input);
   },
 };
+
+/** The 3x3 convolution padded-3x3 runs: on x with padding 1, or valid on x's padded copy. */
+function innerShape(p: GeneralConvParams): ConvForwardParams {
+  const relu = p.act === 'relu';
+  if (samePadded(p)) return { N: p.N, Ci: p.Ci, H: p.H, W: p.W, Co: p.Co, relu, pad: 1 };
+  return { N: p.N, Ci: p.Ci, H: p.H + p.PT + p.PB, W: p.W + p.PL + p.PR, Co: p.Co, relu };
+}
 
 /** Depthwise 3x3 (any stride and padding): 4 output rows of a column per invocation (wgsl/conv2d_depthwise.wgsl). */
 const depthwise3x3: GpuVariant<GeneralConvParams> = {
@@ -163,12 +177,11 @@ function matrixProduct(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer, y:
 }
 
 /**
- * The 3x3 valid convolution `padded-3x3` runs for `p` on this device (its input padded, stride
- * 1, the bias and a ReLU fused), or null where the device runs `p` with another variant.
+ * The 3x3 convolution `padded-3x3` runs for `p` on this device (stride 1, the bias and a ReLU
+ * fused), or null where the device runs `p` with another variant.
  */
-export function paddedInnerShape(gpu: Gpu, p: GeneralConvParams): (ConvShape & { relu: boolean }) | null {
-  if (defaultVariant(conv2dGeneral, gpu, p).name !== padded3x3.name) return null;
-  return { N: p.N, Ci: p.Ci, H: p.H + p.PT + p.PB, W: p.W + p.PL + p.PR, Co: p.Co, relu: p.act === 'relu' };
+export function paddedInnerShape(gpu: Gpu, p: GeneralConvParams): ConvForwardParams | null {
+  return defaultVariant(conv2dGeneral, gpu, p).name === padded3x3.name ? innerShape(p) : null;
 }
 
 /** Whether im2col's grid (64 pixels x channels x images) fits WebGPU's dispatch limits. */

@@ -20,7 +20,15 @@ export interface ConvShape {
 }
 export interface ConvForwardParams extends ConvShape {
   relu: boolean;
+  /**
+   * Zeros around the input on every side: 1 for the 'same' 3x3 convolutions of imported graphs
+   * (read as zeros where the window leaves the input, no padded copy); absent: valid.
+   */
+  pad?: 1;
 }
+
+/** The forward's padding (0: valid). */
+const padOf = (s: ConvForwardParams): number => s.pad ?? 0;
 
 const out = (s: ConvShape) => ({ Ho: s.H - 2, Wo: s.W - 2 });
 const convFlops = (s: ConvShape) => 2 * s.N * s.Co * (s.H - 2) * (s.W - 2) * s.Ci * 9;
@@ -221,14 +229,14 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
   name: 'conv2d_forward',
   inputs: ['x', 'w', 'b'],
   inputSizes: (s) => ({ x: s.N * s.Ci * s.H * s.W, w: s.Co * s.Ci * 9, b: s.Co }),
-  outputSizes: (s) => ({ y: s.N * s.Co * (s.H - 2) * (s.W - 2) }),
-  reference: (i, s) => ({ y: correlate3x3(i.x as FloatArray, i.w as FloatArray, i.b as FloatArray, s, 0, s.relu) }),
+  outputSizes: (s) => ({ y: s.N * s.Co * (s.H + 2 * padOf(s) - 2) * (s.W + 2 * padOf(s) - 2) }),
+  reference: (i, s) => ({ y: correlate3x3(i.x as FloatArray, i.w as FloatArray, i.b as FloatArray, s, padOf(s), s.relu) }),
   variants: [
-    { name: 'naive', run: (gpu, b, s) => convNaive(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
-    { name: 'tiled', run: (gpu, b, s) => convTiled(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
-    { name: 'vec4', run: (gpu, b, s) => convVec4(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true) },
-    { name: 'subgroup', run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, b.y, s, 0, s.relu, true), supported: hasSubgroups8 },
-    ...winogradVariants<ConvForwardParams>((tile) => (gpu, b, s) => winogradConv(gpu, { x: b.x, w: b.w, b: b.b, y: b.y, shape: s, pad: 0, relu: s.relu, flip: false, tile })),
+    { name: 'naive', run: (gpu, b, s) => convNaive(gpu, b.x, b.w, b.b, b.y, s, padOf(s), s.relu, true) },
+    { name: 'tiled', run: (gpu, b, s) => convTiled(gpu, b.x, b.w, b.b, b.y, s, padOf(s), s.relu, true) },
+    { name: 'vec4', run: (gpu, b, s) => convVec4(gpu, b.x, b.w, b.b, b.y, s, padOf(s), s.relu, true) },
+    { name: 'subgroup', run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, b.y, s, padOf(s), s.relu, true), supported: hasSubgroups8 },
+    ...winogradVariants<ConvForwardParams>((tile) => (gpu, b, s) => winogradConv(gpu, { x: b.x, w: b.w, b: b.b, y: b.y, shape: s, pad: s.pad ?? 0, relu: s.relu, flip: false, tile })),
   ],
   tolerance: 1e-5,
   cases: [
@@ -244,8 +252,13 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
     { N: 2, Ci: 30, H: 20, W: 23, Co: 65, relu: true }, // Winograd: the shallow GEMM, 8 input-channel groups, channels past a lane block
     { N: 1, Ci: 261, H: 6, W: 7, Co: 3, relu: false }, // Winograd: input channels in two GEMM launches
     { N: 2, Ci: 3, H: 140, W: 139, Co: 4, relu: true }, // Winograd: tiles in chunks (3 for F(2x2))
+    // 'same' padding (imported graphs): a 1x1 input, tiles past a map of odd size, chunks.
+    { N: 1, Ci: 2, H: 1, W: 1, Co: 3, relu: false, pad: 1 },
+    { N: 2, Ci: 5, H: 11, W: 13, Co: 18, relu: true, pad: 1 },
+    { N: 2, Ci: 30, H: 7, W: 9, Co: 65, relu: false, pad: 1 },
+    { N: 2, Ci: 3, H: 138, W: 137, Co: 4, relu: true, pad: 1 },
   ],
-  flops: convFlops,
+  flops: (s) => 2 * s.N * s.Co * (s.H + 2 * padOf(s) - 2) * (s.W + 2 * padOf(s) - 2) * s.Ci * 9,
 };
 
 export interface ConvPoolParams extends ConvShape {

@@ -30,7 +30,8 @@ export interface WinogradConv {
   pooled?: GPUBuffer | null;
   argmax?: GPUBuffer | null;
   shape: ConvShape;
-  pad: 0 | 2;
+  /** 0: valid (forward), 1: 'same' (imported graphs' forward), 2: full (grad-input). */
+  pad: 0 | 1 | 2;
   relu: boolean;
   flip: boolean;
   tile: WinogradTile;
