@@ -124,7 +124,7 @@ const padded3x3: GpuVariant<GeneralConvParams> = {
   run: (gpu, b, p) => {
     const shape = innerShape(p);
     let input = b.x;
-    if (!shape.pad) {
+    if (!shape.pad && p.PT + p.PL + p.PB + p.PR > 0) {
       input = gpu.pool.acquire(4 * p.N * p.Ci * shape.H * shape.W);
       launch1d(gpu, 'pad2d', [b.x, input], [p.N * p.Ci, p.H, p.W, shape.H, shape.W, p.PT, p.PL], p.N * p.Ci * shape.H * shape.W);
     }
