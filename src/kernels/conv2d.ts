@@ -80,10 +80,33 @@ export function flipWeights(w: FloatArray, Co: number, Ci: number): FloatArray {
   return wf;
 }
 
-function convNaive(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean) {
-  const Ho = s.H + 2 * pad - 2;
-  const Wo = s.W + 2 * pad - 2;
-  launch1d(gpu, 'conv2d_naive', [x, w, b, y], [s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, pad, +relu, +bias], s.N * s.Co * Ho * Wo, { wg: 64 });
+/** One launch of a direct 3x3 kernel: the forward, or grad-input as a forward (PAD=2, flipped weights). */
+interface ConvLaunch {
+  x: GPUBuffer;
+  w: GPUBuffer;
+  /** Read only where `bias`; grad-input passes any buffer. */
+  b: GPUBuffer;
+  /** Null: not written (a pooled conv's backward needs only the argmax). */
+  y: GPUBuffer | null;
+  shape: ConvShape;
+  /** Zeros around x on every side (0 forward, 1 an imported graph's 'same', 2 grad-input). */
+  pad: number;
+  relu: boolean;
+  bias: boolean;
+  /** The weights are the forward's, to be flipped and transposed (grad-input). */
+  flip?: boolean;
+  /** The fused 2x2 max-pool's output and, with it, where each maximum lies (the subgroup kernel only). */
+  pooled?: GPUBuffer | null;
+  argmax?: GPUBuffer | null;
+}
+
+/** Output rows and columns of a stride-1 3x3 convolution padded by `pad`. */
+const outputSize = (s: ConvShape, pad: number) => ({ Ho: s.H + 2 * pad - 2, Wo: s.W + 2 * pad - 2 });
+
+function convNaive(gpu: Gpu, c: ConvLaunch) {
+  const { shape: s, pad } = c;
+  const { Ho, Wo } = outputSize(s, pad);
+  launch1d(gpu, 'conv2d_naive', [c.x, c.w, c.b, c.y!], [s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, pad, +c.relu, +c.bias], s.N * s.Co * Ho * Wo, { wg: 64 });
 }
 
 /**
@@ -93,16 +116,16 @@ function convNaive(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuf
  */
 const TILE_CHANNELS = 4;
 
-function convTiled(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean) {
-  const Ho = s.H + 2 * pad - 2;
-  const Wo = s.W + 2 * pad - 2;
+function convTiled(gpu: Gpu, c: ConvLaunch) {
+  const { shape: s, pad } = c;
+  const { Ho, Wo } = outputSize(s, pad);
   const xBlocks = Math.ceil(Wo / 4);
   const TM = TILE_CHANNELS;
   const WG = 64;
   const [gx, gy] = gpu.grid(Math.ceil((s.N * Ho * xBlocks) / WG));
   gpu.dispatch({
-    pipeline: gpu.pipeline('conv2d_tiled', { WG, TM, PAD: pad, RELU: +relu, BIAS: +bias }),
-    buffers: [x, w, b, y],
+    pipeline: gpu.pipeline('conv2d_tiled', { WG, TM, PAD: pad, RELU: +c.relu, BIAS: +c.bias }),
+    buffers: [c.x, c.w, c.b, c.y!],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, xBlocks]),
     workgroups: [gx, gy, Math.ceil(s.Co / TM)],
   });
@@ -113,20 +136,21 @@ function convTiled(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuf
  * needs. 4 output channels per invocation: an 8-channel version (two vec4 groups) measured
  * 6.1 vs 7.0 GFLOP/s on lavapipe at N=16, Ci=32, 111x111, Co=64 (its 32 accumulators spill).
  */
-function convVec4(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, b: GPUBuffer, y: GPUBuffer, s: ConvShape, pad: number, relu: boolean, bias: boolean, flip = false) {
-  const Ho = s.H + 2 * pad - 2;
-  const Wo = s.W + 2 * pad - 2;
+function convVec4(gpu: Gpu, c: ConvLaunch) {
+  const { shape: s, pad } = c;
+  const flip = c.flip ?? false;
+  const { Ho, Wo } = outputSize(s, pad);
   const xBlocks = Math.ceil(Wo / 4);
   const CoP = Math.ceil(s.Co / 4) * 4;
   const wp = gpu.pool.acquire(s.Ci * 9 * CoP * 4);
   // The weights as stored are [outC(after flip: inC), ...]: the pack kernel takes the stored dims.
   const [storedCo, storedCi] = flip ? [s.Ci, s.Co] : [s.Co, s.Ci];
-  launch1d(gpu, 'conv2d_pack_weights', [w, wp], [storedCo, storedCi, CoP], s.Ci * 9 * CoP, { wg: 64, constants: { FLIP: +flip } });
+  launch1d(gpu, 'conv2d_pack_weights', [c.w, wp], [storedCo, storedCi, CoP], s.Ci * 9 * CoP, { wg: 64, constants: { FLIP: +flip } });
   const WG = 128; // 16/32/64/256 measured within 10% of it on lavapipe
   const [gx, gy] = gpu.grid(Math.ceil((s.N * Ho * xBlocks) / WG));
   gpu.dispatch({
-    pipeline: gpu.pipeline('conv2d_vec4', { WG, PAD: pad, RELU: +relu, BIAS: +bias }),
-    buffers: [x, wp, b, y],
+    pipeline: gpu.pipeline('conv2d_vec4', { WG, PAD: pad, RELU: +c.relu, BIAS: +c.bias }),
+    buffers: [c.x, wp, c.b, c.y!],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, xBlocks]),
     workgroups: [gx, gy, CoP / 4],
   });
@@ -153,26 +177,14 @@ export function subgroupTileCols(Wo: number): 4 | 8 | 16 {
  * convVec4. Tried first without subgroups, every lane loading the (uniform) window
  * itself: 3.7 vs vec4's 6.7 GFLOP/s at N=16, Ci=32, 111x111, Co=64 on lavapipe.
  */
-function convSubgroup(
-  gpu: Gpu,
-  x: GPUBuffer,
-  w: GPUBuffer,
-  b: GPUBuffer,
-  y: GPUBuffer | null,
-  s: ConvShape,
-  pad: number,
-  relu: boolean,
-  bias: boolean,
-  flip = false,
-  pooled: GPUBuffer | null = null,
-  argmax: GPUBuffer | null = null,
-) {
-  const Ho = s.H + 2 * pad - 2;
-  const Wo = s.W + 2 * pad - 2;
+function convSubgroup(gpu: Gpu, c: ConvLaunch) {
+  const { shape: s, pad } = c;
+  const flip = c.flip ?? false;
+  const { Ho, Wo } = outputSize(s, pad);
   const CoP = Math.ceil(s.Co / 4) * 4;
   const wq = gpu.pool.acquire(s.Ci * CoP * 12 * 4);
   const [storedCo, storedCi] = flip ? [s.Ci, s.Co] : [s.Co, s.Ci];
-  launch1d(gpu, 'conv2d_pack_taps', [w, wq], [storedCo, storedCi, CoP], s.Ci * CoP * 12, { wg: 64, constants: { FLIP: +flip } });
+  launch1d(gpu, 'conv2d_pack_taps', [c.w, wq], [storedCo, storedCi, CoP], s.Ci * CoP * 12, { wg: 64, constants: { FLIP: +flip } });
   // Two output channels per lane on a CPU driver, where every window value a subgroup loads
   // then feeds twice the multiply-adds: train step 224x224 1,859 -> 1,744 ms, 64x64 153 -> 144 ms
   // on lavapipe. On the H200 the step is unchanged at 224 and slower at 64 (1.78 -> 1.86-2.07
@@ -182,11 +194,12 @@ function convSubgroup(
   const TILE_COLS = Math.min(subgroupTileCols(Wo), 16 / CO_PER_LANE);
   const { WG, blocks: channelBlocks } = channelLanes(s.Co, CO_PER_LANE);
   // An output not asked for is bound to a 4-byte placeholder of its own the kernel never writes.
-  const outputs = [y, pooled, argmax];
+  const outputs = [c.y, c.pooled ?? null, c.argmax ?? null];
   const bound = outputs.map((o) => o ?? gpu.pool.acquire(4));
+  const constants = { WG, PAD: pad, RELU: +c.relu, BIAS: +c.bias, TILE_COLS, CO_PER_LANE, STORE_Y: +!!c.y, POOL: +!!c.pooled, ARGMAX: +!!c.argmax };
   gpu.dispatch({
-    pipeline: gpu.pipeline('conv2d_subgroup', { WG, PAD: pad, RELU: +relu, BIAS: +bias, TILE_COLS, CO_PER_LANE, STORE_Y: +!!y, POOL: +!!pooled, ARGMAX: +!!argmax }),
-    buffers: [x, wq, b, ...bound],
+    pipeline: gpu.pipeline('conv2d_subgroup', constants),
+    buffers: [c.x, wq, c.b, ...bound],
     params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, CoP, channelBlocks]),
     workgroups: [Math.ceil(Wo / TILE_COLS), Math.ceil(Ho / 4), s.N * channelBlocks],
   });
@@ -212,15 +225,22 @@ function winogradVariants<P>(run: (tile: WinogradTile) => GpuVariant<P>['run']):
   ];
 }
 
-type ConvImpl = typeof convTiled;
+/** The forward's launch: the kernel's buffers, bias and ReLU fused, its padding. */
+const forward = (b: Record<string, GPUBuffer>, s: ConvForwardParams): ConvLaunch => ({ x: b.x, w: b.w, b: b.b, y: b.y, shape: s, pad: padOf(s), relu: s.relu, bias: true });
 
-function gradInputWith(impl: ConvImpl) {
+/** grad-input as a forward: dy [N,Co,Ho,Wo] correlated at PAD=2 with the flipped, transposed weights gives dx [N,Ci,H,W]. */
+function gradInputLaunch(b: Record<string, GPUBuffer>, s: ConvShape, flipped?: GPUBuffer): ConvLaunch {
+  const { Ho, Wo } = out(s);
+  const w = flipped ?? b.w;
+  return { x: b.dy, w, b: w, y: b.dx, shape: { N: s.N, Ci: s.Co, H: Ho, W: Wo, Co: s.Ci }, pad: 2, relu: false, bias: false, flip: !flipped };
+}
+
+/** grad-input on a kernel that takes its weights as they are: flipped and transposed first (conv2d_flip_weights). */
+function gradInputWith(impl: (gpu: Gpu, c: ConvLaunch) => void) {
   return (gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape) => {
-    const { Ho, Wo } = out(s);
     const wf = gpu.pool.acquire(s.Co * s.Ci * 9 * 4);
     launch1d(gpu, 'conv2d_flip_weights', [bufs.w, wf], [s.Co, s.Ci], s.Co * s.Ci * 9, { wg: 64 });
-    // dy [N,Co,Ho,Wo] correlated with wf [Ci,Co,3,3] at PAD=2 gives dx [N,Ci,H,W].
-    impl(gpu, bufs.dy, wf, wf, bufs.dx, { N: s.N, Ci: s.Co, H: Ho, W: Wo, Co: s.Ci }, 2, false, false);
+    impl(gpu, gradInputLaunch(bufs, s, wf));
     gpu.pool.release(wf);
   };
 }
@@ -232,10 +252,10 @@ export const conv2dForward: KernelDef<ConvForwardParams> = {
   outputSizes: (s) => ({ y: s.N * s.Co * (s.H + 2 * padOf(s) - 2) * (s.W + 2 * padOf(s) - 2) }),
   reference: (i, s) => ({ y: correlate3x3(i.x as FloatArray, i.w as FloatArray, i.b as FloatArray, s, padOf(s), s.relu) }),
   variants: [
-    { name: 'naive', run: (gpu, b, s) => convNaive(gpu, b.x, b.w, b.b, b.y, s, padOf(s), s.relu, true) },
-    { name: 'tiled', run: (gpu, b, s) => convTiled(gpu, b.x, b.w, b.b, b.y, s, padOf(s), s.relu, true) },
-    { name: 'vec4', run: (gpu, b, s) => convVec4(gpu, b.x, b.w, b.b, b.y, s, padOf(s), s.relu, true) },
-    { name: 'subgroup', run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, b.y, s, padOf(s), s.relu, true), supported: hasSubgroups8 },
+    { name: 'naive', run: (gpu, b, s) => convNaive(gpu, forward(b, s)) },
+    { name: 'tiled', run: (gpu, b, s) => convTiled(gpu, forward(b, s)) },
+    { name: 'vec4', run: (gpu, b, s) => convVec4(gpu, forward(b, s)) },
+    { name: 'subgroup', run: (gpu, b, s) => convSubgroup(gpu, forward(b, s)), supported: hasSubgroups8 },
     ...winogradVariants<ConvForwardParams>((tile) => (gpu, b, s) => winogradConv(gpu, { x: b.x, w: b.w, b: b.b, y: b.y, shape: s, pad: s.pad ?? 0, relu: s.relu, flip: false, tile })),
   ],
   tolerance: 1e-5,
@@ -325,7 +345,7 @@ export const conv2dReluMaxPool: KernelDef<ConvPoolParams> = {
       name: 'unfused',
       run: (gpu, b, s) => {
         const y = gpu.pool.acquire(s.N * s.Co * (s.H - 2) * (s.W - 2) * 4);
-        convVec4(gpu, b.x, b.w, b.b, y, s, 0, true, true);
+        convVec4(gpu, { x: b.x, w: b.w, b: b.b, y, shape: s, pad: 0, relu: true, bias: true });
         const p = { NC: s.N * s.Co, H: s.H - 2, W: s.W - 2 };
         if (s.keepArgmax) maxPool2ReluArgmax.variants[0].run(gpu, { x: y, y: b.pooled, argmax: b.argmax }, p);
         else maxPool2.variants[0].run(gpu, { x: y, y: b.pooled }, p);
@@ -334,7 +354,7 @@ export const conv2dReluMaxPool: KernelDef<ConvPoolParams> = {
     },
     {
       name: 'subgroup',
-      run: (gpu, b, s) => convSubgroup(gpu, b.x, b.w, b.b, null, s, 0, true, true, false, b.pooled, b.argmax ?? null),
+      run: (gpu, b, s) => convSubgroup(gpu, { x: b.x, w: b.w, b: b.b, y: null, shape: s, pad: 0, relu: true, bias: true, pooled: b.pooled, argmax: b.argmax ?? null }),
       supported: hasSubgroups8,
     },
     ...winogradVariants<ConvPoolParams>((tile) => (gpu, b, s) =>
@@ -371,11 +391,11 @@ export const conv2dGradInput: KernelDef<ConvShape> = {
     {
       name: 'vec4',
       // dy [N,Co,Ho,Wo] correlated at PAD=2 with the packed flipped weights gives dx [N,Ci,H,W].
-      run: (gpu, b, s) => convVec4(gpu, b.dy, b.w, b.w, b.dx, { N: s.N, Ci: s.Co, H: s.H - 2, W: s.W - 2, Co: s.Ci }, 2, false, false, true),
+      run: (gpu, b, s) => convVec4(gpu, gradInputLaunch(b, s)),
     },
     {
       name: 'subgroup',
-      run: (gpu, b, s) => convSubgroup(gpu, b.dy, b.w, b.w, b.dx, { N: s.N, Ci: s.Co, H: s.H - 2, W: s.W - 2, Co: s.Ci }, 2, false, false, true),
+      run: (gpu, b, s) => convSubgroup(gpu, gradInputLaunch(b, s)),
       supported: hasSubgroups8,
     },
     ...winogradVariants<ConvShape>((tile) => (gpu, b, s) =>
