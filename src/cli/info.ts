@@ -2,10 +2,10 @@
 import { isOnnxPath } from '../eval/open-classifier.ts';
 import { mapLayers } from '../cam/imported-explain.ts';
 import { loadOnnxFile } from '../graph/imported-files.ts';
-import { planGraph } from '../graph/plan.ts';
+import { planGraph, type Plan } from '../graph/plan.ts';
 import { loadModelFile } from '../io/model-file.ts';
-import { featureShapes, parseBlocks } from '../nn/model.ts';
-import { parameterCount } from '../nn/memory.ts';
+import { archGraph } from '../graph/arch-graph.ts';
+import type { Graph } from '../graph/graph.ts';
 import { printable } from '../util/terminal.ts';
 import { parse, run, UsageError } from './main.ts';
 
@@ -29,22 +29,21 @@ run(async () => {
   const [path, ...extra] = positionals;
   if (!path || extra.length) throw new UsageError('usage: wgcam info MODEL (see --help)');
   const out = (s: string) => process.stdout.write(printable(s) + '\n');
-  if (!isOnnxPath(path)) {
+  let graph: Graph;
+  let plan: Plan;
+  if (isOnnxPath(path)) {
+    graph = loadOnnxFile(path);
+    plan = planGraph(graph, typeof graph.inputs[0].dims[0] === 'number' ? graph.inputs[0].dims[0] : 1);
+    out(`${path}: ONNX opset ${graph.opset}, input '${plan.input.name}' [${graph.inputs[0].dims.join(', ')}] (${plan.input.layout}), ${graph.nodes.length} nodes, ${plan.steps.length} steps after folding and fusing`);
+  } else {
+    // wgcam's own network, as the graph its block string builds (the one `wgcam export` writes).
     const m = loadModelFile(path);
-    const { arch } = m.meta;
-    out(`${path}: wgcam model ${arch.blocks} -> GAP -> dense ${arch.classes}, input ${arch.inputChannels}x${arch.height}x${arch.width}, classes ${m.meta.classes.slice(0, 10).join(', ')}${m.meta.classes.length > 10 ? ', ...' : ''}`);
-    let conv = 0;
-    parseBlocks(arch.blocks).forEach((b, i) => {
-      const [c, h, w] = featureShapes(arch)[i];
-      out(`  ${b.kind === 'conv' ? `conv${++conv}  3x3 valid conv + relu` : 'pool   2x2 max-pool'}  -> [${c}, ${h}, ${w}]${b.kind === 'conv' && h * w > 1 ? '  CAM' : ''}`);
-    });
-    out(`parameters ${fmt(parameterCount(arch))}`);
-    return 0;
+    const { arch, classes } = m.meta;
+    graph = archGraph(m);
+    plan = planGraph(graph, 1);
+    out(`${path}: wgcam model ${arch.blocks} -> GAP -> dense ${arch.classes}, input ${arch.inputChannels}x${arch.height}x${arch.width}, classes ${classes.slice(0, 10).join(', ')}${classes.length > 10 ? ', ...' : ''} (cam --layer N: conv N's output, reluN; the last is 'features')`);
   }
-  const graph = loadOnnxFile(path);
-  const batch = typeof graph.inputs[0].dims[0] === 'number' ? graph.inputs[0].dims[0] : 1;
-  const plan = planGraph(graph, batch);
-  out(`${path}: ONNX opset ${graph.opset}, input '${plan.input.name}' [${graph.inputs[0].dims.join(', ')}] (${plan.input.layout}), ${graph.nodes.length} nodes, ${plan.steps.length} steps after folding and fusing`);
+  const batch = plan.input.shape[0];
   const explainable = new Set(mapLayers(plan));
   const rows = plan.steps.map((s, i) => {
     const shape = s.shapes[0].slice(1);

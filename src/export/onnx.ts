@@ -1,20 +1,16 @@
 /**
- * A wgcam model as a standard ONNX graph (opset 13), encoded with protobufjs from the schema
- * subset in onnx.proto:
- *
- *   image [N,C,H,W] -> (Conv 3x3 valid -> Relu | MaxPool 2x2/2)... -> features [N,K,h,w]
- *   -> GlobalAveragePool -> Flatten -> Gemm (fc.weight^T, fc.bias) -> logits [N,J]
- *   -> Softmax(axis 1) -> probabilities [N,J]
- *
- * `features` (the last conv after its ReLU) and `class_maps` (every class's map,
- * class_maps[n,j,h,w] = sum_k fc.weight[j,k] * features[n,k,h,w]: a 1x1 Conv with fc.weight)
- * are outputs too, so that any runtime can draw the CAM (docs/onnx.md). The input is the
- * photo already prepared: resized to H x W ignoring the aspect ratio, bytes / 255, NCHW; how is
- * stated in the model's metadata_props.
+ * A wgcam model as a standard ONNX file (opset 13): the model's graph (graph/arch-graph.ts:
+ * the convolutions and pools, GAP, the dense layer, softmax, and `features` and `class_maps`
+ * as outputs too, so that any runtime can draw the CAM; docs/onnx.md), encoded with
+ * protobufjs from the schema subset in onnx.proto. The input is the photo already prepared:
+ * resized to H x W ignoring the aspect ratio, bytes / 255, NCHW; how is stated in the model's
+ * metadata_props.
  */
 import { cellGeometry } from '../cam/geometry.ts';
-import { featureShapes, parseBlocks } from '../nn/model.ts';
-import { expectedParams, type LoadedModel } from '../io/model-file.ts';
+import { archGraph } from '../graph/arch-graph.ts';
+import type { AttrValue, Graph } from '../graph/graph.ts';
+import { planGraph } from '../graph/plan.ts';
+import type { LoadedModel } from '../io/model-file.ts';
 import { ModelProto } from './onnx-schema.ts';
 
 export const ONNX_OPSET = 13;
@@ -56,70 +52,60 @@ export function preprocessingProps(model: LoadedModel): Record<string, string> {
   };
 }
 
-/** The ONNX ModelProto of a loaded (validated) wgcam model, as bytes. */
+/** The ONNX ModelProto of a loaded (validated) wgcam model, as bytes: its graph (graph/arch-graph.ts), encoded. */
 export function encodeOnnx(model: LoadedModel, producerVersion: string): Uint8Array {
-  const { arch } = model.meta;
-  const shapes = featureShapes(arch);
-  const [K, h, w] = shapes[shapes.length - 1];
-  const nodes: Node[] = [];
-  const blocks = parseBlocks(arch.blocks);
-  let x = 'image';
-  let conv = 0;
-  let pool = 0;
-  blocks.forEach((b, i) => {
-    if (b.kind === 'pool') {
-      pool++;
-      nodes.push({ op_type: 'MaxPool', name: `pool${pool}`, input: [x], output: [`pool${pool}`], attribute: [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])] });
-      x = `pool${pool}`;
-      return;
-    }
-    conv++;
-    const last = i === blocks.length - 1;
-    nodes.push({
-      op_type: 'Conv',
-      name: `conv${conv}`,
-      input: [x, `conv${conv}.weight`, `conv${conv}.bias`],
-      output: [`conv${conv}`],
-      attribute: [ints('kernel_shape', [3, 3]), ints('pads', [0, 0, 0, 0]), ints('strides', [1, 1])],
-    });
-    x = last ? 'features' : `relu${conv}`;
-    nodes.push({ op_type: 'Relu', name: `relu${conv}`, input: [`conv${conv}`], output: [x] });
+  const graph = archGraph(model, preprocessingProps(model));
+  return encodeGraph(graph, {
+    producerVersion,
+    docString: `wgcam CAM classifier ${model.meta.arch.blocks}, ${model.meta.classes.length} classes`,
+    outputDocs: {
+      features: 'the last conv layer after its ReLU: the CAM reads these',
+      class_maps: "every class's map: sum_k fc.weight[j,k] * features[n,k,h,w]",
+    },
   });
-  nodes.push(
-    { op_type: 'GlobalAveragePool', name: 'gap', input: ['features'], output: ['gap'] },
-    { op_type: 'Flatten', name: 'flatten', input: ['gap'], output: ['pooled'], attribute: [int('axis', 1)] },
-    { op_type: 'Gemm', name: 'fc', input: ['pooled', 'fc.weight', 'fc.bias'], output: ['logits'], attribute: [int('transB', 1)] },
-    { op_type: 'Softmax', name: 'softmax', input: ['logits'], output: ['probabilities'], attribute: [int('axis', 1)] },
-    // fc.weight [J, K] as a 1x1 convolution kernel [J, K, 1, 1] over the features.
-    { op_type: 'Reshape', name: 'fc_as_1x1', input: ['fc.weight', 'class_maps.kernel_shape'], output: ['fc.weight_1x1'] },
-    { op_type: 'Conv', name: 'class_maps', input: ['features', 'fc.weight_1x1'], output: ['class_maps'], attribute: [ints('kernel_shape', [1, 1])] },
-  );
-  const initializer = expectedParams(arch).map(([name, dims]) => ({
+}
+
+function attribute(name: string, a: AttrValue): Attribute {
+  switch (a.kind) {
+    case 'int':
+      return int(name, a.value);
+    case 'ints':
+      return ints(name, a.value);
+    default:
+      throw new Error(`attribute ${name}: a ${a.kind} attribute is not written (the graphs wgcam builds have none)`);
+  }
+}
+
+/**
+ * A graph as an ONNX ModelProto (opset 13): its nodes, constants as initializers (float32 or
+ * int64), its metadata, and each output's shape from shape inference with the batch as 'N'.
+ */
+export function encodeGraph(graph: Graph, o: { producerVersion: string; docString: string; outputDocs?: Record<string, string> }): Uint8Array {
+  const shapes = planGraph(graph, 1).shapes;
+  const withBatch = (name: string) => ['N', ...shapes.get(name)!.slice(1)];
+  const initializer = [...graph.constants].map(([name, c]) => ({
     name,
-    data_type: FLOAT,
-    dims,
-    raw_data: littleEndianBytes(model.weights.get(name)!),
+    data_type: c.kind === 'float' ? FLOAT : INT64,
+    dims: c.dims,
+    raw_data: c.kind === 'float' ? littleEndianBytes(c.data as Float32Array) : int64Bytes(c.data as number[]),
   }));
-  initializer.push({ name: 'class_maps.kernel_shape', data_type: INT64, dims: [4], raw_data: int64Bytes([arch.classes, K, 1, 1]) });
   const message = ModelProto.fromObject({
     ir_version: IR_VERSION,
     producer_name: 'wgcam',
-    producer_version: producerVersion,
+    producer_version: o.producerVersion,
     model_version: 1,
-    doc_string: `wgcam CAM classifier ${arch.blocks}, ${model.meta.classes.length} classes`,
-    opset_import: [{ domain: '', version: ONNX_OPSET }],
-    metadata_props: Object.entries(preprocessingProps(model)).map(([key, value]) => ({ key, value })),
+    doc_string: o.docString,
+    opset_import: [{ domain: '', version: graph.opset }],
+    metadata_props: [...graph.metadata].map(([key, value]) => ({ key, value })),
     graph: {
       name: 'wgcam',
-      node: nodes,
+      node: graph.nodes.map((n): Node => {
+        const attrs = [...n.attrs].map(([name, a]) => attribute(name, a));
+        return { op_type: n.op, name: n.name, input: n.inputs, output: n.outputs, ...(attrs.length ? { attribute: attrs } : {}) };
+      }),
       initializer,
-      input: [{ name: 'image', type: tensorType(['N', arch.inputChannels, arch.height, arch.width]) }],
-      output: [
-        { name: 'probabilities', type: tensorType(['N', arch.classes]) },
-        { name: 'logits', type: tensorType(['N', arch.classes]) },
-        { name: 'features', type: tensorType(['N', K, h, w]), doc_string: 'the last conv layer after its ReLU: the CAM reads these' },
-        { name: 'class_maps', type: tensorType(['N', arch.classes, h, w]), doc_string: "every class's map: sum_k fc.weight[j,k] * features[n,k,h,w]" },
-      ],
+      input: graph.inputs.map((i) => ({ name: i.name, type: tensorType(i.dims) })),
+      output: graph.outputs.map((name) => ({ name, type: tensorType(withBatch(name)), ...(o.outputDocs?.[name] ? { doc_string: o.outputDocs[name] } : {}) })),
     },
   });
   return ModelProto.encode(message).finish();
