@@ -6,6 +6,7 @@
  * in Node).
  */
 import { BufferPool, GpuLimitError } from './pool.ts';
+import { packParams, paramFields, ParamsError, type ParamField, type ParamValues } from './params.ts';
 
 export { GpuLimitError };
 
@@ -23,7 +24,8 @@ export interface GpuHost {
 export interface Dispatch {
   pipeline: GPUComputePipeline;
   buffers: GPUBuffer[];
-  params: ArrayBuffer;
+  /** The kernel's `struct Params` fields by name (gpu/params.ts checks them against the struct). */
+  params: ParamValues;
   workgroups: [number, number?, number?];
 }
 
@@ -39,6 +41,9 @@ export class Gpu {
 
   private pipelines = new Map<string, GPUComputePipeline>();
   private uniforms = new Map<string, GPUBuffer>();
+  /** Each kernel's Params fields (from its source), and each pipeline's kernel. */
+  private paramLayouts = new Map<string, ParamField[]>();
+  private pipelineKernels = new WeakMap<GPUComputePipeline, string>();
   private bindGroups = new Map<string, GPUBindGroup>();
   private ids = new WeakMap<object, number>();
   private nextId = 1;
@@ -107,13 +112,16 @@ export class Gpu {
     const key = kernel + JSON.stringify(constants);
     let p = this.pipelines.get(key);
     if (!p) {
-      const module = this.device.createShaderModule({ code: this.host.source(kernel), label: kernel });
+      const code = this.host.source(kernel);
+      if (!this.paramLayouts.has(kernel)) this.paramLayouts.set(kernel, paramFields(kernel, code));
+      const module = this.device.createShaderModule({ code, label: kernel });
       p = this.device.createComputePipeline({
         layout: 'auto',
         compute: { module, entryPoint: 'main', constants },
         label: key,
       });
       this.pipelines.set(key, p);
+      this.pipelineKernels.set(p, kernel);
     }
     return p;
   }
@@ -127,7 +135,9 @@ export class Gpu {
     if (x > max || y > max || z > max) {
       throw new GpuLimitError(`dispatch of ${x}x${y}x${z} workgroups exceeds maxComputeWorkgroupsPerDimension (${max})`);
     }
-    const uniform = this.uniform(d.params);
+    const kernel = this.pipelineKernels.get(d.pipeline);
+    if (kernel === undefined) throw new ParamsError('dispatch of a pipeline this Gpu did not make');
+    const uniform = this.uniform(packParams(kernel, this.paramLayouts.get(kernel)!, d.params));
     const bg = this.bindGroup(d.pipeline, uniform, d.buffers);
     if (!this.pass) {
       // A copy may have ended the last pass: its encoder (and the copy) must stay.
@@ -286,13 +296,4 @@ function padTo4(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Packs kernel parameters: u32 fields first, then f32 fields, as every kernel's `Params` struct declares them. */
-export function packParams(u32: readonly number[], f32: readonly number[] = []): ArrayBuffer {
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil(((u32.length + f32.length) * 4) / 16) * 16));
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
-  u32.forEach((v, i) => (u[i] = v));
-  f32.forEach((v, i) => (f[u32.length + i] = v));
-  return buf;
-}
 

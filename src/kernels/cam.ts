@@ -1,5 +1,4 @@
 /** The fused class-activation-map kernel and bilinear upsampling (see the WGSL headers for the math). */
-import { packParams } from '../gpu/runtime.ts';
 import { floats, launch1d, type FloatArray, type KernelDef, type Rng } from './kernel.ts';
 
 export const CAM_MODES = { contrast: 0, class: 1, raw: 2 } as const;
@@ -135,9 +134,8 @@ export const camTargets: KernelDef<CamTargetsParams> = {
     {
       name: 'per-image',
       run: (gpu, b, p) => {
-        const buf = packParams([p.N, p.J, CAM_MODES[p.mode], p.contrast === 'mean' ? 1 : 0, 0]);
-        new Int32Array(buf)[4] = p.cls;
-        gpu.dispatch({ pipeline: gpu.pipeline('cam_targets', { WG: 64 }), buffers: [b.logits, b.coef], params: buf, workgroups: gpu.grid(Math.ceil(p.N / 64)) });
+        const params = { N: p.N, J: p.J, mode: CAM_MODES[p.mode], contrast: p.contrast === 'mean' ? 1 : 0, cls: p.cls };
+        gpu.dispatch({ pipeline: gpu.pipeline('cam_targets', { WG: 64 }), buffers: [b.logits, b.coef], params, workgroups: gpu.grid(Math.ceil(p.N / 64)) });
       },
     },
   ],
@@ -151,11 +149,8 @@ export const camTargets: KernelDef<CamTargetsParams> = {
   ],
 };
 
-function camParams(p: CamParams): ArrayBuffer {
-  const buf = packParams([p.N, p.K, p.J, p.HW, CAM_MODES[p.mode], p.contrast === 'mean' ? 1 : 0, 0], [p.rawScale]);
-  new Int32Array(buf)[6] = p.cls;
-  return buf;
-}
+/** cam.wgsl's Params. */
+const camParams = (p: CamParams) => ({ N: p.N, K: p.K, J: p.J, HW: p.HW, mode: CAM_MODES[p.mode], contrast: p.contrast === 'mean' ? 1 : 0, cls: p.cls, rawScale: p.rawScale });
 
 export interface UpsampleParams {
   h: number;
@@ -195,7 +190,7 @@ export function upsampleReference(map: ArrayLike<number>, p: UpsampleParams): Fl
 }
 
 function runUpsample(gpu: Parameters<typeof launch1d>[0], map: GPUBuffer, out: GPUBuffer, p: UpsampleParams): void {
-  launch1d(gpu, 'cam_upsample', [map, out], [p.h, p.w, p.outH, p.outW, p.mapOffset ?? 0], p.outH * p.outW, { f32: [p.inH, p.inW, p.offset, p.stride] });
+  launch1d(gpu, 'cam_upsample', [map, out], { h: p.h, w: p.w, outH: p.outH, outW: p.outW, mapOffset: p.mapOffset ?? 0, inH: p.inH, inW: p.inW, offset: p.offset, stride: p.stride }, p.outH * p.outW);
 }
 
 export const camUpsample: KernelDef<UpsampleParams> = {

@@ -6,7 +6,6 @@
  * wgcam's own networks run.
  */
 import type { Gpu } from '../gpu/runtime.ts';
-import { packParams } from '../gpu/runtime.ts';
 import { conv2dForward, hasSubgroups8, type ConvForwardParams } from './conv2d.ts';
 import { defaultVariant, floats, isSupported, launch1d, type FloatArray, type GpuVariant, type KernelDef } from './kernel.ts';
 
@@ -85,6 +84,12 @@ const base = { N: 1, SH: 1, SW: 1, PT: 0, PL: 0, PB: 0, PR: 0, DH: 1, DW: 1, G: 
 /** The largest workgroup count of one dispatch dimension WebGPU guarantees. */
 const MAX_GROUPS = 65535;
 const actParams = (p: GeneralConvParams): [number, number, number] => [CONV_ACTIVATIONS[p.act], p.lo ?? 0, p.hi ?? 0];
+/** The shape fields of the direct kernels' Params (conv2d_general and its backward kernels). */
+function shapeParams(p: Omit<GeneralConvParams, 'act'>) {
+  const [Ho, Wo] = convOutputSize(p);
+  const { N, Ci, H, W, Co, KH, KW, SH, SW, PT, PL, DH, DW, G } = p;
+  return { N, Ci, H, W, Co, Ho, Wo, KH, KW, SH, SW, PT, PL, DH, DW, G };
+}
 
 /** Any convolution, 4 output channels of a group per invocation (wgsl/conv2d_general_tiled.wgsl). */
 const tiled: GpuVariant<GeneralConvParams> = {
@@ -99,7 +104,7 @@ const tiled: GpuVariant<GeneralConvParams> = {
     gpu.dispatch({
       pipeline: gpu.pipeline('conv2d_general_tiled', { WG: 64 }),
       buffers: [b.x, b.w, b.b, b.y],
-      params: packParams([p.Ci, p.H, p.W, p.Co, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.DH, p.DW, p.G, act], [lo, hi]),
+      params: { Ci: p.Ci, H: p.H, W: p.W, Co: p.Co, Ho, Wo, KH: p.KH, KW: p.KW, SH: p.SH, SW: p.SW, PT: p.PT, PL: p.PL, DH: p.DH, DW: p.DW, G: p.G, act, lo, hi },
       workgroups: [Math.ceil((Ho * Wo) / 64), p.G * Math.ceil(p.Co / p.G / 4), p.N],
     });
   },
@@ -126,7 +131,7 @@ const padded3x3: GpuVariant<GeneralConvParams> = {
     let input = b.x;
     if (!shape.pad && p.PT + p.PL + p.PB + p.PR > 0) {
       input = gpu.pool.acquire(4 * p.N * p.Ci * shape.H * shape.W);
-      launch1d(gpu, 'pad2d', [b.x, input], [p.N * p.Ci, p.H, p.W, shape.H, shape.W, p.PT, p.PL], p.N * p.Ci * shape.H * shape.W);
+      launch1d(gpu, 'pad2d', [b.x, input], { NC: p.N * p.Ci, H: p.H, W: p.W, Hp: shape.H, Wp: shape.W, PT: p.PT, PL: p.PL }, p.N * p.Ci * shape.H * shape.W);
     }
     const chosen = p.inner === undefined ? undefined : conv2dForward.variants.find((v) => v.name === p.inner && isSupported(v, gpu));
     const conv = chosen ?? defaultVariant(conv2dForward, gpu, shape);
@@ -136,7 +141,7 @@ const padded3x3: GpuVariant<GeneralConvParams> = {
       const full = gpu.pool.acquire(4 * p.N * p.Co * Hs * Ws);
       conv.run(gpu, { x: input, w: b.w, b: b.b, y: full }, shape);
       const [Ho, Wo] = convOutputSize(p);
-      launch1d(gpu, 'subsample2d', [full, b.y], [p.N * p.Co, Hs, Ws, Ho, Wo, p.SH], p.N * p.Co * Ho * Wo);
+      launch1d(gpu, 'subsample2d', [full, b.y], { NC: p.N * p.Co, H: Hs, W: Ws, Ho, Wo, S: p.SH }, p.N * p.Co * Ho * Wo);
       gpu.pool.release(full);
     }
     if (input !== b.x) gpu.pool.release(input);
@@ -160,7 +165,7 @@ const depthwise3x3: GpuVariant<GeneralConvParams> = {
     gpu.dispatch({
       pipeline: gpu.pipeline('conv2d_depthwise'),
       buffers: [b.x, b.w, b.b, b.y],
-      params: packParams([p.Ci, p.H, p.W, Ho, Wo, p.SH, p.PT, p.PL, act], [lo, hi]),
+      params: { C: p.Ci, H: p.H, W: p.W, Ho, Wo, S: p.SH, PT: p.PT, PL: p.PL, act, lo, hi },
       workgroups: [Math.ceil(Wo / 64), Math.ceil(Ho / 4), p.N * p.Ci],
     });
   },
@@ -171,7 +176,7 @@ function matrixProduct(gpu: Gpu, x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer, y:
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_pointwise', { WG: 64 }),
     buffers: [x, w, bias, y],
-    params: packParams([p.K, p.Co, p.P, act[0]], [act[1], act[2]]),
+    params: { Ci: p.K, Co: p.Co, P: p.P, act: act[0], lo: act[1], hi: act[2] },
     workgroups: [Math.ceil(p.P / 256), Math.ceil(p.Co / 8), p.N],
   });
 }
@@ -193,8 +198,9 @@ function columnsFitGrid(p: GeneralConvParams, images: number): boolean {
 /** Lays out `images` images' windows from image `n0` on as the columns of `col` (rows of `rowStride` floats). */
 function windowsToColumns(gpu: Gpu, x: GPUBuffer, col: GPUBuffer, p: GeneralConvParams, n0: number, images: number, rowStride: number): void {
   const [Ho, Wo] = convOutputSize(p);
-  const u32 = [images, p.Ci, p.H, p.W, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.DH, p.DW, rowStride, n0];
-  gpu.dispatch({ pipeline: gpu.pipeline('im2col', { WG: 64 }), buffers: [x, col], params: packParams(u32), workgroups: [Math.ceil(rowStride / 64), p.Ci, images] });
+  const { Ci, H, W, KH, KW, SH, SW, PT, PL, DH, DW } = p;
+  const params = { N: images, Ci, H, W, Ho, Wo, KH, KW, SH, SW, PT, PL, DH, DW, PS: rowStride, n0 };
+  gpu.dispatch({ pipeline: gpu.pipeline('im2col', { WG: 64 }), buffers: [x, col], params, workgroups: [Math.ceil(rowStride / 64), p.Ci, images] });
 }
 
 /**
@@ -234,7 +240,7 @@ const GEMM = { PIX: 4, CH: 16, WG: 32 };
 function packRows(gpu: Gpu, w: GPUBuffer, K: number, Co: number): { wq: GPUBuffer; CoP: number } {
   const CoP = Math.ceil(Co / GEMM.CH) * GEMM.CH;
   const wq = gpu.pool.acquire(Math.ceil(K / 4) * CoP * 16);
-  launch1d(gpu, 'conv2d_pack_rows', [w, wq], [Co, K, CoP], Math.ceil(K / 4) * CoP * 4, { wg: 64 });
+  launch1d(gpu, 'conv2d_pack_rows', [w, wq], { Co, K, CoP }, Math.ceil(K / 4) * CoP * 4, { wg: 64 });
   return { wq, CoP };
 }
 
@@ -245,7 +251,7 @@ function subgroupProduct(gpu: Gpu, x: GPUBuffer, packed: { wq: GPUBuffer; CoP: n
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_gemm_subgroup', { WG }),
     buffers: [x, packed.wq, bias, y],
-    params: packParams([m.K, m.Co, m.P, m.PS, packed.CoP, m.n0, act[0]], [act[1], act[2]]),
+    params: { K: m.K, Co: m.Co, P: m.P, PS: m.PS, CoP: packed.CoP, n0: m.n0, act: act[0], lo: act[1], hi: act[2] },
     workgroups: [Math.ceil(m.P / (WG * GEMM.PIX)), packed.CoP / GEMM.CH, m.images],
   });
 }
@@ -318,8 +324,8 @@ export const conv2dGeneral: KernelDef<GeneralConvParams> = {
       name: 'direct',
       run: (gpu, b, p) => {
         const [Ho, Wo] = convOutputSize(p);
-        const u32 = [p.N, p.Ci, p.H, p.W, p.Co, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.DH, p.DW, p.G, CONV_ACTIVATIONS[p.act]];
-        launch1d(gpu, 'conv2d_general', [b.x, b.w, b.b, b.y], u32, p.N * p.Co * Ho * Wo, { wg: 64, f32: [p.lo ?? 0, p.hi ?? 0] });
+        const [act, lo, hi] = actParams(p);
+        launch1d(gpu, 'conv2d_general', [b.x, b.w, b.b, b.y], { ...shapeParams(p), act, lo, hi }, p.N * p.Co * Ho * Wo, { wg: 64 });
       },
     },
     tiled,
@@ -376,10 +382,6 @@ export const conv2dGeneral: KernelDef<GeneralConvParams> = {
 /** The shape part of the parameters (the backward kernels take no activation). */
 export type GeneralConvShape = Omit<GeneralConvParams, 'act' | 'lo' | 'hi'>;
 
-const shapeU32 = (p: GeneralConvShape) => {
-  const [Ho, Wo] = convOutputSize(p);
-  return [p.N, p.Ci, p.H, p.W, p.Co, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.DH, p.DW, p.G];
-};
 const backwardCases: GeneralConvShape[] = conv2dGeneral.cases.map(({ act: _a, lo: _l, hi: _h, ...s }) => s);
 
 export const conv2dGeneralGradInput: KernelDef<GeneralConvShape> = {
@@ -414,7 +416,7 @@ export const conv2dGeneralGradInput: KernelDef<GeneralConvShape> = {
       }
     return { dx };
   },
-  variants: [{ name: 'direct', run: (gpu, b, p) => launch1d(gpu, 'conv2d_general_grad_input', [b.dz, b.w, b.dx], shapeU32(p), p.N * p.Ci * p.H * p.W, { wg: 64 }) }],
+  variants: [{ name: 'direct', run: (gpu, b, p) => launch1d(gpu, 'conv2d_general_grad_input', [b.dz, b.w, b.dx], shapeParams(p), p.N * p.Ci * p.H * p.W, { wg: 64 }) }],
   tolerance: 1e-5,
   toleranceFor: (p) => 1e-5 * Math.max(1, Math.sqrt(((p.Co / p.G) * p.KH * p.KW) / 64)),
   cases: backwardCases,
@@ -453,7 +455,7 @@ export const conv2dGeneralGradWeight: KernelDef<GeneralConvShape> = {
     }
     return { dw };
   },
-  variants: [{ name: 'direct', run: (gpu, b, p) => launch1d(gpu, 'conv2d_general_grad_weight', [b.x, b.dz, b.dw], shapeU32(p), p.Co * (p.Ci / p.G) * p.KH * p.KW, { wg: 64 }) }],
+  variants: [{ name: 'direct', run: (gpu, b, p) => launch1d(gpu, 'conv2d_general_grad_weight', [b.x, b.dz, b.dw], shapeParams(p), p.Co * (p.Ci / p.G) * p.KH * p.KW, { wg: 64 }) }],
   tolerance: 1e-5,
   toleranceFor: (p) => {
     const [Ho, Wo] = convOutputSize(p);

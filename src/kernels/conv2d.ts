@@ -6,7 +6,6 @@
  * runs on the forward kernels with PAD=2: one tuned kernel serves both directions.
  */
 import type { Gpu } from '../gpu/runtime.ts';
-import { packParams } from '../gpu/runtime.ts';
 import { channelLanes, floats, launch1d, launchPerGroup, type FloatArray, type GpuVariant, type HostArray, type KernelDef } from './kernel.ts';
 import { maxPool2, maxPool2ReluArgmax, reluPoolArgmax } from './pooling.ts';
 import { winogradConv, type WinogradTile } from './winograd.ts';
@@ -106,7 +105,7 @@ const outputSize = (s: ConvShape, pad: number) => ({ Ho: s.H + 2 * pad - 2, Wo: 
 function convNaive(gpu: Gpu, c: ConvLaunch) {
   const { shape: s, pad } = c;
   const { Ho, Wo } = outputSize(s, pad);
-  launch1d(gpu, 'conv2d_naive', [c.x, c.w, c.b, c.y!], [s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, pad, +c.relu, +c.bias], s.N * s.Co * Ho * Wo, { wg: 64 });
+  launch1d(gpu, 'conv2d_naive', [c.x, c.w, c.b, c.y!], { N: s.N, Ci: s.Ci, H: s.H, W: s.W, Co: s.Co, Ho, Wo, pad, relu: +c.relu, bias: +c.bias }, s.N * s.Co * Ho * Wo, { wg: 64 });
 }
 
 /**
@@ -126,7 +125,7 @@ function convTiled(gpu: Gpu, c: ConvLaunch) {
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_tiled', { WG, TM, PAD: pad, RELU: +c.relu, BIAS: +c.bias }),
     buffers: [c.x, c.w, c.b, c.y!],
-    params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, xBlocks]),
+    params: { N: s.N, Ci: s.Ci, H: s.H, W: s.W, Co: s.Co, Ho, Wo, xBlocks },
     workgroups: [gx, gy, Math.ceil(s.Co / TM)],
   });
 }
@@ -145,13 +144,13 @@ function convVec4(gpu: Gpu, c: ConvLaunch) {
   const wp = gpu.pool.acquire(s.Ci * 9 * CoP * 4);
   // The weights as stored are [outC(after flip: inC), ...]: the pack kernel takes the stored dims.
   const [storedCo, storedCi] = flip ? [s.Ci, s.Co] : [s.Co, s.Ci];
-  launch1d(gpu, 'conv2d_pack_weights', [c.w, wp], [storedCo, storedCi, CoP], s.Ci * 9 * CoP, { wg: 64, constants: { FLIP: +flip } });
+  launch1d(gpu, 'conv2d_pack_weights', [c.w, wp], { Co: storedCo, Ci: storedCi, outCP: CoP }, s.Ci * 9 * CoP, { wg: 64, constants: { FLIP: +flip } });
   const WG = 128; // 16/32/64/256 measured within 10% of it on lavapipe
   const [gx, gy] = gpu.grid(Math.ceil((s.N * Ho * xBlocks) / WG));
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_vec4', { WG, PAD: pad, RELU: +c.relu, BIAS: +c.bias }),
     buffers: [c.x, wp, c.b, c.y!],
-    params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, xBlocks]),
+    params: { N: s.N, Ci: s.Ci, H: s.H, W: s.W, Co: s.Co, Ho, Wo, xBlocks },
     workgroups: [gx, gy, CoP / 4],
   });
   gpu.pool.release(wp);
@@ -184,7 +183,7 @@ function convSubgroup(gpu: Gpu, c: ConvLaunch) {
   const CoP = Math.ceil(s.Co / 4) * 4;
   const wq = gpu.pool.acquire(s.Ci * CoP * 12 * 4);
   const [storedCo, storedCi] = flip ? [s.Ci, s.Co] : [s.Co, s.Ci];
-  launch1d(gpu, 'conv2d_pack_taps', [c.w, wq], [storedCo, storedCi, CoP], s.Ci * CoP * 12, { wg: 64, constants: { FLIP: +flip } });
+  launch1d(gpu, 'conv2d_pack_taps', [c.w, wq], { Co: storedCo, Ci: storedCi, outCP: CoP }, s.Ci * CoP * 12, { wg: 64, constants: { FLIP: +flip } });
   // Two output channels per lane on a CPU driver, where every window value a subgroup loads
   // then feeds twice the multiply-adds: train step 224x224 1,859 -> 1,744 ms, 64x64 153 -> 144 ms
   // on lavapipe. On the H200 the step is unchanged at 224 and slower at 64 (1.78 -> 1.86-2.07
@@ -200,7 +199,7 @@ function convSubgroup(gpu: Gpu, c: ConvLaunch) {
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_subgroup', constants),
     buffers: [c.x, wq, c.b, ...bound],
-    params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, CoP, channelBlocks]),
+    params: { N: s.N, Ci: s.Ci, H: s.H, W: s.W, Co: s.Co, Ho, Wo, CoP, channelBlocks },
     workgroups: [Math.ceil(Wo / TILE_COLS), Math.ceil(Ho / 4), s.N * channelBlocks],
   });
   gpu.pool.release(wq);
@@ -239,7 +238,7 @@ function gradInputLaunch(b: Record<string, GPUBuffer>, s: ConvShape, flipped?: G
 function gradInputWith(impl: (gpu: Gpu, c: ConvLaunch) => void) {
   return (gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape) => {
     const wf = gpu.pool.acquire(s.Co * s.Ci * 9 * 4);
-    launch1d(gpu, 'conv2d_flip_weights', [bufs.w, wf], [s.Co, s.Ci], s.Co * s.Ci * 9, { wg: 64 });
+    launch1d(gpu, 'conv2d_flip_weights', [bufs.w, wf], { Co: s.Co, Ci: s.Ci }, s.Co * s.Ci * 9, { wg: 64 });
     impl(gpu, gradInputLaunch(bufs, s, wf));
     gpu.pool.release(wf);
   };
@@ -464,11 +463,11 @@ function gradWeightSplit(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvShape
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_grad_weight_split', { WG, TM }),
     buffers: [bufs.x, bufs.dy, part],
-    params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, rowsPerSlice]),
+    params: { N: s.N, Ci: s.Ci, H: s.H, W: s.W, Co: s.Co, Ho, Wo, rowsPerSlice },
     workgroups: [gx, gy, S],
   });
   if (S > 1) {
-    launch1d(gpu, 'sum_slices', [part, bufs.dw], [S, L], L, { wg: 64 });
+    launch1d(gpu, 'sum_slices', [part, bufs.dw], { S, L }, L, { wg: 64 });
     gpu.pool.release(part);
   }
 }
@@ -501,12 +500,12 @@ function gradWeightSubgroup(gpu: Gpu, bufs: Record<string, GPUBuffer>, s: ConvSh
   gpu.dispatch({
     pipeline: gpu.pipeline('conv2d_grad_weight_subgroup', { WG, CO_PER_LANE }),
     buffers: [bufs.x, bufs.dy, part, partBias],
-    params: packParams([s.N, s.Ci, s.H, s.W, s.Co, Ho, Wo, chunksPerSlice]),
+    params: { N: s.N, Ci: s.Ci, H: s.H, W: s.W, Co: s.Co, Ho, Wo, chunksPerSlice },
     workgroups: [Math.ceil(s.Ci / CI_BLOCK), coBlocks, S],
   });
   if (S > 1) {
-    launch1d(gpu, 'sum_slices', [part, bufs.dw], [S, L], L, { wg: 64 });
-    launch1d(gpu, 'sum_slices', [partBias, bufs.db], [S, s.Co], s.Co, { wg: 64 });
+    launch1d(gpu, 'sum_slices', [part, bufs.dw], { S, L }, L, { wg: 64 });
+    launch1d(gpu, 'sum_slices', [partBias, bufs.db], { S, L: s.Co }, s.Co, { wg: 64 });
     gpu.pool.release(part);
     gpu.pool.release(partBias);
   }
@@ -531,7 +530,7 @@ export const conv2dGradWeight: KernelDef<ConvShape> = {
     {
       name: 'naive',
       run: (gpu, b, s) => {
-        launch1d(gpu, 'conv2d_grad_weight_naive', [b.x, b.dy, b.dw], [s.N, s.Ci, s.H, s.W, s.Co, s.H - 2, s.W - 2], s.Co * s.Ci * 9, { wg: 64 });
+        launch1d(gpu, 'conv2d_grad_weight_naive', [b.x, b.dy, b.dw], { N: s.N, Ci: s.Ci, H: s.H, W: s.W, Co: s.Co, Ho: s.H - 2, Wo: s.W - 2 }, s.Co * s.Ci * 9, { wg: 64 });
         biasGrad(gpu, b, s);
       },
     },
@@ -579,7 +578,7 @@ export const channelSum: KernelDef<ChannelSumParams> = {
     }
     return { out: o };
   },
-  variants: [{ name: 'workgroup-tree', run: (gpu, b, p) => launchPerGroup(gpu, 'channel_sum', [b.v, b.out], [p.N, p.C, p.HW], p.C, 256) }],
+  variants: [{ name: 'workgroup-tree', run: (gpu, b, p) => launchPerGroup(gpu, 'channel_sum', [b.v, b.out], { N: p.N, C: p.C, HW: p.HW }, p.C, 256) }],
   tolerance: 1e-5,
   cases: [
     { N: 1, C: 1, HW: 1 },

@@ -29,7 +29,7 @@ export const dense: KernelDef<DenseParams> = {
       }
     return { y };
   },
-  variants: [{ name: 'per-output', run: (gpu, b, p) => launch1d(gpu, 'dense', [b.x, b.w, b.b, b.y], [p.N, p.K, p.J], p.N * p.J, { wg: 64 }) }],
+  variants: [{ name: 'per-output', run: (gpu, b, p) => launch1d(gpu, 'dense', [b.x, b.w, b.b, b.y], { N: p.N, K: p.K, J: p.J }, p.N * p.J, { wg: 64 }) }],
   tolerance: 1e-5,
   cases: denseCases,
   flops,
@@ -50,7 +50,7 @@ export const denseGradInput: KernelDef<DenseParams> = {
       }
     return { dx };
   },
-  variants: [{ name: 'per-output', run: (gpu, b, p) => launch1d(gpu, 'dense_grad_input', [b.dy, b.w, b.dx], [p.N, p.K, p.J], p.N * p.K, { wg: 64 }) }],
+  variants: [{ name: 'per-output', run: (gpu, b, p) => launch1d(gpu, 'dense_grad_input', [b.dy, b.w, b.dx], { N: p.N, K: p.K, J: p.J }, p.N * p.K, { wg: 64 }) }],
   tolerance: 1e-5,
   cases: denseCases,
   flops,
@@ -79,7 +79,7 @@ export const denseGradParams: KernelDef<DenseParams> = {
   variants: [
     {
       name: 'per-output',
-      run: (gpu, b, p) => launch1d(gpu, 'dense_grad_params', [b.x, b.dy, b.dw, b.db], [p.N, p.K, p.J], p.J * (p.K + 1), { wg: 64 }),
+      run: (gpu, b, p) => launch1d(gpu, 'dense_grad_params', [b.x, b.dy, b.dw, b.db], { N: p.N, K: p.K, J: p.J }, p.J * (p.K + 1), { wg: 64 }),
     },
   ],
   tolerance: 1e-5,

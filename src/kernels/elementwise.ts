@@ -12,7 +12,7 @@ export const relu: KernelDef<LenParams> = {
   inputSizes: (p) => ({ x: p.len }),
   outputSizes: (p) => ({ y: p.len }),
   reference: (i) => ({ y: floats(i.x, i.x.length).map((_, k) => Math.max(0, i.x[k])) }),
-  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'relu', [b.x, b.y], [p.len], p.len) }],
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'relu', [b.x, b.y], { len: p.len }, p.len) }],
   tolerance: 0,
   cases: lenCases,
   bytes: (p) => 8 * p.len,
@@ -24,7 +24,7 @@ export const reluBackward: KernelDef<LenParams> = {
   inputSizes: (p) => ({ dy: p.len, y: p.len }),
   outputSizes: (p) => ({ dx: p.len }),
   reference: (i) => ({ dx: floats(i.dy, i.dy.length).map((_, k) => (i.y[k] > 0 ? i.dy[k] : 0)) }),
-  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'relu_backward', [b.dy, b.y, b.dx], [p.len], p.len) }],
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'relu_backward', [b.dy, b.y, b.dx], { len: p.len }, p.len) }],
   tolerance: 0,
   cases: lenCases,
   bytes: (p) => 12 * p.len,
@@ -40,7 +40,7 @@ export const addInto: KernelDef<LenParams> = {
     for (let k = 0; k < i.acc.length; k++) i.acc[k] += i.v[k];
     return {};
   },
-  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'add_into', [b.acc, b.v], [p.len], p.len) }],
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'add_into', [b.acc, b.v], { len: p.len }, p.len) }],
   tolerance: 1e-6,
   cases: lenCases,
   bytes: (p) => 12 * p.len,

@@ -1,5 +1,4 @@
 /** The gradient-weighted CAM family in one fused kernel (see wgsl/gradcam.wgsl for the math). */
-import { packParams } from '../gpu/runtime.ts';
 import { floats, type FloatArray, type KernelDef, type Rng } from './kernel.ts';
 
 /** The methods, in the kernel's numbering. */
@@ -83,7 +82,7 @@ export const gradCam: KernelDef<GradCamParams> = {
         gpu.dispatch({
           pipeline: gpu.pipeline('gradcam', { WG: 256 }),
           buffers: [b.A, b.G, b.weights, b.raw, b.norm, b.u8],
-          params: packParams([p.N, p.K, p.HW, GRADIENT_METHODS[p.method]]),
+          params: { N: p.N, K: p.K, HW: p.HW, method: GRADIENT_METHODS[p.method] },
           workgroups: [p.N],
         }),
     },

@@ -4,7 +4,6 @@
  * (Concat, Flatten) and transposes. Each WGSL file's header has the math and layout; here are
  * the plain references and the registry entries.
  */
-import { packParams } from '../gpu/runtime.ts';
 import { floats, launch1d, type FloatArray, type KernelDef } from './kernel.ts';
 
 /** The largest rank the broadcasting and transpose kernels take (their uniform holds 8 slots). */
@@ -73,6 +72,13 @@ function poolReference(x: FloatArray, p: Pool2dParams): FloatArray {
 
 const poolBase = { NC: 2, SH: 1, SW: 1, PT: 0, PL: 0, PB: 0, PR: 0, DH: 1, DW: 1, countPad: false, ceil: false };
 
+/** pool2d.wgsl's and pool2d_backward.wgsl's Params. */
+function poolParams(p: Pool2dParams) {
+  const [Ho, Wo] = poolOutputSize(p);
+  const { NC, H, W, KH, KW, SH, SW, PT, PL, PB, PR, DH, DW } = p;
+  return { NC, H, W, Ho, Wo, KH, KW, SH, SW, PT, PL, PB, PR, DH, DW, mode: p.mode === 'max' ? 0 : 1, countPad: p.countPad ? 1 : 0 };
+}
+
 export const pool2d: KernelDef<Pool2dParams> = {
   name: 'pool2d',
   inputs: ['x'],
@@ -87,8 +93,7 @@ export const pool2d: KernelDef<Pool2dParams> = {
       name: 'direct',
       run: (gpu, b, p) => {
         const [Ho, Wo] = poolOutputSize(p);
-        const u32 = [p.NC, p.H, p.W, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.PB, p.PR, p.DH, p.DW, p.mode === 'max' ? 0 : 1, p.countPad ? 1 : 0];
-        launch1d(gpu, 'pool2d', [b.x, b.y], u32, p.NC * Ho * Wo, { wg: 64 });
+        launch1d(gpu, 'pool2d', [b.x, b.y], poolParams(p), p.NC * Ho * Wo, { wg: 64 });
       },
     },
   ],
@@ -151,10 +156,6 @@ function broadcastStrides(shape: readonly number[], out: readonly number[]): num
 const applyBinary = (op: BinaryOp, u: number, v: number) => (op === 'add' ? u + v : op === 'sub' ? u - v : op === 'mul' ? u * v : u / v);
 const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-function pad8(v: readonly number[]): number[] {
-  return [...v, ...Array(8 - v.length).fill(0)];
-}
-
 export const broadcastBinary: KernelDef<BroadcastParams> = {
   name: 'broadcast_binary',
   inputs: ['a', 'b'],
@@ -184,7 +185,7 @@ export const broadcastBinary: KernelDef<BroadcastParams> = {
         gpu.dispatch({
           pipeline: gpu.pipeline('broadcast_binary', { WG: 256 }),
           buffers: [b.a, b.b, b.y],
-          params: packParams([len, BINARY_OPS[p.op], p.shape.length, p.relu ? 1 : 0, ...pad8(p.shape), ...pad8(broadcastStrides(p.a, p.shape)), ...pad8(broadcastStrides(p.b, p.shape))]),
+          params: { len, op: BINARY_OPS[p.op], rank: p.shape.length, act: p.relu ? 1 : 0, dims: p.shape, sa: broadcastStrides(p.a, p.shape), sb: broadcastStrides(p.b, p.shape) },
           workgroups: gpu.grid(Math.ceil(len / 256)),
         });
       },
@@ -192,7 +193,7 @@ export const broadcastBinary: KernelDef<BroadcastParams> = {
     {
       name: 'same-shape',
       appliesTo: (p) => p.a.join() === p.shape.join() && p.b.join() === p.shape.join(),
-      run: (gpu, b, p) => launch1d(gpu, 'binary_same_shape', [b.a, b.b, b.y], [count(p.shape), BINARY_OPS[p.op], p.relu ? 1 : 0], count(p.shape)),
+      run: (gpu, b, p) => launch1d(gpu, 'binary_same_shape', [b.a, b.b, b.y], { len: count(p.shape), op: BINARY_OPS[p.op], act: p.relu ? 1 : 0 }, count(p.shape)),
     },
   ],
   tolerance: 1e-6,
@@ -251,7 +252,7 @@ export const unary: KernelDef<UnaryParams> = {
   inputSizes: (p) => ({ x: p.len }),
   outputSizes: (p) => ({ y: p.len }),
   reference: (i, p) => ({ y: floats(i.x, p.len).map((_, k) => unaryValue(p.op, i.x[k], p.a, p.b)) }),
-  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'unary', [b.x, b.y], [p.len, UNARY_OPS[p.op]], p.len, { f32: [p.a ?? 0, p.b ?? 0] }) }],
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'unary', [b.x, b.y], { len: p.len, op: UNARY_OPS[p.op], a: p.a ?? 0, b: p.b ?? 0 }, p.len) }],
   // exp() on the GPU is within a few ulps.
   tolerance: 1e-6,
   cases: (Object.keys(UNARY_OPS) as UnaryOp[]).flatMap((op) => [
@@ -275,7 +276,7 @@ export const channelAffine: KernelDef<AffineParams> = {
   inputSizes: (p) => ({ x: p.N * p.C * p.HW, scale: p.C, shift: p.C }),
   outputSizes: (p) => ({ y: p.N * p.C * p.HW }),
   reference: (i, p) => ({ y: floats(i.x, p.N * p.C * p.HW).map((_, k) => i.x[k] * i.scale[Math.floor(k / p.HW) % p.C] + i.shift[Math.floor(k / p.HW) % p.C]) }),
-  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'channel_affine', [b.x, b.scale, b.shift, b.y], [p.N * p.C * p.HW, p.C, p.HW], p.N * p.C * p.HW) }],
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'channel_affine', [b.x, b.scale, b.shift, b.y], { len: p.N * p.C * p.HW, C: p.C, HW: p.HW }, p.N * p.C * p.HW) }],
   tolerance: 1e-6,
   cases: [
     { N: 1, C: 1, HW: 1 },
@@ -310,7 +311,7 @@ export const copyBlocks: KernelDef<CopyBlocksParams> = {
   variants: [
     {
       name: 'elementwise',
-      run: (gpu, b, p) => launch1d(gpu, 'copy_blocks', [b.src, b.dst], [p.outer, p.inner, p.srcStride, p.srcOffset, p.dstStride, p.dstOffset], p.outer * p.inner),
+      run: (gpu, b, p) => launch1d(gpu, 'copy_blocks', [b.src, b.dst], { outer: p.outer, inner: p.inner, srcStride: p.srcStride, srcOffset: p.srcOffset, dstStride: p.dstStride, dstOffset: p.dstOffset }, p.outer * p.inner),
     },
   ],
   tolerance: 0,
@@ -369,7 +370,7 @@ export const transpose: KernelDef<TransposeParams> = {
         gpu.dispatch({
           pipeline: gpu.pipeline('transpose', { WG: 256 }),
           buffers: [b.x, b.y],
-          params: packParams([len, dims.length, 0, 0, ...pad8(dims), ...pad8(sx)]),
+          params: { len, rank: dims.length, dims, sx },
           workgroups: gpu.grid(Math.ceil(len / 256)),
         });
       },
@@ -423,7 +424,7 @@ export const unaryBackward: KernelDef<UnaryParams> = {
     y: (p, rng) => Float32Array.from({ length: p.len }, () => rng() * 8 - 4),
   },
   reference: (i, p) => ({ dx: floats(i.dy, p.len).map((_, k) => i.dy[k] * unaryDerivative(p.op, i.x[k], i.y[k], p.a, p.b)) }),
-  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'unary_backward', [b.x, b.y, b.dy, b.dx], [p.len, UNARY_OPS[p.op]], p.len, { f32: [p.a ?? 0, p.b ?? 0] }) }],
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'unary_backward', [b.x, b.y, b.dy, b.dx], { len: p.len, op: UNARY_OPS[p.op], a: p.a ?? 0, b: p.b ?? 0 }, p.len) }],
   tolerance: 1e-6,
   cases: unary.cases,
   bytes: (p) => 16 * p.len,
@@ -462,7 +463,7 @@ export const reduceToShape: KernelDef<ReduceParams> = {
         gpu.dispatch({
           pipeline: gpu.pipeline('reduce_to_shape', { WG: 64 }),
           buffers: [b.x, b.y],
-          params: packParams([count(p.to), p.shape.length, reducedCount, 0, ...pad8(p.shape), ...pad8(red)]),
+          params: { len: count(p.to), rank: p.shape.length, reducedCount, dims: p.shape, red },
           workgroups: gpu.grid(Math.ceil(count(p.to) / 64)),
         });
       },
@@ -520,11 +521,7 @@ export const pool2dBackward: KernelDef<Pool2dParams> = {
   variants: [
     {
       name: 'per-input',
-      run: (gpu, b, p) => {
-        const [Ho, Wo] = poolOutputSize(p);
-        const u32 = [p.NC, p.H, p.W, Ho, Wo, p.KH, p.KW, p.SH, p.SW, p.PT, p.PL, p.PB, p.PR, p.DH, p.DW, p.mode === 'max' ? 0 : 1, p.countPad ? 1 : 0];
-        launch1d(gpu, 'pool2d_backward', [b.x, b.dy, b.dx], u32, p.NC * p.H * p.W, { wg: 64 });
-      },
+      run: (gpu, b, p) => launch1d(gpu, 'pool2d_backward', [b.x, b.dy, b.dx], poolParams(p), p.NC * p.H * p.W, { wg: 64 }),
     },
   ],
   tolerance: 1e-6,

@@ -37,10 +37,10 @@ export const imagesToTensor: KernelDef<ImagesParams> = {
     return { y };
   },
   variants: [
-    { name: 'per-output', run: (gpu, b, p) => launch1d(gpu, 'images_to_tensor', [b.pix, b.flip, b.y], [p.N, p.C, p.H, p.W], p.N * p.C * p.H * p.W) },
+    { name: 'per-output', run: (gpu, b, p) => launch1d(gpu, 'images_to_tensor', [b.pix, b.flip, b.y], { N: p.N, C: p.C, H: p.H, W: p.W }, p.N * p.C * p.H * p.W) },
     {
       name: 'per-word',
-      run: (gpu, b, p) => launch1d(gpu, 'images_to_tensor_words', [b.pix, b.flip, b.y], [p.N, p.C, p.H, p.W], Math.ceil((p.N * p.C * p.H * p.W) / 4)),
+      run: (gpu, b, p) => launch1d(gpu, 'images_to_tensor_words', [b.pix, b.flip, b.y], { N: p.N, C: p.C, H: p.H, W: p.W }, Math.ceil((p.N * p.C * p.H * p.W) / 4)),
     },
   ],
   tolerance: 1e-6,

@@ -4,8 +4,8 @@
  * The first variant is the straightforward baseline; the last one the device supports is
  * the default.
  */
+import type { ParamValues } from '../gpu/params.ts';
 import type { Gpu } from '../gpu/runtime.ts';
-import { packParams } from '../gpu/runtime.ts';
 
 export type FloatArray = Float32Array | Float64Array;
 export type HostArray = FloatArray | Uint32Array;
@@ -96,15 +96,15 @@ export function launch1d(
   gpu: Gpu,
   kernel: string,
   buffers: GPUBuffer[],
-  u32: readonly number[],
+  params: ParamValues,
   count: number,
-  opts: { wg?: number; f32?: readonly number[]; constants?: Record<string, number> } = {},
+  opts: { wg?: number; constants?: Record<string, number> } = {},
 ): void {
   const wg = opts.wg ?? 256;
   gpu.dispatch({
     pipeline: gpu.pipeline(kernel, { WG: wg, ...opts.constants }),
     buffers,
-    params: packParams(u32, opts.f32),
+    params,
     workgroups: gpu.grid(Math.ceil(count / wg)),
   });
 }
@@ -123,14 +123,14 @@ export function launchPerGroup(
   gpu: Gpu,
   kernel: string,
   buffers: GPUBuffer[],
-  u32: readonly number[],
+  params: ParamValues,
   items: number,
   wg: number,
 ): void {
   gpu.dispatch({
     pipeline: gpu.pipeline(kernel, { WG: wg }),
     buffers,
-    params: packParams(u32),
+    params,
     workgroups: gpu.grid(items),
   });
 }

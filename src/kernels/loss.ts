@@ -1,5 +1,4 @@
 /** Softmax, and fused softmax + cross-entropy with its gradient and accuracy counts. */
-import { packParams } from '../gpu/runtime.ts';
 import { floats, type KernelDef, type Rng } from './kernel.ts';
 
 export interface RowsParams {
@@ -33,7 +32,7 @@ export const softmax: KernelDef<RowsParams> = {
     {
       name: 'per-row',
       run: (gpu, b, p) =>
-        gpu.dispatch({ pipeline: gpu.pipeline('softmax', { WG: 64 }), buffers: [b.z, b.probs], params: packParams([p.N, p.J]), workgroups: [Math.ceil(p.N / 64)] }),
+        gpu.dispatch({ pipeline: gpu.pipeline('softmax', { WG: 64 }), buffers: [b.z, b.probs], params: { N: p.N, J: p.J }, workgroups: [Math.ceil(p.N / 64)] }),
     },
   ],
   tolerance: 1e-5,
@@ -81,7 +80,7 @@ export const softmaxXent: KernelDef<XentParams> = {
         gpu.dispatch({
           pipeline: gpu.pipeline('softmax_xent', { WG: 64 }),
           buffers: [b.z, b.labels, b.dz, b.loss, b.stats],
-          params: packParams([p.N, p.J], [p.scale]),
+          params: { N: p.N, J: p.J, scale: p.scale },
           workgroups: [1],
         }),
     },

@@ -55,7 +55,7 @@ export const maskImages: KernelDef<MaskParams> = {
   variants: [
     {
       name: 'per-value',
-      run: (gpu, b, p) => launch1d(gpu, 'mask_images', [b.x, b.E, b.rank, b.y], [p.N, p.C, p.HW, MASK_MODES[p.mode], p.k], p.N * p.C * p.HW),
+      run: (gpu, b, p) => launch1d(gpu, 'mask_images', [b.x, b.E, b.rank, b.y], { N: p.N, C: p.C, HW: p.HW, mode: MASK_MODES[p.mode], k: p.k }, p.N * p.C * p.HW),
     },
   ],
   tolerance: 1e-6,

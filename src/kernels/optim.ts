@@ -23,7 +23,7 @@ export const sgd: KernelDef<LenParams> = {
     }
     return {};
   },
-  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'sgd', [b.w, b.v, b.g, b.hyper], [p.len], p.len) }],
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'sgd', [b.w, b.v, b.g, b.hyper], { len: p.len }, p.len) }],
   tolerance: 1e-6,
   cases: optimCases,
   bytes: (p) => 20 * p.len,
@@ -50,7 +50,7 @@ export const adam: KernelDef<LenParams> = {
     }
     return {};
   },
-  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'adam', [b.w, b.m, b.v, b.g, b.hyper], [p.len], p.len) }],
+  variants: [{ name: 'elementwise', run: (gpu, b, p) => launch1d(gpu, 'adam', [b.w, b.m, b.v, b.g, b.hyper], { len: p.len }, p.len) }],
   tolerance: 1e-5,
   cases: optimCases,
   bytes: (p) => 28 * p.len,

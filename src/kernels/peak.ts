@@ -33,7 +33,7 @@ export const multiplyAddPeak: KernelDef<PeakParams> = {
     }
     return { y };
   },
-  variants: [{ name: 'registers', run: (gpu, b, p) => launch1d(gpu, 'multiply_add_peak', [b.x, b.y], [p.count, p.rounds], p.count, { wg: 64 }) }],
+  variants: [{ name: 'registers', run: (gpu, b, p) => launch1d(gpu, 'multiply_add_peak', [b.x, b.y], { count: p.count, rounds: p.rounds }, p.count, { wg: 64 }) }],
   // A GPU may fuse each multiply-add (one rounding instead of two); M < 1 keeps that from growing.
   tolerance: 1e-5,
   cases: [

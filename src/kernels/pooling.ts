@@ -12,7 +12,7 @@ const half = (p: PoolParams) => ({ Ho: Math.floor(p.H / 2), Wo: Math.floor(p.W /
 /** Launches a 2x2-pool kernel (Params: NC, H, W, Ho, Wo), one invocation per window or per input. */
 function launchPool(gpu: Gpu, kernel: string, buffers: GPUBuffer[], p: PoolParams, per: 'window' | 'input'): void {
   const { Ho, Wo } = half(p);
-  launch1d(gpu, kernel, buffers, [p.NC, p.H, p.W, Ho, Wo], per === 'window' ? p.NC * Ho * Wo : p.NC * p.H * p.W);
+  launch1d(gpu, kernel, buffers, { NC: p.NC, H: p.H, W: p.W, Ho, Wo }, per === 'window' ? p.NC * Ho * Wo : p.NC * p.H * p.W);
 }
 const poolCases: PoolParams[] = [
   { NC: 1, H: 2, W: 2 },
@@ -194,8 +194,8 @@ export const gap: KernelDef<GapParams> = {
     return { y };
   },
   variants: [
-    { name: 'workgroup-tree', run: (gpu, b, p) => launchPerGroup(gpu, 'gap', [b.x, b.y], [p.NC, p.HW], p.NC, 64) },
-    { name: 'per-row', run: (gpu, b, p) => launch1d(gpu, 'gap_rows', [b.x, b.y], [p.NC, p.HW], p.NC, { wg: 64 }) },
+    { name: 'workgroup-tree', run: (gpu, b, p) => launchPerGroup(gpu, 'gap', [b.x, b.y], { NC: p.NC, HW: p.HW }, p.NC, 64) },
+    { name: 'per-row', run: (gpu, b, p) => launch1d(gpu, 'gap_rows', [b.x, b.y], { NC: p.NC, HW: p.HW }, p.NC, { wg: 64 }) },
   ],
   tolerance: 1e-5,
   cases: gapCases,
@@ -208,7 +208,7 @@ export const gapBackward: KernelDef<GapParams> = {
   inputSizes: (p) => ({ dy: p.NC }),
   outputSizes: (p) => ({ dx: p.NC * p.HW }),
   reference: (inp, p) => ({ dx: floats(inp.dy, p.NC * p.HW).map((_, e) => inp.dy[Math.floor(e / p.HW)] / p.HW) }),
-  variants: [{ name: 'per-input', run: (gpu, b, p) => launch1d(gpu, 'gap_backward', [b.dy, b.dx], [p.NC, p.HW], p.NC * p.HW) }],
+  variants: [{ name: 'per-input', run: (gpu, b, p) => launch1d(gpu, 'gap_backward', [b.dy, b.dx], { NC: p.NC, HW: p.HW }, p.NC * p.HW) }],
   tolerance: 1e-6,
   cases: gapCases,
   bytes: (p) => 4 * p.NC * p.HW,

@@ -14,7 +14,6 @@
  * (m+2)^2 products of a channel and 4 tiles together (see winograd_gemm.wgsl).
  */
 import type { Gpu } from '../gpu/runtime.ts';
-import { packParams } from '../gpu/runtime.ts';
 import { channelLanes, launch1d } from './kernel.ts';
 import type { ConvShape } from './conv2d.ts';
 
@@ -88,7 +87,7 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
 
   const u = gpu.pool.acquire(alpha * alpha * Ci4 * CoP * 16);
   const [storedCo, storedCi] = c.flip ? [Ci, Co] : [Co, Ci];
-  launch1d(gpu, 'winograd_weights', [c.w, u], [storedCo, storedCi, Co, Ci, CoP, Ci4], CoP * Ci4 * 4, { wg: 64, constants: { ...constants, FLIP: +c.flip } });
+  launch1d(gpu, 'winograd_weights', [c.w, u], { Co: storedCo, Ci: storedCi, outC: Co, inC: Ci, CoP, Ci4 }, CoP * Ci4 * 4, { wg: 64, constants: { ...constants, FLIP: +c.flip } });
   const v = gpu.pool.acquire(alpha * alpha * Ci4 * TPc * 16);
   const prod = gpu.pool.acquire(mStride * CoP * TPc * 4);
   const outputs = [c.y, c.pooled ?? null, c.argmax ?? null];
@@ -96,9 +95,9 @@ export function winogradConv(gpu: Gpu, c: WinogradConv): void {
   const epilogue = { ...constants, M_STRIDE: mStride, RELU: +c.relu, BIAS: +!!c.b, POOL: +!!c.pooled, ARGMAX: +!!c.argmax, STORE_Y: +!!c.y };
   for (let tileBase = 0; tileBase < T; tileBase += TPc) {
     const Tc = Math.min(TPc, T - tileBase);
-    launch1d(gpu, 'winograd_input', [c.x, v], [N, Ci, H, W, Ci4, tH, tW, T, TPc, tileBase], Ci4 * TPc, { wg: 64, constants: { ...constants, PAD: c.pad } });
+    launch1d(gpu, 'winograd_input', [c.x, v], { N, Ci, H, W, Ci4, tH, tW, T, TPc, tileBase }, Ci4 * TPc, { wg: 64, constants: { ...constants, PAD: c.pad } });
     multiplyTransformed(gpu, u, v, prod, { Ci, Ci4, Co, CoP, TPc, alpha, mStride });
-    launch1d(gpu, 'winograd_output', [prod, c.b ?? u, ...bound], [Co, Ho, Wo, tH, tW, CoP, TPc, tileBase, Tc], Co * Math.ceil(Tc / 4), { wg: 64, constants: epilogue });
+    launch1d(gpu, 'winograd_output', [prod, c.b ?? u, ...bound], { Co, Ho, Wo, tH, tW, CoP, TPc, tileBase, Tc }, Co * Math.ceil(Tc / 4), { wg: 64, constants: epilogue });
   }
   [u, v, prod].forEach((buf) => gpu.pool.release(buf));
   bound.forEach((buf, i) => {
@@ -121,7 +120,7 @@ function multiplyTransformed(
     gpu.dispatch({
       pipeline: gpu.pipeline('winograd_gemm_shallow', { WG, BLOCKS: SHALLOW_BLOCKS, K4: Ci4, ...layout }),
       buffers: [u, v, prod],
-      params: packParams([Ci4, CoP, s.TPc]),
+      params: { Ci4, CoP, TPc: s.TPc },
       workgroups: [s.alpha * s.alpha, blocks, Math.ceil(s.TPc / 8 / SHALLOW_BLOCKS)],
     });
     return;
@@ -132,7 +131,7 @@ function multiplyTransformed(
     gpu.dispatch({
       pipeline: gpu.pipeline('winograd_gemm', { WG, CO_PER_LANE, BLOCKS: GEMM_BLOCKS, K4, ACCUMULATE: +(k0 > 0), ...layout }),
       buffers: [u, v, prod],
-      params: packParams([Ci4, CoP, s.TPc, k0]),
+      params: { Ci4, CoP, TPc: s.TPc, k0 },
       workgroups: [s.alpha * s.alpha, blocks, Math.ceil(s.TPc / 16 / GEMM_BLOCKS)],
     });
   }
