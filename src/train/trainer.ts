@@ -18,7 +18,7 @@ import type { Gpu } from '../gpu/runtime.ts';
 import { openGpu } from '../gpu/dawn.ts';
 import { prepareDataset, thinClassWarnings, type ImageSet } from '../data/dataset.ts';
 import { stratifiedSplit } from '../data/split.ts';
-import { buildModel, loadModelFile, ModelFileError, OPTIMIZER_SLOTS, saveModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
+import { buildModel, loadModelFile, ModelFileError, OPTIMIZER_SLOTS, saveModel, type LoadedModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
 import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, normalizeBlocks, parseBlocks, type Arch } from '../nn/model.ts';
 import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
 import { departures, describeChoices, fixedChoices, measureConvChoices, recorded, usableChoices, type RememberedChoice } from '../nn/conv-choice.ts';
@@ -327,28 +327,39 @@ export async function withRunFolder<T>(out: string, data: string, progress: Prog
   }
 }
 
-async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainResult> {
-  const log = (s: string) => progress.log(s);
-  const stop = o.stop ?? new StopRequest();
+/**
+ * The run folder made ready: temporaries of an interrupted run removed, every file the run
+ * will replace checked to be a regular file (now, not after an epoch of work), and an earlier
+ * run's files removed with --overwrite (a fresh run must not mix with an earlier one: a later
+ * --resume would pick its newest checkpoint).
+ */
+function readyRunFolder(o: TrainOptions, log: (line: string) => void): void {
   const leftovers = removeStaleTemporaries(o.out);
   if (leftovers.length) log(`removed ${leftovers.length} temporary file${leftovers.length > 1 ? 's' : ''} left in ${o.out} by an interrupted run`);
-  // Every file the run writes is replaced by renaming: refuse a pipe, device or folder in its
-  // place now, not after an epoch of work.
   const earlier = readdirSync(o.out).filter((f) => /^(epoch-\d{3,}|interrupted|best|model)\.bin$|^metrics\.jsonl$/.test(f));
   refuseToReplace(['model.bin', 'best.bin', 'interrupted.bin', 'metrics.jsonl', ...EVAL_FILES, ...RUN_REPORT_FILES, ...earlier].map((f) => join(o.out, f)));
-  // A fresh run must not mix with an earlier one (a later --resume would pick its newest checkpoint).
-  if (!o.resume && earlier.length) {
-    if (!o.overwrite) {
-      throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
-    }
-    for (const f of [...earlier, ...EVAL_FILES, ...RUN_REPORT_FILES]) rmSync(join(o.out, f), { force: true });
+  if (o.resume || !earlier.length) return;
+  if (!o.overwrite) {
+    throw new TrainingError(`${o.out} already holds a training run (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); continue it with --resume, start over with --overwrite, or pick another --out`);
   }
+  for (const f of [...earlier, ...EVAL_FILES, ...RUN_REPORT_FILES]) rmSync(join(o.out, f), { force: true });
+}
+
+/** Where the run starts: with --resume, the newest checkpoint (its weights, settings and training state); else fresh settings. */
+function startingPoint(o: TrainOptions, log: (line: string) => void): { resumeFrom: string | null; loaded: LoadedModel | null; set: Settings; done?: TrainingState } {
   const resumeFrom = o.resume ? latestCheckpoint(o.out) : null;
   if (o.resume && !resumeFrom) log(`--resume: no checkpoint in ${o.out}, starting fresh`);
   const loaded = resumeFrom ? loadModelFile(resumeFrom) : null;
   if (loaded && loaded.optimizerState.size === 0) throw new ModelFileError(`${resumeFrom}: holds no optimizer state, so training cannot continue from it`);
   const set = loaded ? resumeSettings(o, resumeFrom!, loaded.meta) : freshSettings(o);
-  const done = loaded?.meta.training;
+  return { resumeFrom, loaded, set, done: loaded?.meta.training };
+}
+
+async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainResult> {
+  const log = (s: string) => progress.log(s);
+  const stop = o.stop ?? new StopRequest();
+  readyRunFolder(o, log);
+  const { resumeFrom, loaded, set, done } = startingPoint(o, log);
   const modelPath = join(o.out, 'model.bin');
   if (done && done.step === 0 && done.epoch >= o.epochs && (existsSync(modelPath) || done.epoch > o.epochs)) {
     log(`nothing to do: ${o.out} already holds ${done.epoch} trained epoch${done.epoch > 1 ? 's' : ''} (--epochs ${o.epochs}); pass a larger --epochs to train further`);
