@@ -355,6 +355,65 @@ function startingPoint(o: TrainOptions, log: (line: string) => void): { resumeFr
   return { resumeFrom, loaded, set, done: loaded?.meta.training };
 }
 
+/** What one epoch's steps read. */
+interface EpochContext {
+  o: TrainOptions;
+  set: Settings;
+  data: ImageSet;
+  trainIdx: number[];
+  replicas: Replica[];
+  stats: Tensor;
+  micro: number;
+  stop: StopRequest;
+  progress: Progress;
+}
+
+/**
+ * The training steps of one epoch from step `first`, its progress line updated at most once a
+ * second and after the last step; `stoppedAfter` is the number of steps done where a stop was
+ * asked for before the last one (the caller saves the interrupted state).
+ */
+async function epochSteps(c: EpochContext, epoch: number, first: number): Promise<{ seen: number; running: { lossSum: number; correct: number; count: number }; seconds: number; stoppedAfter?: number }> {
+  const { o, set, replicas, stats, micro } = c;
+  const steps = Math.ceil(c.trainIdx.length / set.batch);
+  const plan = epochPlan(set.seed, epoch, c.trainIdx, set.flip);
+  const t0 = performance.now();
+  let seen = 0;
+  const running = { lossSum: 0, correct: 0, count: 0 };
+  let lastRead = performance.now();
+  for (let step = first; step < steps; step++) {
+    const lo = step * set.batch;
+    const idx = plan.order.slice(lo, lo + set.batch);
+    const batch = makeBatch(c.data, idx, plan.flips.subarray(lo, lo + idx.length));
+    if (replicas.length === 1) trainStep(replicas[0].model, replicas[0].opt, batch, stats, micro);
+    else await parallelStep(replicas, batch, micro);
+    // Recording a step never waits for the GPU, so give signal handlers their turn:
+    // a stop is then seen right after the step it interrupted.
+    await new Promise((resolve) => setImmediate(resolve));
+    seen += idx.length;
+    const last = step === steps - 1;
+    if (last || c.stop.requested || performance.now() - lastRead > 1000) {
+      await gatherStats(replicas);
+      const s = await takeStats(stats);
+      lastRead = performance.now();
+      running.lossSum += s.loss * s.count;
+      running.correct += s.accuracy * s.count;
+      running.count += s.count;
+      if (!Number.isFinite(s.loss)) {
+        throw new TrainingError(`the loss became ${s.loss} at epoch ${epoch + 1} step ${step + 1}; lower --lr (now ${set.lr}). Checkpoints written so far are intact.`);
+      }
+      const secs = (performance.now() - t0) / 1000;
+      const ips = seen / secs;
+      const left = ((steps - step - 1) * set.batch) / ips + (o.epochs - epoch - 1) * (c.trainIdx.length / ips);
+      c.progress.update(
+        `epoch ${epoch + 1}/${o.epochs} ${bar((step + 1) / steps)} step ${step + 1}/${steps}  loss ${(running.lossSum / running.count).toFixed(4)}  acc ${((100 * running.correct) / running.count).toFixed(1)}%  ${ips.toFixed(1)} img/s  ETA ${formatDuration(left)}`,
+      );
+    }
+    if (c.stop.requested && !last) return { seen, running, seconds: (performance.now() - t0) / 1000, stoppedAfter: step + 1 };
+  }
+  return { seen, running, seconds: (performance.now() - t0) / 1000 };
+}
+
 async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainResult> {
   const log = (s: string) => progress.log(s);
   const stop = o.stop ?? new StopRequest();
@@ -466,51 +525,19 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
       }
     };
 
-    const steps = Math.ceil(trainIdx.length / set.batch);
     const reportTitle = `wgcam training run ${o.out}: ${arch.blocks} on ${data.classes.slice(0, 10).join(', ')}${data.classes.length > 10 ? ', ...' : ''}`;
     let lastVal = { loss: loaded?.meta.valLoss ?? NaN, accuracy: loaded?.meta.valAccuracy ?? NaN };
     const stoppedBy = () => stopWords(stop.reason!);
     try {
       for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
-        const plan = epochPlan(set.seed, epoch, trainIdx, set.flip);
-        const t0 = performance.now();
-        let seen = 0;
-        let running = { lossSum: 0, correct: 0, count: 0 };
-        let lastRead = performance.now();
-        for (let step = epoch === startEpoch ? startStep : 0; step < steps; step++) {
-          const lo = step * set.batch;
-          const idx = plan.order.slice(lo, lo + set.batch);
-          const batch = makeBatch(data, idx, plan.flips.subarray(lo, lo + idx.length));
-          if (replicas.length === 1) trainStep(model, opt, batch, stats, micro);
-          else await parallelStep(replicas, batch, micro);
-          // Recording a step never waits for the GPU, so give signal handlers their turn:
-          // a stop is then seen right after the step it interrupted.
-          await new Promise((resolve) => setImmediate(resolve));
-          seen += idx.length;
-          const last = step === steps - 1;
-          if (last || stop.requested || performance.now() - lastRead > 1000) {
-            await gatherStats(replicas);
-            const s = await takeStats(stats);
-            lastRead = performance.now();
-            running = { lossSum: running.lossSum + s.loss * s.count, correct: running.correct + s.accuracy * s.count, count: running.count + s.count };
-            if (!Number.isFinite(s.loss)) {
-              throw new TrainingError(`the loss became ${s.loss} at epoch ${epoch + 1} step ${step + 1}; lower --lr (now ${lr}). Checkpoints written so far are intact.`);
-            }
-            const secs = (performance.now() - t0) / 1000;
-            const ips = seen / secs;
-            const left = ((steps - step - 1) * set.batch) / ips + (o.epochs - epoch - 1) * (trainIdx.length / ips);
-            progress.update(
-              `epoch ${epoch + 1}/${o.epochs} ${bar((step + 1) / steps)} step ${step + 1}/${steps}  loss ${(running.lossSum / running.count).toFixed(4)}  acc ${((100 * running.correct) / running.count).toFixed(1)}%  ${ips.toFixed(1)} img/s  ETA ${formatDuration(left)}`,
-            );
-          }
-          if (stop.requested && !last) {
-            const path = join(o.out, 'interrupted.bin');
-            await saveModel(path, model, meta(epoch, step + 1), opt);
-            log(`${stoppedBy()}: saved ${path} (epoch ${epoch + 1}, step ${step + 1}); continue with --resume`);
-            return { epochs: epoch, valAccuracy: lastVal.accuracy, bestValAccuracy: best, modelPath: path, stoppedEarly: true, valFiles };
-          }
+        const first = epoch === startEpoch ? startStep : 0;
+        const { seen, running, seconds: trainSecs, stoppedAfter } = await epochSteps({ o, set, data, trainIdx, replicas, stats, micro, stop, progress }, epoch, first);
+        if (stoppedAfter !== undefined) {
+          const path = join(o.out, 'interrupted.bin');
+          await saveModel(path, model, meta(epoch, stoppedAfter), opt);
+          log(`${stoppedBy()}: saved ${path} (epoch ${epoch + 1}, step ${stoppedAfter}); continue with --resume`);
+          return { epochs: epoch, valAccuracy: lastVal.accuracy, bestValAccuracy: best, modelPath: path, stoppedEarly: true, valFiles };
         }
-        const trainSecs = (performance.now() - t0) / 1000;
         for (let v = 0; v < valIdx.length; v += set.batch) evalStep(model, makeBatch(data, valIdx.slice(v, v + set.batch)), stats, micro);
         const val = valIdx.length ? await takeStats(stats) : { loss: NaN, accuracy: NaN, count: 0 };
         if (valIdx.length && !Number.isFinite(val.loss)) {
