@@ -325,7 +325,7 @@ async function benchModel(gpu: Gpu, size: number): Promise<void> {
   const backend = new GpuBackend(gpu);
   const arch: Arch = { blocks: DEFAULT_ARCH, inputChannels: 3, height: size, width: size, classes: 2 };
   const model = new Classifier(backend, arch, new Rng(1));
-  const opt = new Sgd(backend, model.parameters(), 0.01);
+  const opt = new Sgd(backend, model.parameters(), { lr: 0.01 });
   const stats = Tensor.zeros(backend, [4]).keep();
   const batch = syntheticBatch(size, BATCH);
   // Warm-up: both paths compile their own pipelines (inference pools without the argmax).
@@ -379,7 +379,7 @@ async function benchDataParallel(arch: Arch, batch: Batch): Promise<void> {
   for (const devices of [1, 2]) {
     const replicas = await createReplicas(devices, (backend) => {
       const model = new Classifier(backend, arch, new Rng(1));
-      return { model, opt: new Sgd(backend, model.parameters(), 0.01) };
+      return { model, opt: new Sgd(backend, model.parameters(), { lr: 0.01 }) };
     });
     await parallelStep(replicas, batch, batch.n);
     const reps = quick ? 2 : 4;

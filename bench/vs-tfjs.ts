@@ -57,7 +57,7 @@ async function ours(size: number, reps: number): Promise<Figures & { onCpu: bool
   const gradWeight = await time(conv2dGradWeight, CONV);
   const arch: Arch = { blocks: DEFAULT_ARCH, inputChannels: 3, height: size, width: size, classes: 2 };
   const model = new Classifier(backend, arch, new Rng(1));
-  const opt = new Sgd(backend, model.parameters(), 0.01, 0.9);
+  const opt = new Sgd(backend, model.parameters(), { lr: 0.01, momentum: 0.9 });
   const stats = Tensor.zeros(backend, [4]).keep();
   const rng = new Rng(2);
   const batch: Batch = { pixels: Uint8Array.from({ length: BATCH * size * size * 3 }, () => rng.int(256)), labels: Float32Array.from({ length: BATCH }, (_, i) => i % 2), n: BATCH };

@@ -82,7 +82,7 @@ export async function vsTorch(o: { sizes: number[]; quick: boolean }): Promise<v
       const chosen = recorded(measured);
       console.log(`${size}x${size} kernels chosen by measurement: ${describeChoices(measured)}`);
       const model = new Classifier(backend, arch, new Rng(1));
-      const opt = new Sgd(backend, model.parameters(), 0.01, 0.9);
+      const opt = new Sgd(backend, model.parameters(), { lr: 0.01, momentum: 0.9 });
       const stats = Tensor.zeros(backend, [4]).keep();
       const rng = new Rng(2);
       const pixels = Uint8Array.from({ length: BATCH * size * size * 3 }, () => rng.int(256));

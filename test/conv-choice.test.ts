@@ -57,7 +57,7 @@ describe('training on Winograd kernels', () => {
     const backend = new GpuBackend(gpu);
     if (variant) backend.useConvChoices(fixedChoices(gpu, arch, variant));
     const model = new Classifier(backend, arch, new Rng(9));
-    const opt = new Sgd(backend, model.parameters(), 0.05, 0.9, 0);
+    const opt = new Sgd(backend, model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 0 });
     const stats = Tensor.zeros(backend, [4]).keep();
     const losses: number[] = [];
     for (let step = 0; step < 6; step++) {

@@ -22,7 +22,7 @@ describe('data-parallel training', () => {
     it(`${devices} devices x batch 8 = 1 device x batch ${devices * 8}, over 4 steps`, async () => {
       const build = (backend: Parameters<Parameters<typeof createReplicas>[1]>[0]) => {
         const model = new Classifier(backend, arch, new Rng(5));
-        return { model, opt: new Adam(backend, model.parameters(), 0.01) };
+        return { model, opt: new Adam(backend, model.parameters(), { lr: 0.01 }) };
       };
       const [single] = await createReplicas(1, build);
       const many = await createReplicas(devices, build);

@@ -40,7 +40,7 @@ function batch(order: number[], start: number, n: number): Batch {
 describe('training on the GPU', () => {
   it('a tiny CNN learns a synthetic 2-class task to >= 95% training accuracy', async () => {
     const model = new Classifier(backend, arch, new Rng(1));
-    const opt = new Adam(backend, model.parameters(), 0.01);
+    const opt = new Adam(backend, model.parameters(), { lr: 0.01 });
     const stats = Tensor.zeros(backend, [4]).keep();
     const rng = new Rng(2);
     const first = { loss: NaN };
@@ -63,7 +63,7 @@ describe('training on the GPU', () => {
   it('the GPU and the CPU reference path give the same losses for the first steps', async () => {
     const run = async (b: Backend) => {
       const model = new Classifier(b, arch, new Rng(4));
-      const opt = new Sgd(b, model.parameters(), 0.05, 0.9);
+      const opt = new Sgd(b, model.parameters(), { lr: 0.05, momentum: 0.9 });
       const stats = Tensor.zeros(b, [4]).keep();
       const losses: number[] = [];
       const order = [...Array(256).keys()];
@@ -86,7 +86,7 @@ describe('training on the GPU', () => {
   it('micro-batches give the same update as the whole batch', async () => {
     const run = async (micro: number) => {
       const model = new Classifier(backend, arch, new Rng(6));
-      const opt = new Sgd(backend, model.parameters(), 0.1, 0);
+      const opt = new Sgd(backend, model.parameters(), { lr: 0.1, momentum: 0 });
       const stats = Tensor.zeros(backend, [4]).keep();
       trainStep(model, opt, batch([...Array(256).keys()], 0, 24), stats, micro);
       const w = await model.fc.weight.toArray();
@@ -104,7 +104,7 @@ describe('training on the GPU', () => {
 
   it('pooled bytes in use return to the same level after 100 steps (no leak)', async () => {
     const model = new Classifier(backend, arch, new Rng(8));
-    const opt = new Sgd(backend, model.parameters(), 0.01);
+    const opt = new Sgd(backend, model.parameters(), { lr: 0.01 });
     const stats = Tensor.zeros(backend, [4]).keep();
     const order = [...Array(256).keys()];
     trainStep(model, opt, batch(order, 0, 8), stats);
@@ -124,7 +124,7 @@ describe('training on the GPU', () => {
 describe('long runs and adapter limits', () => {
   it('1,000 training steps: pooled bytes flat, process memory bounded', async () => {
     const model = new Classifier(backend, arch, new Rng(8));
-    const opt = new Sgd(backend, model.parameters(), 0.01);
+    const opt = new Sgd(backend, model.parameters(), { lr: 0.01 });
     const stats = Tensor.zeros(backend, [4]).keep();
     const order = [...Array(256).keys()];
     const batches = Array.from({ length: 31 }, (_, i) => batch(order, i * 8, 8));

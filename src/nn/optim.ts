@@ -103,8 +103,13 @@ abstract class BaseOptimizer implements Optimizer {
 export class Sgd extends BaseOptimizer {
   readonly kind = 'sgd';
 
-  constructor(backend: Backend, params: [string, Tensor][], lr: number, private momentum = 0.9, private weightDecay = 0) {
-    super(backend, params, lr, ['momentum']);
+  private readonly momentum: number;
+  private readonly weightDecay: number;
+
+  constructor(backend: Backend, params: [string, Tensor][], o: { lr: number; momentum?: number; weightDecay?: number }) {
+    super(backend, params, o.lr, ['momentum']);
+    this.momentum = o.momentum ?? 0.9;
+    this.weightDecay = o.weightDecay ?? 0;
   }
 
   protected hyperValues(): number[] {
@@ -119,8 +124,17 @@ export class Sgd extends BaseOptimizer {
 export class Adam extends BaseOptimizer {
   readonly kind = 'adam';
 
-  constructor(backend: Backend, params: [string, Tensor][], lr: number, private beta1 = 0.9, private beta2 = 0.999, private eps = 1e-8, private weightDecay = 0) {
-    super(backend, params, lr, ['exp_avg', 'exp_avg_sq']);
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly eps: number;
+  private readonly weightDecay: number;
+
+  constructor(backend: Backend, params: [string, Tensor][], o: { lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }) {
+    super(backend, params, o.lr, ['exp_avg', 'exp_avg_sq']);
+    this.beta1 = o.beta1 ?? 0.9;
+    this.beta2 = o.beta2 ?? 0.999;
+    this.eps = o.eps ?? 1e-8;
+    this.weightDecay = o.weightDecay ?? 0;
   }
 
   protected hyperValues(): number[] {
@@ -131,4 +145,9 @@ export class Adam extends BaseOptimizer {
   protected update(p: Tensor, g: Tensor, [m, v]: Tensor[]): void {
     this.backend.run(adam, { w: p.storage, m: m.storage, v: v.storage, g: g.storage, hyper: this.hyper.storage }, { len: p.size });
   }
+}
+
+/** The optimizer a training run names (`--optimizer`), with PyTorch's defaults for the rest. */
+export function makeOptimizer(kind: 'sgd' | 'adam', backend: Backend, params: [string, Tensor][], o: { lr: number; weightDecay: number }): Optimizer {
+  return kind === 'adam' ? new Adam(backend, params, o) : new Sgd(backend, params, o);
 }

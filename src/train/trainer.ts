@@ -20,7 +20,7 @@ import { prepareDataset, thinClassWarnings, type ImageSet } from '../data/datase
 import { stratifiedSplit } from '../data/split.ts';
 import { buildModel, loadModelFile, ModelFileError, OPTIMIZER_SLOTS, saveModel, type LoadedModel, type ModelMeta, type TrainingState } from '../io/model-file.ts';
 import { Classifier, DEFAULT_ARCH, defaultArchFor, featureShapes, normalizeBlocks, parseBlocks, type Arch } from '../nn/model.ts';
-import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
+import { makeOptimizer } from '../nn/optim.ts';
 import { departures, describeChoices, fixedChoices, measureConvChoices, recorded, usableChoices, type RememberedChoice } from '../nn/conv-choice.ts';
 import { ConvChoiceCache } from '../nn/conv-choice-cache.ts';
 import type { ConvChoice } from '../kernels/conv-choice-key.ts';
@@ -458,8 +458,6 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
     const startEpoch = done?.epoch ?? 0;
     const startStep = done?.step ?? 0;
     const { lr } = set;
-    const makeOpt = (backend: GpuBackend, m: Classifier): Optimizer =>
-      set.optimizer === 'adam' ? new Adam(backend, m.parameters(), lr, 0.9, 0.999, 1e-8, set.weightDecay) : new Sgd(backend, m.parameters(), lr, 0.9, set.weightDecay);
     if (done) {
       keepMetricsUpTo(o.out, startEpoch);
       log(`resuming from ${resumeFrom}: epoch ${startEpoch + 1}, step ${startStep + 1} (batch ${set.batch}, ${set.optimizer} lr ${lr}, seed ${set.seed}${set.flip ? '' : ', no flips'})`);
@@ -468,7 +466,7 @@ async function trainLocked(o: TrainOptions, progress: Progress): Promise<TrainRe
     const replicas: Replica[] = gpus.map((g) => {
       const backend = new GpuBackend(g);
       const model = loaded ? buildModel(backend, loaded) : new Classifier(backend, arch, new Rng(set.seed));
-      const opt = makeOpt(backend, model);
+      const opt = makeOptimizer(set.optimizer, backend, model.parameters(), { lr, weightDecay: set.weightDecay });
       if (loaded) opt.load(done!.optimizerSteps, loaded.optimizerState);
       return { gpu: g, backend, model, opt, stats: Tensor.zeros(backend, [4]).keep() };
     });

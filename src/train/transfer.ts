@@ -30,7 +30,7 @@ import { ModelFileError, readSafetensors, writeSafetensors, type NamedTensor } f
 import { ConvChoiceCache } from '../nn/conv-choice-cache.ts';
 import { defaultMemoryLimit } from '../nn/machine-memory.ts';
 import type { MemoryLimit } from '../nn/memory.ts';
-import { Adam, Sgd, type Optimizer } from '../nn/optim.ts';
+import { makeOptimizer, type Optimizer } from '../nn/optim.ts';
 import { takeStats } from '../nn/train-step.ts';
 import { GpuBackend } from '../tensor/gpu-backend.ts';
 import { Tensor, tidy } from '../tensor/tensor.ts';
@@ -322,7 +322,7 @@ async function trainHead(j: HeadJob): Promise<TrainResult> {
   const log = (s: string) => progress.log(s);
   const net = new TransferHead(backend, j.shape[0], classes.length, j.head, new Rng(set.seed));
   const makeOpt = (params: [string, Tensor][], lr: number): Optimizer =>
-    set.optimizer === 'adam' ? new Adam(backend, params, lr, 0.9, 0.999, 1e-8, set.weightDecay) : new Sgd(backend, params, lr, 0.9, set.weightDecay);
+    makeOptimizer(set.optimizer, backend, params, { lr, weightDecay: set.weightDecay });
   let opt = makeOpt(net.parameters(), set.lr);
   const tuner = j.tune ? new BackboneTuner(backend, j.tune.runner, j.tune.steps, j.tune.micro) : null;
   const stats = Tensor.zeros(backend, [4]).keep();
